@@ -1,0 +1,72 @@
+"""Event log backends and `create_event_log`, which picks one by name.
+
+- ``memory`` (also the empty name): `InMemoryEventLog`, the embedded default.
+- ``disabled``, ``off``, ``none``: `DisabledEventLog`, which keeps nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends.disabled import DisabledEventLog
+from otel_eventlog.backends.memory import InMemoryEventLog
+
+__all__ = [
+    "BACKEND_NAMES",
+    "DisabledEventLog",
+    "EventLog",
+    "InMemoryEventLog",
+    "create_event_log",
+]
+
+_logger = logging.getLogger(__name__)
+
+_MEMORY = frozenset({"memory", ""})
+_DISABLED = frozenset({"disabled", "off", "none"})
+
+#: The backend names `create_event_log` knows, normalised (trimmed, lower case).
+BACKEND_NAMES: frozenset[str] = _MEMORY | _DISABLED
+
+
+def create_event_log(
+    backend: str = "memory",
+    ttl_seconds: float | None = None,
+    max_entries: int | None = None,
+    **backend_options: Any,
+) -> EventLog:
+    """Build the event log that `backend` names.
+
+    Names are trimmed and case-insensitive. An unknown name gives the in-memory log and a logged warning
+    that names it: a typo must never silently switch the activity feed off.
+
+    Args:
+        backend: ``"memory"`` (or ``""``) for `InMemoryEventLog`; ``"disabled"``, ``"off"`` or
+            ``"none"`` for `DisabledEventLog`.
+        ttl_seconds: Passed to the backend; ``None`` means the backend's default.
+        max_entries: Passed to the backend; ``None`` means the backend's default.
+        **backend_options: Passed to the backend's constructor, such as ``now`` for a clock.
+
+    Raises:
+        TypeError: If `backend` is not a string, or an argument does not suit the backend.
+    """
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string, got {type(backend).__name__} {backend!r}")
+    name = backend.strip().lower()
+    if name in _DISABLED:
+        return DisabledEventLog(**_only_clock(name, backend_options))
+    if name not in _MEMORY:
+        _logger.warning(
+            "unknown event log backend %r; using the in-memory backend (known: %s)",
+            backend,
+            ", ".join(sorted(BACKEND_NAMES - {""})),
+        )
+    return InMemoryEventLog(ttl_seconds, max_entries, **_only_clock(name, backend_options))
+
+
+def _only_clock(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - {"now"})
+    if unknown:
+        raise TypeError(f"backend {name!r} does not take the option(s) {', '.join(unknown)}")
+    return options

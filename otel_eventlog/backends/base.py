@@ -1,0 +1,66 @@
+"""The `EventLog` protocol: the contract every backend keeps and every reader relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from otel_eventlog.event import Event, Page
+
+__all__ = ["EventLog"]
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """A bounded log of events with monotonic integer ids that readers use as cursors.
+
+    Ids start at 1, strictly increase and never repeat for the lifetime of the log, across eviction and
+    `clear()`. Every method is safe to call from any thread.
+    """
+
+    @property
+    def epoch(self) -> str:
+        """An identifier of this log instance; readers compare it to notice a restart."""
+        ...
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        timestamp: float | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> Event:
+        """Store an event and return it with its id.
+
+        Called on the application's threads, so it does not block on readers or do I/O.
+
+        Raises:
+            TypeError: If an argument has the wrong type.
+            ValueError: If an argument has the right type but a wrong value.
+        """
+        ...
+
+    def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
+        """Return the resident events with ids greater than `since`, ascending, at most `limit`."""
+        ...
+
+    def read(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | None = None,
+    ) -> Page:
+        """Return a `Page` of the matching events after `since` and where the reader now stands."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every resident event; ids keep counting from where they were."""
+        ...
+
+    def __len__(self) -> int:
+        """Return how many events are resident."""
+        ...

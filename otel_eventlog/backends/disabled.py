@@ -1,0 +1,98 @@
+"""`DisabledEventLog`: the ``disabled`` backend, which keeps nothing but still hands out ids."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from otel_eventlog.backends._common import check_append, check_cursor, event_filter
+from otel_eventlog.event import Event, Page
+
+__all__ = ["DisabledEventLog"]
+
+
+class DisabledEventLog:
+    """An event log that retains nothing.
+
+    `append` still validates its arguments and returns an `Event` with a monotonic id, so code that
+    propagates ids keeps working when the event log is switched off; `query()` is always ``[]``.
+    Readers are told nothing was missed: with the log off, there was nothing for them to keep up with.
+
+    Args:
+        now: The clock that stamps appended events, returning seconds since the epoch.
+    """
+
+    __slots__ = ("_epoch", "_last_id", "_lock", "_now")
+
+    def __init__(self, *, now: Callable[[], float] = time.time) -> None:
+        self._now = now
+        self._epoch = secrets.token_hex(8)
+        self._lock = threading.Lock()
+        self._last_id = 0
+
+    @property
+    def epoch(self) -> str:
+        """An identifier of this log instance, random and fixed for its lifetime."""
+        return self._epoch
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        timestamp: float | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> Event:
+        """Return an `Event` with the next id without storing it. Thread-safe.
+
+        Raises:
+            TypeError: If an argument has the wrong type.
+            ValueError: If `kind` is empty or an id or the timestamp is malformed.
+        """
+        data, timestamp = check_append(kind, payload, timestamp, trace_id, span_id)
+        with self._lock:
+            self._last_id += 1
+            event_id = self._last_id
+        when = self._now() if timestamp is None else timestamp
+        return Event(event_id, when, kind, data, trace_id, span_id)
+
+    def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
+        """Return ``[]``, after checking the arguments as every backend does."""
+        check_cursor(since, limit)
+        return []
+
+    def read(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | None = None,
+    ) -> Page:
+        """Return an empty `Page` whose cursor has moved to the latest id."""
+        check_cursor(since, limit)
+        event_filter(kinds, trace_id)
+        with self._lock:
+            last = self._last_id
+        return Page(
+            events=(),
+            cursor=max(last, since or 0),
+            missed=0,
+            oldest_id=None,
+            latest_id=last,
+            epoch=self._epoch,
+        )
+
+    def clear(self) -> None:
+        """Do nothing: there is nothing to drop."""
+
+    def __len__(self) -> int:
+        """Return 0: nothing is ever resident."""
+        return 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(latest_id={self._last_id})"

@@ -1,0 +1,300 @@
+"""`InMemoryEventLog`: the embedded default, a ring buffer with TTL and max-entries eviction.
+
+The resident events always have contiguous ids, oldest first, so the event with id ``n`` lives at a slot
+computed from ``n`` alone: finding a reader's cursor is O(1) and a read costs O(events returned). Each
+append takes the lock once and does a constant amount of work; the ring's storage grows up to
+``max_entries`` slots and is then reused, so memory stays bounded by ``max_entries``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from otel_eventlog.backends._common import check_append, check_cursor, event_filter
+from otel_eventlog.event import Event, Page
+
+__all__ = ["InMemoryEventLog"]
+
+_logger = logging.getLogger(__name__)
+
+_new_event = tuple.__new__
+# Filtered reads fetch the ring in chunks so that the lock is held for slices, not per-event lookups.
+_SCAN_CHUNK = 512
+
+
+class InMemoryEventLog:
+    """A bounded, thread-safe, in-process event log.
+
+    Events are evicted oldest first when more than `max_entries` are resident, and once they have been
+    resident for `ttl_seconds` (judged by the clock at append time, swept on every append and read).
+
+    Args:
+        ttl_seconds: How long an event stays resident, in seconds; ``math.inf`` keeps events until
+            `max_entries` pushes them out. ``None`` or a non-positive value means
+            `DEFAULT_TTL_SECONDS` (the latter with a logged warning).
+        max_entries: How many events stay resident at most. ``None`` or a non-positive value means
+            `DEFAULT_MAX_ENTRIES` (the latter with a logged warning).
+        now: The clock, returning seconds since the epoch. It is called with the log's lock held.
+
+    Raises:
+        TypeError: If `ttl_seconds` is not a number or `max_entries` not an integer.
+        ValueError: If `ttl_seconds` is NaN.
+    """
+
+    DEFAULT_TTL_SECONDS: ClassVar[float] = 3600
+    #: Ten thousand small events take a few megabytes: room for hours of an agent's activity.
+    DEFAULT_MAX_ENTRIES: ClassVar[int] = 10_000
+
+    __slots__ = (
+        "_epoch",
+        "_events",
+        "_last_id",
+        "_lock",
+        "_max_entries",
+        "_next_expiry",
+        "_next_slot",
+        "_now",
+        "_size",
+        "_stamps",
+        "_ttl_seconds",
+    )
+
+    def __init__(
+        self,
+        ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
+        max_entries: int | None = DEFAULT_MAX_ENTRIES,
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._ttl_seconds = _bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
+        self._max_entries = int(_bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
+        if not callable(now):
+            raise TypeError(f"now must be a callable returning seconds, got {now!r}")
+        self._now = now
+        self._epoch = secrets.token_hex(8)
+        self._lock = threading.Lock()
+        self._last_id = 0
+        # The ring: slot i holds an event and the clock reading when it was appended. The resident
+        # events are the `_size` slots before `_next_slot`, wrapping around at `_max_entries`.
+        self._events: list[Event | None] = []
+        self._stamps: list[float] = []
+        self._next_slot = 0
+        self._size = 0
+        # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
+        # on without updating it), which costs one needless sweep, never a missed one.
+        self._next_expiry = math.inf
+
+    @property
+    def ttl_seconds(self) -> float:
+        """How long an event stays resident, in seconds."""
+        return self._ttl_seconds
+
+    @property
+    def max_entries(self) -> int:
+        """How many events stay resident at most."""
+        return self._max_entries
+
+    @property
+    def epoch(self) -> str:
+        """An identifier of this log instance, random and fixed for its lifetime."""
+        return self._epoch
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        timestamp: float | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> Event:
+        """Store an event and return it with its id.
+
+        Thread-safe; takes the lock once and never waits on a reader for longer than a read's slice.
+
+        Args:
+            kind: The event's name, such as ``"turn.started"``.
+            payload: The event's attributes; the log keeps a shallow copy. ``None`` means ``{}``.
+            timestamp: When the event happened, in seconds since the epoch; by default, now.
+            trace_id: The W3C trace id of the span the event belongs to.
+            span_id: The W3C span id of the span the event belongs to.
+
+        Raises:
+            TypeError: If an argument has the wrong type; nothing is stored.
+            ValueError: If `kind` is empty or an id or the timestamp is malformed; nothing is stored.
+        """
+        data, timestamp = check_append(kind, payload, timestamp, trace_id, span_id)
+        with self._lock:
+            now = self._now()
+            if now >= self._next_expiry:
+                self._evict_expired(now)
+            event_id = self._last_id + 1
+            self._last_id = event_id
+            event: Event = _new_event(
+                Event,
+                (event_id, now if timestamp is None else timestamp, kind, data, trace_id, span_id),
+            )
+            slot = self._next_slot
+            if slot < len(self._events):
+                self._events[slot] = event
+                self._stamps[slot] = now
+            else:
+                self._events.append(event)
+                self._stamps.append(now)
+            self._next_slot = 0 if slot + 1 == self._max_entries else slot + 1
+            if self._size < self._max_entries:
+                if not self._size:
+                    self._next_expiry = now + self._ttl_seconds
+                self._size += 1
+        return event
+
+    def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
+        """Return the resident events with ids greater than `since`, ascending, at most `limit`.
+
+        `since` at or past the newest id gives ``[]``; a `since` that points into evicted history
+        gives the resident tail. ``limit=None`` is unlimited and ``limit=0`` gives ``[]``.
+        Thread-safe; costs O(events returned).
+
+        Raises:
+            TypeError: If `since` or `limit` is not an integer or ``None``.
+            ValueError: If `since` or `limit` is negative.
+        """
+        return list(self.read(since, limit).events)
+
+    def read(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | None = None,
+    ) -> Page:
+        """Return a `Page` of the matching events after `since` and where the reader now stands.
+
+        Args:
+            since: The reader's cursor: only events with greater ids are returned. ``None`` starts
+                at the oldest resident event.
+            limit: At most this many events; ``None`` is unlimited.
+            kinds: Only events whose kind is one of these names or matches one of these shell-style
+                patterns (``"turn.*"``). ``None`` means every kind.
+            trace_id: Only events of this trace (32 lower-case hex digits).
+
+        Thread-safe. Without filters it costs O(events returned); with filters, O(events examined).
+
+        Raises:
+            TypeError: If an argument has the wrong type.
+            ValueError: If `since` or `limit` is negative, or a filter is malformed.
+        """
+        check_cursor(since, limit)
+        accept = event_filter(kinds, trace_id)
+        with self._lock:
+            self._sweep()
+            last = self._last_id
+            first = last - self._size + 1  # the oldest resident id, or last + 1 when none is
+            if since is None:
+                start, missed = first, 0
+            else:
+                start, missed = max(since + 1, first), max(0, first - since - 1)
+            if accept is None:
+                stop = last if limit is None else min(last, start + limit - 1)
+                events = self._slice(start, stop)
+                cursor = max(stop, start - 1)
+            else:
+                events, cursor = self._scan(start, last, limit, accept)
+            return Page(
+                events=tuple(events),
+                cursor=cursor,
+                missed=missed,
+                oldest_id=first if self._size else None,
+                latest_id=last,
+                epoch=self._epoch,
+            )
+
+    def clear(self) -> None:
+        """Drop every resident event; ids keep counting from where they were. Thread-safe."""
+        with self._lock:
+            self._events = []
+            self._stamps = []
+            self._next_slot = 0
+            self._size = 0
+            self._next_expiry = math.inf
+
+    def __len__(self) -> int:
+        """Return how many events are resident, after sweeping expired ones."""
+        with self._lock:
+            self._sweep()
+            return self._size
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(ttl_seconds={self._ttl_seconds!r}, "
+            f"max_entries={self._max_entries!r}, latest_id={self._last_id})"
+        )
+
+    # The methods below run with the lock held.
+
+    def _sweep(self) -> None:
+        now = self._now()
+        if now >= self._next_expiry:
+            self._evict_expired(now)
+
+    def _evict_expired(self, now: float) -> None:
+        ttl, capacity = self._ttl_seconds, self._max_entries
+        events, stamps = self._events, self._stamps
+        slot = (self._next_slot - self._size) % capacity
+        while self._size and stamps[slot] + ttl <= now:
+            events[slot] = None  # let the payload go now, not when the slot is reused
+            slot = (slot + 1) % capacity
+            self._size -= 1
+        self._next_expiry = stamps[slot] + ttl if self._size else math.inf
+
+    def _slice(self, start: int, stop: int) -> list[Event]:
+        """Return the resident events with ids from `start` to `stop`, both included."""
+        count = stop - start + 1
+        if count <= 0:
+            return []
+        capacity = self._max_entries
+        first_slot = (self._next_slot - 1 - (self._last_id - start)) % capacity
+        end_slot = first_slot + count
+        if end_slot <= capacity:
+            chunk = self._events[first_slot:end_slot]
+        else:
+            chunk = self._events[first_slot:] + self._events[: end_slot - capacity]
+        return chunk  # type: ignore[return-value]  # resident slots are never None
+
+    def _scan(
+        self, start: int, last: int, limit: int | None, accept: Callable[[Event], bool]
+    ) -> tuple[list[Event], int]:
+        """Return the accepted events from `start` on, at most `limit`, and the reader's new cursor."""
+        found: list[Event] = []
+        if limit == 0:
+            return found, start - 1
+        for chunk_start in range(start, last + 1, _SCAN_CHUNK):
+            for event in self._slice(chunk_start, min(last, chunk_start + _SCAN_CHUNK - 1)):
+                if accept(event):
+                    found.append(event)
+                    if len(found) == limit:
+                        return found, event.id
+        return found, max(last, start - 1)
+
+
+def _bound(name: str, value: object, default: float, *types: type) -> float:
+    """Return `value` as a positive bound; ``None`` or non-positive values give `default`."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, types):
+        expected = "an integer" if types == (int,) else "a number of seconds"
+        raise TypeError(f"{name} must be {expected} or None, got {type(value).__name__} {value!r}")
+    number: float = value  # type: ignore[assignment]  # checked just above
+    if math.isnan(number):
+        raise ValueError(f"{name} must be a number, got NaN")
+    if number <= 0:
+        _logger.warning("%s=%r is not positive; using the default, %r", name, number, default)
+        return default
+    return number

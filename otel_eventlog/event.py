@@ -1,0 +1,88 @@
+"""The records an event log hands out: `Event` (one entry) and `Page` (one read).
+
+Both are immutable. `Event.to_dict()` and `Page.to_dict()` are the wire format that the HTTP readers
+serve, so their keys are part of the public contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+__all__ = ["Event", "Page"]
+
+
+class Event(NamedTuple):
+    """One entry of an event log.
+
+    An `Event` is immutable. It is a `typing.NamedTuple` rather than a frozen dataclass because it is built
+    on the application's hot path and a tuple is several times cheaper to build in CPython.
+
+    Attributes:
+        id: The entry's id, unique within its log, starting at 1 and strictly increasing.
+        timestamp: When the event happened, in seconds since the epoch.
+        kind: The event's name, such as ``"turn.started"``.
+        payload: The event's attributes. The log stores its own shallow copy; treat it as read-only.
+        trace_id: The W3C trace id (32 lower-case hex digits) of the span the event belongs to, if any.
+        span_id: The W3C span id (16 lower-case hex digits) of the span the event belongs to, if any.
+    """
+
+    id: int
+    timestamp: float
+    kind: str
+    payload: dict[str, Any]
+    trace_id: str | None = None
+    span_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the wire form: ``id``, ``timestamp``, ``kind``, ``payload``, and the ids when set.
+
+        The payload is a copy, so changing the result never changes the stored event.
+        """
+        data: dict[str, Any] = {
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "kind": self.kind,
+            "payload": dict(self.payload),
+        }
+        if self.trace_id is not None:
+            data["trace_id"] = self.trace_id
+        if self.span_id is not None:
+            data["span_id"] = self.span_id
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The result of one `read()`: the events and where the reader stands.
+
+    Attributes:
+        events: The matching events, in ascending id order.
+        cursor: The id to pass as ``since`` next time. It never moves backwards and it moves past events
+            that were examined but filtered out, so the next read neither repeats nor rescans them.
+        missed: How many events were evicted (by TTL, by ``max_entries`` or by ``clear()``) between the
+            reader's ``since`` and the oldest resident event: events this reader can never see. Always 0
+            when ``since`` was ``None``, since such a reader has not seen anything yet.
+        oldest_id: The id of the oldest resident event, or ``None`` when nothing is resident.
+        latest_id: The id most recently handed out, resident or not; 0 before the first append.
+        epoch: An identifier of the log instance. When it changes, the reader is talking to a different
+            log (a restarted process, say), whose ids mean something else: start again from ``None``.
+    """
+
+    events: tuple[Event, ...]
+    cursor: int
+    missed: int
+    oldest_id: int | None
+    latest_id: int
+    epoch: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the wire form: the events as `Event.to_dict()` plus the cursor fields."""
+        return {
+            "events": [event.to_dict() for event in self.events],
+            "cursor": self.cursor,
+            "missed": self.missed,
+            "oldest_id": self.oldest_id,
+            "latest_id": self.latest_id,
+            "epoch": self.epoch,
+        }

@@ -1,0 +1,505 @@
+"""Tests for `InMemoryEventLog`: the event log contract on the embedded default backend."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import types
+
+import pytest
+
+from otel_eventlog import Event, InMemoryEventLog
+from tests.conftest import ManualClock
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+SPAN_ID = "00f067aa0ba902b7"
+
+
+def ids(events: list[Event] | tuple[Event, ...]) -> list[int]:
+    return [event.id for event in events]
+
+
+def filled(count: int, **kwargs: object) -> InMemoryEventLog:
+    log = InMemoryEventLog(**kwargs)  # type: ignore[arg-type]
+    for n in range(count):
+        log.append("tick", {"n": n})
+    return log
+
+
+# append
+
+
+def test_ids_start_at_one_and_increase_by_one() -> None:
+    """The first append gets id 1 and each later one the next integer."""
+    log = InMemoryEventLog()
+    assert [log.append("tick").id for _ in range(5)] == [1, 2, 3, 4, 5]
+
+
+def test_append_returns_the_stored_event() -> None:
+    """The event that append returns is the one a reader later gets."""
+    log = InMemoryEventLog()
+    event = log.append("turn.started", {"turn": 1})
+    assert log.query() == [event]
+    assert (event.kind, event.payload) == ("turn.started", {"turn": 1})
+
+
+def test_omitted_payload_is_an_empty_dict() -> None:
+    """An append without a payload stores an empty dict."""
+    assert InMemoryEventLog().append("tick").payload == {}
+
+
+def test_stored_payload_is_a_copy() -> None:
+    """Mutating the caller's dict after append does not rewrite history."""
+    log = InMemoryEventLog()
+    payload = {"turn": 1}
+    log.append("turn.started", payload)
+    payload["turn"] = 2
+    assert log.query()[0].payload == {"turn": 1}
+
+
+def test_any_mapping_is_accepted_as_payload() -> None:
+    """A read-only mapping payload is stored as a plain dict."""
+    event = InMemoryEventLog().append("tick", types.MappingProxyType({"a": 1}))
+    assert type(event.payload) is dict
+    assert event.payload == {"a": 1}
+
+
+def test_timestamp_is_the_clock_at_append(clock: ManualClock) -> None:
+    """Without an explicit time, an event is stamped with the log's clock."""
+    log = InMemoryEventLog(now=clock)
+    clock.advance(12.5)
+    assert log.append("tick").timestamp == clock.now
+
+
+def test_explicit_event_time_is_kept(clock: ManualClock) -> None:
+    """An explicit timestamp is stored as the event's time."""
+    log = InMemoryEventLog(now=clock)
+    assert log.append("tick", timestamp=123.25).timestamp == 123.25
+    assert log.append("tick", timestamp=7).timestamp == 7
+
+
+def test_trace_and_span_ids_are_kept() -> None:
+    """W3C trace and span ids passed to append are stored on the event."""
+    event = InMemoryEventLog().append("tick", trace_id=TRACE_ID, span_id=SPAN_ID)
+    assert (event.trace_id, event.span_id) == (TRACE_ID, SPAN_ID)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"kind": ""}, ValueError, "kind must be a non-empty string"),
+        ({"kind": None}, TypeError, "kind must be a non-empty string, got NoneType"),
+        ({"kind": "k", "payload": [("a", 1)]}, TypeError, "payload must be a mapping or None, got list"),
+        ({"kind": "k", "timestamp": "now"}, TypeError, "timestamp must be a number of seconds, got str"),
+        ({"kind": "k", "timestamp": True}, TypeError, "timestamp must be a number of seconds, got bool"),
+        ({"kind": "k", "timestamp": math.nan}, ValueError, "timestamp must be a finite number"),
+        ({"kind": "k", "timestamp": math.inf}, ValueError, "timestamp must be a finite number"),
+        ({"kind": "k", "trace_id": TRACE_ID.upper()}, ValueError, "trace_id must be 32 lower-case hex"),
+        ({"kind": "k", "trace_id": 5}, ValueError, "trace_id must be 32 lower-case hex digits, got 5"),
+        ({"kind": "k", "span_id": SPAN_ID + "0"}, ValueError, "span_id must be 16 lower-case hex"),
+    ],
+)
+def test_bad_append_raises_naming_the_argument_and_keeps_the_log(
+    kwargs: dict[str, object], error: type, message: str
+) -> None:
+    """A rejected append names what was wrong, stores nothing and uses up no id."""
+    log = InMemoryEventLog()
+    first = log.append("kept")
+    with pytest.raises(error, match=message):
+        log.append(**kwargs)  # type: ignore[arg-type]
+    assert log.query() == [first]
+    assert log.append("next").id == 2
+
+
+# query
+
+
+def test_query_returns_resident_events_in_ascending_order() -> None:
+    """Without a cursor, query returns every resident event, oldest first."""
+    assert ids(filled(5).query()) == [1, 2, 3, 4, 5]
+
+
+def test_query_returns_ids_strictly_greater_than_since() -> None:
+    """Events at or before the cursor are not returned."""
+    assert ids(filled(5).query(since=2)) == [3, 4, 5]
+
+
+def test_limit_none_is_unlimited_and_limit_zero_is_empty() -> None:
+    """limit=None returns everything and limit=0 returns nothing."""
+    log = filled(5)
+    assert ids(log.query(limit=None)) == [1, 2, 3, 4, 5]
+    assert log.query(limit=0) == []
+    assert log.query(since=1, limit=0) == []
+
+
+def test_since_at_or_past_the_tip_is_empty() -> None:
+    """A cursor at or beyond the newest id returns nothing."""
+    log = filled(3)
+    assert log.query(since=3) == []
+    assert log.query(since=300) == []
+
+
+def test_since_into_evicted_history_returns_the_resident_tail() -> None:
+    """A cursor pointing at evicted events returns what is still resident, without an error."""
+    log = filled(10, max_entries=3)
+    assert ids(log.query(since=2)) == [8, 9, 10]
+
+
+def test_since_and_limit_compose() -> None:
+    """The cursor is applied first, then the limit caps the result."""
+    log = filled(10)
+    assert ids(log.query(since=4, limit=3)) == [5, 6, 7]
+    assert ids(log.query(since=8, limit=5)) == [9, 10]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"since": -1}, ValueError, "since must be a non-negative integer or None, got -1"),
+        ({"limit": -5}, ValueError, "limit must be a non-negative integer or None, got -5"),
+        ({"since": "3"}, TypeError, "since must be a non-negative integer or None, got '3'"),
+        ({"limit": 2.0}, TypeError, "limit must be a non-negative integer or None, got 2.0"),
+        ({"since": True}, TypeError, "since must be a non-negative integer or None, got True"),
+    ],
+)
+def test_bad_cursor_or_limit_raises_naming_it(kwargs: dict[str, object], error: type, message: str) -> None:
+    """A negative or non-integer since or limit is rejected with its name in the message."""
+    log = filled(2)
+    with pytest.raises(error, match=message):
+        log.query(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(error, match=message):
+        log.read(**kwargs)  # type: ignore[arg-type]
+    assert ids(log.query()) == [1, 2]
+
+
+# eviction
+
+
+def test_max_entries_evicts_oldest_first() -> None:
+    """Past max_entries, the oldest events go first."""
+    log = filled(7, max_entries=4)
+    assert ids(log.query()) == [4, 5, 6, 7]
+    assert len(log) == 4
+
+
+def test_ids_keep_counting_across_eviction() -> None:
+    """Eviction never makes an id be handed out again."""
+    log = filled(10, max_entries=2)
+    assert log.append("tick").id == 11
+
+
+def test_ring_wraps_many_times_and_stays_in_order() -> None:
+    """After filling the ring many times over, reads still return the newest events in order."""
+    log = filled(1_003, max_entries=10)
+    assert ids(log.query()) == list(range(994, 1_004))
+    assert ids(log.query(since=997, limit=4)) == [998, 999, 1_000, 1_001]
+
+
+def test_ttl_evicts_old_events_on_append(clock: ManualClock) -> None:
+    """An append sweeps out events that have been resident for ttl_seconds."""
+    log = InMemoryEventLog(ttl_seconds=10, now=clock)
+    log.append("old")
+    clock.advance(5)
+    log.append("younger")
+    clock.advance(5)
+    log.append("new")
+    assert [event.kind for event in log.query()] == ["younger", "new"]
+
+
+def test_ttl_is_swept_on_read_once_writes_pause(clock: ManualClock) -> None:
+    """With no further appends, a stale tail is not returned by query, read or len."""
+    log = InMemoryEventLog(ttl_seconds=10, now=clock)
+    log.append("a")
+    log.append("b")
+    clock.advance(10)
+    assert log.query() == []
+    assert log.read().events == ()
+    assert len(log) == 0
+
+
+def test_event_is_resident_until_its_ttl_has_passed(clock: ManualClock) -> None:
+    """An event younger than the TTL stays; one exactly ttl_seconds old is gone."""
+    log = InMemoryEventLog(ttl_seconds=10, now=clock)
+    log.append("a")
+    clock.advance(9.999)
+    assert len(log) == 1
+    clock.advance(0.001)
+    assert len(log) == 0
+
+
+def test_ttl_counts_from_append_not_from_the_event_time(clock: ManualClock) -> None:
+    """An event appended now with an old event time stays resident for the whole TTL."""
+    log = InMemoryEventLog(ttl_seconds=10, now=clock)
+    log.append("late", timestamp=clock.now - 3600)
+    clock.advance(9)
+    assert [event.kind for event in log.query()] == ["late"]
+
+
+def test_infinite_ttl_keeps_events_until_max_entries(clock: ManualClock) -> None:
+    """With ttl_seconds=inf only max_entries evicts."""
+    log = InMemoryEventLog(ttl_seconds=math.inf, max_entries=2, now=clock)
+    log.append("a")
+    clock.advance(1e9)
+    log.append("b")
+    log.append("c")
+    assert [event.kind for event in log.query()] == ["b", "c"]
+
+
+def test_ttl_and_max_entries_evict_together(clock: ManualClock) -> None:
+    """Capacity eviction and age eviction combine, and the ring reuses freed slots in order."""
+    log = InMemoryEventLog(ttl_seconds=10, max_entries=3, now=clock)
+    for _ in range(5):
+        log.append("tick")  # ids 1..5, 3..5 resident
+    clock.advance(6)
+    log.append("tick")  # 6: evicts 3
+    clock.advance(5)  # 4 and 5 expire; 6 stays
+    log.append("tick")  # 7
+    log.append("tick")  # 8
+    assert ids(log.query()) == [6, 7, 8]
+    clock.advance(6)  # 6 expires
+    assert ids(log.query()) == [7, 8]
+
+
+# clear
+
+
+def test_clear_drops_everything_and_keeps_the_counter() -> None:
+    """After clear nothing is resident and the next id follows the last one handed out."""
+    log = filled(4)
+    log.clear()
+    assert log.query() == []
+    assert len(log) == 0
+    assert log.append("tick").id == 5
+    assert ids(log.query()) == [5]
+
+
+def test_readers_are_told_about_cleared_events() -> None:
+    """Events dropped by clear count as missed for a reader that had not seen them."""
+    log = filled(4)
+    log.clear()
+    log.append("tick")
+    page = log.read(since=1)
+    assert (ids(page.events), page.missed) == ([5], 3)
+
+
+# bounds
+
+
+def test_bounds_default_to_the_class_constants() -> None:
+    """A log built without bounds, or with None, uses the documented defaults."""
+    for log in (InMemoryEventLog(), InMemoryEventLog(None, None)):
+        assert log.ttl_seconds == InMemoryEventLog.DEFAULT_TTL_SECONDS == 3600
+        assert log.max_entries == InMemoryEventLog.DEFAULT_MAX_ENTRIES == 10_000
+
+
+def test_bounds_report_what_is_in_force() -> None:
+    """The read-only properties report the bounds the log was built with."""
+    log = InMemoryEventLog(ttl_seconds=2.5, max_entries=7)
+    assert (log.ttl_seconds, log.max_entries) == (2.5, 7)
+    with pytest.raises(AttributeError):
+        log.max_entries = 8  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("ttl_seconds", "max_entries"), [(0, 5), (-1, 5), (5, 0), (5, -3)])
+def test_non_positive_bounds_fall_back_with_a_warning(
+    caplog: pytest.LogCaptureFixture, ttl_seconds: float, max_entries: int
+) -> None:
+    """A non-positive bound is replaced by its default and a warning names it."""
+    with caplog.at_level(logging.WARNING, logger="otel_eventlog"):
+        log = InMemoryEventLog(ttl_seconds=ttl_seconds, max_entries=max_entries)
+    bad = "ttl_seconds" if ttl_seconds <= 0 else "max_entries"
+    assert [r.getMessage().split("=")[0] for r in caplog.records] == [bad]
+    assert log.ttl_seconds == (3600 if ttl_seconds <= 0 else ttl_seconds)
+    assert log.max_entries == (10_000 if max_entries <= 0 else max_entries)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"ttl_seconds": "60"}, TypeError, "ttl_seconds must be a number of seconds or None, got str '60'"),
+        ({"ttl_seconds": True}, TypeError, "ttl_seconds must be a number of seconds or None, got bool"),
+        ({"ttl_seconds": math.nan}, ValueError, "ttl_seconds must be a number, got NaN"),
+        ({"max_entries": 10.0}, TypeError, "max_entries must be an integer or None, got float 10.0"),
+        ({"now": 5}, TypeError, "now must be a callable returning seconds, got 5"),
+    ],
+)
+def test_wrong_bound_types_raise(kwargs: dict[str, object], error: type, message: str) -> None:
+    """Bounds of the wrong type or a clock that is not callable are rejected at construction."""
+    with pytest.raises(error, match=message):
+        InMemoryEventLog(**kwargs)  # type: ignore[arg-type]
+
+
+# read and Page
+
+
+def test_read_of_an_empty_log() -> None:
+    """A fresh log reads as no events, cursor 0, nothing missed, no oldest id."""
+    page = InMemoryEventLog().read()
+    assert (page.events, page.cursor, page.missed, page.oldest_id, page.latest_id) == ((), 0, 0, None, 0)
+
+
+def test_read_reports_oldest_and_latest_ids() -> None:
+    """A page names the oldest resident id and the newest id handed out."""
+    page = filled(10, max_entries=4).read(since=8)
+    assert (ids(page.events), page.oldest_id, page.latest_id) == ([9, 10], 7, 10)
+
+
+def test_cursor_is_the_last_returned_id_when_the_limit_stops_the_read() -> None:
+    """A read cut short by its limit hands back the id of its last event."""
+    page = filled(10).read(since=2, limit=3)
+    assert (ids(page.events), page.cursor) == ([3, 4, 5], 5)
+
+
+def test_following_the_cursor_sees_every_event_once() -> None:
+    """Reading page after page by cursor returns each event exactly once."""
+    log = filled(10)
+    seen: list[int] = []
+    cursor = None
+    for _ in range(5):
+        page = log.read(since=cursor, limit=3)
+        seen += ids(page.events)
+        cursor = page.cursor
+    assert seen == list(range(1, 11))
+
+
+def test_cursor_never_moves_backwards() -> None:
+    """A cursor past the tip, or a read with limit 0, hands the cursor back unchanged."""
+    log = filled(3)
+    assert log.read(since=50).cursor == 50
+    assert log.read(since=2, limit=0).cursor == 2
+
+
+def test_missed_counts_events_evicted_past_the_cursor() -> None:
+    """A reader whose cursor fell into evicted history learns how many events it lost."""
+    log = filled(10, max_entries=3)
+    page = log.read(since=2)
+    assert (ids(page.events), page.missed) == ([8, 9, 10], 5)
+    assert log.read(since=7).missed == 0
+    assert log.read(since=9).missed == 0
+
+
+def test_missed_counts_everything_when_all_was_evicted(clock: ManualClock) -> None:
+    """When nothing is resident, every event after the cursor counts as missed."""
+    log = InMemoryEventLog(ttl_seconds=1, now=clock)
+    for _ in range(5):
+        log.append("tick")
+    clock.advance(1)
+    page = log.read(since=1)
+    assert (page.events, page.missed, page.oldest_id, page.cursor) == ((), 4, None, 5)
+
+
+def test_a_fresh_reader_has_missed_nothing() -> None:
+    """A read without a cursor reports no missed events, even after eviction."""
+    assert filled(10, max_entries=3).read().missed == 0
+
+
+def test_epoch_is_stable_per_log_and_unique_across_logs() -> None:
+    """Two reads of one log share an epoch; two logs never do."""
+    log = filled(1)
+    assert log.read().epoch == log.read().epoch == log.epoch
+    assert InMemoryEventLog().epoch != log.epoch
+
+
+def test_read_filters_by_exact_kind_and_pattern() -> None:
+    """Kinds take exact names and shell-style patterns."""
+    log = InMemoryEventLog()
+    for kind in ("turn.started", "tool.called", "turn.completed", "session.started"):
+        log.append(kind)
+    assert [e.kind for e in log.read(kinds="turn.*").events] == ["turn.started", "turn.completed"]
+    assert [e.kind for e in log.read(kinds=["tool.called", "session.*"]).events] == [
+        "tool.called",
+        "session.started",
+    ]
+
+
+def test_filtered_read_moves_the_cursor_past_skipped_events() -> None:
+    """A filtered read that finds nothing new still advances the cursor to the tip."""
+    log = InMemoryEventLog()
+    log.append("turn.started")
+    for _ in range(5):
+        log.append("heartbeat")
+    page = log.read(since=1, kinds="turn.*")
+    assert (page.events, page.cursor) == ((), 6)
+
+
+def test_filtered_read_limit_counts_matching_events() -> None:
+    """With a filter, the limit counts matches and the cursor stops at the last one."""
+    log = InMemoryEventLog()
+    for n in range(10):
+        log.append("even" if n % 2 == 0 else "odd")
+    page = log.read(kinds="odd", limit=2)
+    assert (ids(page.events), page.cursor) == ([2, 4], 4)
+    assert log.read(since=4, kinds="odd", limit=0).cursor == 4
+
+
+def test_filtered_read_spans_a_wrapped_ring() -> None:
+    """A filtered read over many more events than one scan chunk, across the ring's seam, finds all."""
+    log = InMemoryEventLog(max_entries=1_500)
+    for n in range(2_000):
+        log.append("hit" if n % 7 == 0 else "miss")
+    page = log.read(kinds="hit")
+    assert ids(page.events) == [n + 1 for n in range(500, 2_000) if n % 7 == 0]
+    assert page.cursor == 2_000
+
+
+def test_read_filters_by_trace_id() -> None:
+    """A trace id filter returns only that trace's events."""
+    other = "0" * 31 + "1"
+    log = InMemoryEventLog()
+    log.append("a", trace_id=TRACE_ID)
+    log.append("b", trace_id=other)
+    log.append("c")
+    log.append("d", trace_id=TRACE_ID)
+    assert [e.kind for e in log.read(trace_id=TRACE_ID).events] == ["a", "d"]
+    assert [e.kind for e in log.read(trace_id=TRACE_ID, kinds="d").events] == ["d"]
+
+
+def test_bad_filters_raise() -> None:
+    """A malformed trace id or kind filter is rejected, naming it."""
+    log = filled(1)
+    with pytest.raises(ValueError, match="trace_id must be 32 lower-case hex digits"):
+        log.read(trace_id="abc")
+    with pytest.raises(TypeError, match="kinds must be a string or an iterable of strings"):
+        log.read(kinds=3)  # type: ignore[arg-type]
+
+
+def test_repr_names_bounds_and_latest_id() -> None:
+    """The repr shows the bounds in force and the latest id."""
+    assert repr(filled(2, ttl_seconds=5, max_entries=9)) == (
+        "InMemoryEventLog(ttl_seconds=5, max_entries=9, latest_id=2)"
+    )
+
+
+# A model-based check: random appends, clock moves, clears and reads against a plain list.
+
+
+def test_random_operations_match_a_simple_model(clock: ManualClock) -> None:
+    """Under a random mix of operations the ring agrees with an obviously correct list model."""
+    rng = random.Random(20261127)
+    ttl, capacity = 50.0, 17
+    log = InMemoryEventLog(ttl_seconds=ttl, max_entries=capacity, now=clock)
+    model: list[tuple[int, float]] = []  # (id, appended at)
+    last_id = 0
+    for _ in range(5_000):
+        op = rng.random()
+        if op < 0.6:
+            last_id += 1
+            assert log.append("tick").id == last_id
+            model.append((last_id, clock.now))
+            model = model[-capacity:]
+        elif op < 0.75:
+            clock.advance(rng.uniform(0, 20))
+        elif op < 0.77:
+            log.clear()
+            model = []
+        else:
+            since = rng.choice([None, rng.randint(0, last_id + 2)])
+            limit = rng.choice([None, 0, rng.randint(1, capacity)])
+            model = [(i, t) for i, t in model if t + ttl > clock.now]
+            expected = [i for i, _ in model if since is None or i > since][:limit]
+            page = log.read(since, limit)
+            assert ids(page.events) == expected
+            first = model[0][0] if model else last_id + 1
+            assert page.missed == (0 if since is None else max(0, first - since - 1))
+            assert page.oldest_id == (model[0][0] if model else None)
