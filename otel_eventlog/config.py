@@ -76,6 +76,9 @@ def _positive_int(value: object, path: str) -> int:
 
 
 def _backend(value: object, path: str) -> str:
+    if value is False:
+        # YAML 1.1 reads an unquoted `off` (or `no`, `false`) as false: the user meant "disabled".
+        return "off"
     if not isinstance(value, str):
         raise ConfigError(f"expected a backend name, got {_describe(value)}", path=path)
     name = value.strip().lower()
@@ -210,7 +213,7 @@ def _read_document(source: object) -> tuple[object, str | None]:
         )
     if os.path.isfile(source) or not _looks_like_yaml(source):
         return _read_file(Path(source)), source
-    return _parse_yaml(source, "<string>"), None
+    return _parse_yaml(source, None), None
 
 
 def _read_file(path: Path) -> object:
@@ -229,7 +232,7 @@ def _looks_like_yaml(text: str) -> bool:
     return "\n" in line or ": " in line or line.endswith(":") or line.startswith("{")
 
 
-def _parse_yaml(text: str, origin: str) -> object:
+def _parse_yaml(text: str, origin: str | None) -> object:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -12,9 +12,11 @@ class ManualClock:
         self.now = start
 
     def __call__(self) -> float:
+        """Return the current reading."""
         return self.now
 
     def advance(self, seconds: float) -> None:
+        """Move the clock forward by `seconds`."""
         self.now += seconds
 
 

@@ -41,7 +41,13 @@ def test_to_dict_adds_trace_and_span_ids_when_set() -> None:
 
 def test_to_dict_adds_only_the_id_that_is_set() -> None:
     """An event with a trace id but no span id serialises only the trace id."""
-    assert set(Event(1, 0.0, "k", {}, TRACE_ID).to_dict()) == {"id", "timestamp", "kind", "payload", "trace_id"}
+    assert set(Event(1, 0.0, "k", {}, TRACE_ID).to_dict()) == {
+        "id",
+        "timestamp",
+        "kind",
+        "payload",
+        "trace_id",
+    }
 
 
 def test_to_dict_payload_is_a_copy() -> None:

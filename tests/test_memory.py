@@ -112,6 +112,15 @@ def test_bad_append_raises_naming_the_argument_and_keeps_the_log(
     assert log.append("next").id == 2
 
 
+def test_kind_may_be_a_str_subclass() -> None:
+    """A str subclass, such as a string enum member, is a valid kind."""
+
+    class Kind(str):
+        pass
+
+    assert InMemoryEventLog().append(Kind("turn.started")).kind == "turn.started"
+
+
 # query
 
 

@@ -46,8 +46,6 @@ def copy_payload(payload: object) -> dict[str, Any]:
     """Return a shallow copy of `payload` as a plain dict; ``None`` gives ``{}``."""
     if payload is None:
         return {}
-    if type(payload) is dict:
-        return payload.copy()
     if isinstance(payload, Mapping):
         return dict(payload)
     raise TypeError(f"payload must be a mapping or None, got {type(payload).__name__}")

@@ -1,0 +1,320 @@
+"""Tests for loading the ``observability.event_log`` configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from otel_eventlog import (
+    ConfigError,
+    DisabledEventLog,
+    EventLogConfig,
+    InMemoryEventLog,
+    ObservabilityConfig,
+    load_config,
+)
+
+NO_ENV: dict[str, str] = {}
+
+FULL = """\
+service:
+  name: my-agent          # the application's own settings are left alone
+observability:
+  tracing: {sampler: always_on}
+  event_log:
+    backend: Disabled
+    ttl_seconds: 90.5
+    max_entries: 250
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "observability.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_source() -> None:
+    """No source and no environment gives the documented defaults."""
+    config = load_config(environ=NO_ENV)
+    assert config == ObservabilityConfig()
+    assert config.event_log == EventLogConfig(backend="memory", ttl_seconds=3600, max_entries=10_000)
+
+
+def test_reads_the_event_log_section_from_a_file(tmp_path: Path) -> None:
+    """A YAML file's observability.event_log section is read, names normalised, other keys ignored."""
+    config = load_config(write(tmp_path, FULL), environ=NO_ENV)
+    assert config.event_log == EventLogConfig(backend="disabled", ttl_seconds=90.5, max_entries=250)
+
+
+def test_a_path_may_be_given_as_a_string(tmp_path: Path) -> None:
+    """A file name passed as a str is read as a file."""
+    assert load_config(str(write(tmp_path, FULL)), environ=NO_ENV).event_log.max_entries == 250
+
+
+def test_reads_yaml_text_and_mappings() -> None:
+    """YAML text and a mapping shaped like the document give the same config."""
+    from_text = load_config("observability:\n  event_log: {max_entries: 5}\n", environ=NO_ENV)
+    one_line = load_config("{observability: {event_log: {max_entries: 5}}}", environ=NO_ENV)
+    from_mapping = load_config({"observability": {"event_log": {"max_entries": 5}}}, environ=NO_ENV)
+    assert from_text == one_line == from_mapping
+    assert from_text.event_log.max_entries == 5
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["", "other: 1\n", "observability:\n", "observability: {}\n", "observability:\n  event_log:\n"],
+)
+def test_missing_sections_and_keys_mean_defaults(document: str, tmp_path: Path) -> None:
+    """An empty file, a missing or empty section, all give the defaults."""
+    assert load_config(write(tmp_path, document), environ=NO_ENV) == ObservabilityConfig()
+
+
+def test_a_config_object_is_returned_as_it_is() -> None:
+    """An ObservabilityConfig built in code wins over the environment."""
+    config = ObservabilityConfig(event_log=EventLogConfig(max_entries=3))
+    assert load_config(config, environ={"OTEL_EVENTLOG_MAX_ENTRIES": "9"}) is config
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    """OTEL_EVENTLOG_* variables override the file's values; empty ones count as unset."""
+    env = {
+        "OTEL_EVENTLOG_BACKEND": " memory ",
+        "OTEL_EVENTLOG_TTL_SECONDS": "12.5",
+        "OTEL_EVENTLOG_MAX_ENTRIES": "",
+    }
+    config = load_config(write(tmp_path, FULL), environ=env)
+    assert config.event_log == EventLogConfig(backend="memory", ttl_seconds=12.5, max_entries=250)
+
+
+def test_config_file_named_by_the_environment(tmp_path: Path) -> None:
+    """Without a source, the file named by OTEL_EVENTLOG_CONFIG is read."""
+    env = {"OTEL_EVENTLOG_CONFIG": str(write(tmp_path, FULL)), "OTEL_EVENTLOG_MAX_ENTRIES": "7"}
+    assert load_config(environ=env).event_log == EventLogConfig(
+        backend="disabled", ttl_seconds=90.5, max_entries=7
+    )
+
+
+def test_the_process_environment_is_read_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an explicit environ, os.environ is used."""
+    monkeypatch.setenv("OTEL_EVENTLOG_MAX_ENTRIES", "42")
+    monkeypatch.delenv("OTEL_EVENTLOG_CONFIG", raising=False)
+    assert load_config().event_log.max_entries == 42
+
+
+def test_config_builds_the_log_through_create_event_log(caplog: pytest.LogCaptureFixture) -> None:
+    """The section builds the backend it names, with its bounds."""
+    log = EventLogConfig(ttl_seconds=5, max_entries=6).create_event_log()
+    assert isinstance(log, InMemoryEventLog)
+    assert (log.ttl_seconds, log.max_entries) == (5, 6)
+    assert isinstance(EventLogConfig(backend="off").create_event_log(), DisabledEventLog)
+
+
+@pytest.mark.parametrize("word", ["off", "OFF", "no", "false"])
+def test_unquoted_yaml_off_means_disabled(word: str) -> None:
+    """YAML reads an unquoted off as false; as a backend it means the disabled log, as written."""
+    config = load_config(f"observability:\n  event_log:\n    backend: {word}\n", environ=NO_ENV)
+    assert config.event_log.backend == "off"
+    assert isinstance(config.event_log.create_event_log(), DisabledEventLog)
+
+
+def test_a_true_backend_is_rejected() -> None:
+    """An unquoted on or true is no backend name and fails, naming the key."""
+    with pytest.raises(ConfigError, match="backend: expected a backend name, got True"):
+        load_config("observability:\n  event_log:\n    backend: on\n", environ=NO_ENV)
+
+
+def test_infinite_ttl_is_allowed() -> None:
+    """A YAML .inf TTL means events stay until max_entries pushes them out."""
+    config = load_config("observability:\n  event_log: {ttl_seconds: .inf}\n", environ=NO_ENV)
+    assert config.event_log.ttl_seconds == math.inf
+
+
+def test_config_objects_are_frozen_and_keyword_only() -> None:
+    """Config sections cannot be changed after construction, nor built positionally."""
+    config = EventLogConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.backend = "off"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        EventLogConfig("memory")  # type: ignore[misc]
+
+
+def test_to_dict_is_shaped_like_the_document() -> None:
+    """The effective config serialises under observability.event_log."""
+    assert ObservabilityConfig().to_dict() == {
+        "observability": {"event_log": {"backend": "memory", "ttl_seconds": 3600, "max_entries": 10_000}}
+    }
+
+
+# errors
+
+
+@pytest.mark.parametrize(
+    ("event_log", "message"),
+    [
+        (
+            "ttl_seconds: abc",
+            "observability.event_log.ttl_seconds: expected a positive number of seconds, got 'abc' (str)",
+        ),
+        (
+            "ttl_seconds: 0",
+            "observability.event_log.ttl_seconds: expected a positive number of seconds, got 0",
+        ),
+        (
+            "ttl_seconds: true",
+            "observability.event_log.ttl_seconds: expected a positive number of seconds, got True (bool)",
+        ),
+        (
+            "ttl_seconds: .nan",
+            "observability.event_log.ttl_seconds: expected a positive number of seconds, got nan (float)",
+        ),
+        (
+            "ttl_seconds:",
+            "observability.event_log.ttl_seconds: expected a positive number of seconds, got null",
+        ),
+        (
+            "max_entries: 10.5",
+            "observability.event_log.max_entries: expected a positive integer, got 10.5 (float)",
+        ),
+        ("max_entries: -1", "observability.event_log.max_entries: expected a positive integer, got -1 (int)"),
+        (
+            "max_entries: '100'",
+            "observability.event_log.max_entries: expected a positive integer, got '100' (str)",
+        ),
+        ("backend: 3", "observability.event_log.backend: expected a backend name, got 3 (int)"),
+        (
+            "backend: memroy",
+            "observability.event_log.backend: unknown backend 'memroy' "
+            "(did you mean 'memory'?); known: disabled, memory, none, off",
+        ),
+        (
+            "ttl_second: 5",
+            "observability.event_log.ttl_second: unknown key (did you mean 'ttl_seconds'?); "
+            "known keys: backend, ttl_seconds, max_entries",
+        ),
+        (
+            "colour: blue",
+            "observability.event_log.colour: unknown key; known keys: backend, ttl_seconds, max_entries",
+        ),
+    ],
+)
+def test_bad_values_name_the_key_path_and_the_value(event_log: str, message: str, tmp_path: Path) -> None:
+    """A wrong type, range or key fails with the file, the full key path and the bad value."""
+    path = write(tmp_path, f"observability:\n  event_log:\n    {event_log}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=NO_ENV)
+    assert str(caught.value) == f"{path}: {message}"
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.path is not None
+    assert caught.value.path.startswith("observability.event_log.")
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("- a\n- b\n", "expected a mapping at the top level, got list"),
+        ("observability: 3\n", "observability: expected a mapping, got 3 (int)"),
+        ("observability:\n  event_log: [1]\n", "observability.event_log: expected a mapping, got [1] (list)"),
+        ("observabilty:\n  event_log: {}\n", "observabilty: unknown section (did you mean 'observability'?)"),
+        (
+            "observability:\n  eventlog: {}\n",
+            "observability.eventlog: unknown section (did you mean 'event_log'?)",
+        ),
+    ],
+)
+def test_bad_document_shapes_name_the_section(document: str, message: str, tmp_path: Path) -> None:
+    """A section of the wrong shape, or a misspelt section, is reported by its path."""
+    path = write(tmp_path, document)
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        load_config(path.read_text(), environ=NO_ENV)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=NO_ENV)
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_malformed_yaml_names_the_file_and_position(tmp_path: Path) -> None:
+    """Unparseable YAML fails with the file name, line and column."""
+    path = write(tmp_path, "observability:\n  event_log: [unclosed\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: malformed YAML at line 3, column 1: "):
+        load_config(path, environ=NO_ENV)
+
+
+def test_malformed_yaml_text_is_reported_as_such() -> None:
+    """Malformed YAML text is reported as malformed, not as a missing file."""
+    with pytest.raises(ConfigError, match=r"^malformed YAML at line 2, column 1: "):
+        load_config("observability: {event_log: [\n", environ=NO_ENV)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    """A path to nowhere fails with its name, as a Path or as a str."""
+    missing = tmp_path / "nope.yaml"
+    for source in (missing, str(missing)):
+        with pytest.raises(ConfigError, match=rf"^{missing}: config file not found$"):
+            load_config(source, environ=NO_ENV)
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    """A file that is not UTF-8 text fails with its name."""
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ConfigError, match=rf"^{path}: cannot read config file"):
+        load_config(path, environ=NO_ENV)
+
+
+def test_an_unsupported_source_type_is_rejected() -> None:
+    """A source that is neither path, text, mapping nor config raises ConfigError."""
+    with pytest.raises(
+        ConfigError, match="expected a file path, YAML text, a mapping or an ObservabilityConfig"
+    ):
+        load_config(42, environ=NO_ENV)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "OTEL_EVENTLOG_TTL_SECONDS",
+            "soon",
+            "OTEL_EVENTLOG_TTL_SECONDS: expected a positive number of seconds, got 'soon' (str)",
+        ),
+        (
+            "OTEL_EVENTLOG_TTL_SECONDS",
+            "-5",
+            "OTEL_EVENTLOG_TTL_SECONDS: expected a positive number of seconds, got -5.0",
+        ),
+        (
+            "OTEL_EVENTLOG_MAX_ENTRIES",
+            "1.5",
+            "OTEL_EVENTLOG_MAX_ENTRIES: expected a positive integer, got '1.5' (str)",
+        ),
+        ("OTEL_EVENTLOG_BACKEND", "redis-ish", "OTEL_EVENTLOG_BACKEND: unknown backend 'redis-ish'"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(variable: str, value: str, message: str) -> None:
+    """A bad override names the environment variable and its value."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={variable: value})
+    assert str(caught.value).startswith(message)
+    assert caught.value.path == variable
+
+
+def test_config_objects_check_themselves() -> None:
+    """Building a config section in code checks it the same way the loader does."""
+    with pytest.raises(
+        ConfigError, match=r"^observability.event_log.max_entries: expected a positive integer"
+    ):
+        EventLogConfig(max_entries=0)
+    with pytest.raises(ConfigError, match=r"^observability.event_log: expected an EventLogConfig, got"):
+        ObservabilityConfig(event_log={"max_entries": 5})  # type: ignore[arg-type]
+
+
+def test_valid_config_logs_no_warning(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    """Loading a valid config and building its log warns about nothing."""
+    with caplog.at_level(logging.DEBUG, logger="otel_eventlog"):
+        load_config(write(tmp_path, FULL), environ=NO_ENV).event_log.create_event_log()
+    assert caplog.records == []

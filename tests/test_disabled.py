@@ -1,0 +1,58 @@
+"""Tests for `DisabledEventLog`, the backend that keeps nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from otel_eventlog import DisabledEventLog
+from tests.conftest import ManualClock
+
+
+def test_append_returns_events_with_monotonic_ids(clock: ManualClock) -> None:
+    """Appends return events with ids 1, 2, 3 and the clock's time, as a real log would."""
+    log = DisabledEventLog(now=clock)
+    events = [log.append("tick", {"n": n}) for n in range(3)]
+    assert [e.id for e in events] == [1, 2, 3]
+    assert events[0].timestamp == clock.now
+    assert events[2].payload == {"n": 2}
+    assert log.append("tick", timestamp=5.0).timestamp == 5.0
+
+
+def test_nothing_is_retained() -> None:
+    """Query is always empty and len is 0, whatever was appended."""
+    log = DisabledEventLog()
+    log.append("tick")
+    log.clear()
+    assert log.query() == []
+    assert log.query(since=0, limit=10) == []
+    assert len(log) == 0
+
+
+def test_read_reports_the_latest_id_and_nothing_missed() -> None:
+    """A read is empty, moves the cursor to the latest id and reports nothing missed."""
+    log = DisabledEventLog()
+    for _ in range(4):
+        log.append("tick")
+    page = log.read(since=1, kinds="t*")
+    assert (page.events, page.cursor, page.missed, page.oldest_id, page.latest_id) == ((), 4, 0, None, 4)
+    assert page.epoch == log.epoch
+    assert log.read(since=9).cursor == 9
+
+
+def test_bad_arguments_are_rejected_like_any_backend() -> None:
+    """The disabled log checks its arguments as the others do, so switching backends hides no bug."""
+    log = DisabledEventLog()
+    with pytest.raises(ValueError, match="kind must be a non-empty string"):
+        log.append("")
+    with pytest.raises(ValueError, match="since must be a non-negative integer"):
+        log.query(since=-1)
+    with pytest.raises(ValueError, match="limit must be a non-negative integer"):
+        log.read(limit=-1)
+    assert log.append("ok").id == 1
+
+
+def test_repr_names_the_latest_id() -> None:
+    """The repr shows how many ids were handed out."""
+    log = DisabledEventLog()
+    log.append("tick")
+    assert repr(log) == "DisabledEventLog(latest_id=1)"
