@@ -2,12 +2,13 @@
 
 The resident events always have contiguous ids, oldest first, so the event with id ``n`` lives at a slot
 computed from ``n`` alone: finding a reader's cursor is O(1) and a read costs O(events returned). Each
-append takes the lock once and does a constant amount of work; the ring's storage grows up to
-``max_entries`` slots and is then reused, so memory stays bounded by ``max_entries``.
+append takes the lock once and does a constant amount of work. The ring has ``max_entries`` slots, so
+memory stays bounded by ``max_entries`` events.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import secrets
@@ -23,7 +24,11 @@ __all__ = ["InMemoryEventLog"]
 
 _logger = logging.getLogger(__name__)
 
+# What the ring stores: the fields of an `Event`, in order.
+_Record = tuple[int, float, str, dict[str, Any], "str | None", "str | None"]
+
 _new_event = tuple.__new__
+_as_event = functools.partial(_new_event, Event)
 # Filtered reads fetch the ring in chunks so that the lock is held for slices, not per-event lookups.
 _SCAN_CHUNK = 512
 
@@ -53,13 +58,12 @@ class InMemoryEventLog:
 
     __slots__ = (
         "_epoch",
-        "_events",
         "_last_id",
         "_lock",
         "_max_entries",
         "_next_expiry",
-        "_next_slot",
         "_now",
+        "_records",
         "_size",
         "_stamps",
         "_ttl_seconds",
@@ -80,11 +84,10 @@ class InMemoryEventLog:
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._last_id = 0
-        # The ring: slot i holds an event and the clock reading when it was appended. The resident
-        # events are the `_size` slots before `_next_slot`, wrapping around at `_max_entries`.
-        self._events: list[Event | None] = []
-        self._stamps: list[float] = []
-        self._next_slot = 0
+        # The ring: the event with id n lives in slot n % max_entries, its record in `_records` and the
+        # clock reading when it was appended in `_stamps`. The resident events are the newest `_size`.
+        self._records: list[_Record | None] = [None] * self._max_entries
+        self._stamps = [0.0] * self._max_entries
         self._size = 0
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
         # on without updating it), which costs one needless sweep, never a missed one.
@@ -129,30 +132,37 @@ class InMemoryEventLog:
             TypeError: If an argument has the wrong type; nothing is stored.
             ValueError: If `kind` is empty or an id or the timestamp is malformed; nothing is stored.
         """
-        data, timestamp = check_append(kind, payload, timestamp, trace_id, span_id)
+        if (
+            type(kind) is str
+            and kind
+            and type(payload) is dict
+            and timestamp is None
+            and trace_id is None
+            and span_id is None
+        ):
+            data = payload.copy()  # the common case, checked inline to keep append cheap
+        else:
+            data, timestamp = check_append(kind, payload, timestamp, trace_id, span_id)
+        now = self._now()
+        when = now if timestamp is None else timestamp
+        # Under the GIL a thread can only be switched out at a call or a backward jump. The locked
+        # section below makes neither (but for the rare sweep), so the lock is never held by a thread
+        # waiting for the GIL: that is what keeps concurrent writers from convoying on it. The record
+        # is therefore a plain tuple; the `Event` is built after the lock is released.
         with self._lock:
-            now = self._now()
             if now >= self._next_expiry:
                 self._evict_expired(now)
             event_id = self._last_id + 1
             self._last_id = event_id
-            event: Event = _new_event(
-                Event,
-                (event_id, now if timestamp is None else timestamp, kind, data, trace_id, span_id),
-            )
-            slot = self._next_slot
-            if slot < len(self._events):
-                self._events[slot] = event
-                self._stamps[slot] = now
-            else:
-                self._events.append(event)
-                self._stamps.append(now)
-            self._next_slot = 0 if slot + 1 == self._max_entries else slot + 1
+            record = (event_id, when, kind, data, trace_id, span_id)
+            slot = event_id % self._max_entries
+            self._records[slot] = record
+            self._stamps[slot] = now
             if self._size < self._max_entries:
                 if not self._size:
                     self._next_expiry = now + self._ttl_seconds
                 self._size += 1
-        return event
+        return _new_event(Event, record)
 
     def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
         """Return the resident events with ids greater than `since`, ascending, at most `limit`.
@@ -219,9 +229,7 @@ class InMemoryEventLog:
     def clear(self) -> None:
         """Drop every resident event; ids keep counting from where they were. Thread-safe."""
         with self._lock:
-            self._events = []
-            self._stamps = []
-            self._next_slot = 0
+            self._records = [None] * self._max_entries
             self._size = 0
             self._next_expiry = math.inf
 
@@ -246,10 +254,10 @@ class InMemoryEventLog:
 
     def _evict_expired(self, now: float) -> None:
         ttl, capacity = self._ttl_seconds, self._max_entries
-        events, stamps = self._events, self._stamps
-        slot = (self._next_slot - self._size) % capacity
+        records, stamps = self._records, self._stamps
+        slot = (self._last_id - self._size + 1) % capacity
         while self._size and stamps[slot] + ttl <= now:
-            events[slot] = None  # let the payload go now, not when the slot is reused
+            records[slot] = None  # let the payload go now, not when the slot is reused
             slot = (slot + 1) % capacity
             self._size -= 1
         self._next_expiry = stamps[slot] + ttl if self._size else math.inf
@@ -260,13 +268,13 @@ class InMemoryEventLog:
         if count <= 0:
             return []
         capacity = self._max_entries
-        first_slot = (self._next_slot - 1 - (self._last_id - start)) % capacity
+        first_slot = start % capacity
         end_slot = first_slot + count
         if end_slot <= capacity:
-            chunk = self._events[first_slot:end_slot]
+            records = self._records[first_slot:end_slot]
         else:
-            chunk = self._events[first_slot:] + self._events[: end_slot - capacity]
-        return chunk  # type: ignore[return-value]  # resident slots are never None
+            records = self._records[first_slot:] + self._records[: end_slot - capacity]
+        return list(map(_as_event, records))
 
     def _scan(
         self, start: int, last: int, limit: int | None, accept: Callable[[Event], bool]
