@@ -119,7 +119,7 @@ class InMemoryEventLog:
     ) -> Event:
         """Store an event and return it with its id.
 
-        Thread-safe; takes the lock once and never waits on a reader for longer than a read's slice.
+        Thread-safe; takes the lock once, and waits on a reader only while it copies out its page.
 
         Args:
             kind: The event's name, such as ``"turn.started"``.

@@ -1,0 +1,33 @@
+"""The examples and benchmarks run on their own, as their docstrings say."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_quickstart_reads_by_cursor_and_reports_missed_events() -> None:
+    """The quick start appends events, pages through them by cursor and shows a missed count."""
+    result = run_script("examples/quickstart.py")
+    assert result.returncode == 0, result.stderr
+    assert "== read(since=0, limit=4): cursor=4 missed=0 latest_id=6" in result.stdout
+    assert "== read(since=4): cursor=6 missed=0 latest_id=6" in result.stdout
+    assert "read(since=0) of a ring of 8: cursor=9 missed=1 latest_id=9" in result.stdout
+
+
+def test_event_log_benchmark_prints_its_ratios() -> None:
+    """A quick run of the event log benchmark prints a ratio for each of its three targets."""
+    result = run_script("benchmarks/bench_event_log.py", "--quick")
+    assert result.returncode == 0, result.stderr
+    for name in ("append / floor", "read last 10: 100k / 1k entries", "8-thread / 1-thread append"):
+        assert re.search(rf"^{re.escape(name)}.*\d+\.\d\d  \(target", result.stdout, re.MULTILINE)
