@@ -1,0 +1,315 @@
+"""Tests for `EventLogSpanProcessor`, with real TracerProviders and real spans."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode, Tracer
+
+from otel_eventlog import Event, InMemoryEventLog
+from otel_eventlog.span_processor import EventLogSpanProcessor
+
+WAIT = 10.0  # seconds: only ever reached when a test fails
+
+
+class WatchedLog(InMemoryEventLog):
+    """An in-memory log that lets a test wait, without polling, until it holds some number of events."""
+
+    def __init__(self) -> None:
+        super().__init__(max_entries=100_000)
+        self._appended = threading.Condition()
+
+    def append(self, kind: str, payload: Mapping[str, Any] | None = None, **kwargs: Any) -> Event:
+        """Append, then wake the waiters."""
+        event = super().append(kind, payload, **kwargs)
+        with self._appended:
+            self._appended.notify_all()
+        return event
+
+    def wait_for(self, count: int) -> list[Event]:
+        """Wait until `count` events were appended, then return the resident ones."""
+        with self._appended:
+            assert self._appended.wait_for(lambda: self.read().latest_id >= count, timeout=WAIT)
+        return self.query()
+
+
+class Pipeline:
+    """A TracerProvider with an exporter (standing in for OTLP) and the event log processor side by side."""
+
+    def __init__(self, **options: Any) -> None:
+        self.log = WatchedLog()
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.processor = EventLogSpanProcessor(self.log, **options)
+        self.provider.add_span_processor(self.processor)
+        self.tracer: Tracer = self.provider.get_tracer("test")
+
+
+@pytest.fixture
+def pipeline() -> Iterator[Pipeline]:
+    """A pipeline whose helper thread looks at open spans only on force_flush."""
+    made = Pipeline(live_interval=0)
+    yield made
+    made.provider.shutdown()
+
+
+def kinds(events: list[Event]) -> list[str]:
+    return [event.kind for event in events]
+
+
+def test_span_events_become_entries(pipeline: Pipeline) -> None:
+    """Each span event becomes an entry with its name, attributes, own time and the span's ids."""
+    with pipeline.tracer.start_as_current_span("turn") as span:
+        span.add_event(
+            "turn.started", {"turn": 41, "tools": ("search", "code")}, timestamp=1_700_000_000_250_000_000
+        )
+        context = span.get_span_context()
+    [event] = pipeline.log.query()
+    assert event.kind == "turn.started"
+    assert event.payload == {"turn": 41, "tools": ("search", "code")}
+    assert event.timestamp == 1_700_000_000.25
+    assert event.trace_id == f"{context.trace_id:032x}"
+    assert event.span_id == f"{context.span_id:016x}"
+
+
+def test_spans_still_reach_the_exporter(pipeline: Pipeline) -> None:
+    """The other processors see every span and its events, untouched."""
+    with pipeline.tracer.start_as_current_span("turn") as span:
+        span.add_event("turn.started")
+        span.add_event("turn.completed")
+    [exported] = pipeline.exporter.get_finished_spans()
+    assert [e.name for e in exported.events] == ["turn.started", "turn.completed"]
+    assert kinds(pipeline.log.query()) == ["turn.started", "turn.completed"]
+
+
+def test_events_of_an_open_span_are_live() -> None:
+    """An event on a span that is still open reaches the log without a flush, while the span is open."""
+    made = Pipeline(live_interval=0.01)
+    try:
+        span = made.tracer.start_span("session")
+        span.add_event("turn.started", {"turn": 1})
+        assert kinds(made.log.wait_for(1)) == ["turn.started"]
+        span.add_event("turn.completed", {"turn": 1})
+        assert kinds(made.log.wait_for(2)) == ["turn.started", "turn.completed"]
+        assert made.exporter.get_finished_spans() == ()  # the span is still open
+        span.end()
+        assert kinds(made.log.query()) == ["turn.started", "turn.completed"]
+    finally:
+        made.provider.shutdown()
+
+
+def test_force_flush_makes_open_span_events_visible_at_once(pipeline: Pipeline) -> None:
+    """After force_flush, the events of open spans are in the log."""
+    span = pipeline.tracer.start_span("session")
+    span.add_event("turn.started")
+    assert pipeline.log.query() == []
+    assert pipeline.processor.force_flush() is True
+    assert kinds(pipeline.log.query()) == ["turn.started"]
+    span.end()
+
+
+def test_each_event_once_across_the_open_and_end_boundary(pipeline: Pipeline) -> None:
+    """Events picked up while the span was open are not appended again when it ends."""
+    span = pipeline.tracer.start_span("session")
+    span.add_event("a")
+    span.add_event("b")
+    pipeline.processor.force_flush()
+    pipeline.processor.force_flush()
+    span.add_event("c")
+    pipeline.processor.force_flush()
+    span.add_event("d")
+    span.end()
+    pipeline.processor.force_flush()
+    assert kinds(pipeline.log.query()) == ["a", "b", "c", "d"]
+
+
+def test_each_event_once_past_the_span_event_limit(pipeline: Pipeline) -> None:
+    """With the SDK dropping old events past its limit, every event still lands once, in order."""
+    span = pipeline.tracer.start_span("session")
+    for n in range(300):
+        span.add_event("tick", {"n": n})
+        if n % 50 == 49:
+            pipeline.processor.force_flush()
+    span.end()
+    assert span.dropped_events == 300 - SpanLimits().max_events  # the SDK did drop events
+    assert [e.payload["n"] for e in pipeline.log.query()] == list(range(300))
+    assert pipeline.processor.lost_span_events == 0
+
+
+def test_events_dropped_before_they_were_seen_are_counted(pipeline: Pipeline) -> None:
+    """Events the SDK dropped before the processor looked are counted as lost; the rest land once."""
+    span = pipeline.tracer.start_span("session")
+    for n in range(200):
+        span.add_event("tick", {"n": n})
+    span.end()
+    limit = SpanLimits().max_events
+    assert [e.payload["n"] for e in pipeline.log.query()] == list(range(200 - limit, 200))
+    assert pipeline.processor.lost_span_events == 200 - limit
+
+
+def test_many_threads_emitting_spans_at_once() -> None:
+    """Spans from many threads, read live, land with unique ids and every event exactly once."""
+    made = Pipeline(live_interval=0.001)
+    threads, spans, events = 8, 25, 4
+
+    def work(worker: int) -> None:
+        for s in range(spans):
+            with made.tracer.start_as_current_span("turn") as span:
+                for e in range(events):
+                    span.add_event("step", {"worker": worker, "span": s, "event": e})
+
+    try:
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        logged = made.log.query()
+    finally:
+        made.provider.shutdown()
+    assert [e.id for e in logged] == list(range(1, threads * spans * events + 1))
+    keys = [(e.payload["worker"], e.payload["span"], e.payload["event"]) for e in logged]
+    assert sorted(keys) == [(w, s, e) for w in range(threads) for s in range(spans) for e in range(events)]
+    for worker in range(threads):  # each span's events keep their order
+        for s in range(spans):
+            assert [k[2] for k in keys if k[:2] == (worker, s)] == list(range(events))
+
+
+def test_include_and_exclude_filter_by_name_and_pattern() -> None:
+    """Only included names are captured, and excluded ones never are."""
+    made = Pipeline(live_interval=0, include=["turn.*", "tool.called"], exclude="turn.debug")
+    with made.tracer.start_as_current_span("turn") as span:
+        for name in ("turn.started", "turn.debug", "tool.called", "tool.result", "turn.completed"):
+            span.add_event(name)
+    assert kinds(made.log.query()) == ["turn.started", "tool.called", "turn.completed"]
+
+
+def test_exclude_alone_captures_everything_else() -> None:
+    """An exclude list without an include list captures all other names."""
+    made = Pipeline(live_interval=0, exclude=["heartbeat"])
+    with made.tracer.start_as_current_span("turn") as span:
+        span.add_event("heartbeat")
+        span.add_event("turn.started")
+    assert kinds(made.log.query()) == ["turn.started"]
+
+
+def test_span_lifecycle_entries() -> None:
+    """With span_lifecycle on, a span's start and end are entries too, the end with status and duration."""
+    made = Pipeline(live_interval=0, span_lifecycle=True)
+    with (
+        made.tracer.start_as_current_span("session") as parent,
+        made.tracer.start_as_current_span("turn") as span,
+    ):
+        span.add_event("turn.started")
+        span.set_status(Status(StatusCode.ERROR, "tool failed"))
+    logged = made.log.query()
+    assert kinds(logged) == ["span.started", "span.started", "turn.started", "span.ended", "span.ended"]
+    started, ended = logged[1], logged[3]
+    assert started.payload == {
+        "name": "turn",
+        "span_kind": "INTERNAL",
+        "parent_span_id": f"{parent.get_span_context().span_id:016x}",
+    }
+    assert ended.payload["name"] == "turn"
+    assert ended.payload["status"] == "ERROR"
+    assert ended.payload["status_description"] == "tool failed"
+    assert ended.payload["duration_ms"] >= 0
+    assert logged[0].payload == {"name": "session", "span_kind": "INTERNAL"}
+    assert logged[4].payload["status"] == "UNSET"
+
+
+class FailingLog(InMemoryEventLog):
+    """An event log whose every append raises."""
+
+    def append(self, *args: Any, **kwargs: Any) -> Event:
+        """Fail, as a broken backend would."""
+        raise RuntimeError("the event log is broken")
+
+
+def test_a_failing_event_log_never_reaches_the_application(caplog: pytest.LogCaptureFixture) -> None:
+    """When the log raises on every call, spans, the app's own exceptions and export are unaffected."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = EventLogSpanProcessor(FailingLog(), span_lifecycle=True, live_interval=0)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test")
+
+    def failing_turn() -> None:
+        with tracer.start_as_current_span("turn") as span:
+            span.add_event("turn.started")
+            processor.force_flush()
+            raise ValueError("the application's own error")
+
+    with caplog.at_level(logging.WARNING, logger="otel_eventlog"):
+        with pytest.raises(ValueError, match="the application's own error"):
+            failing_turn()
+        for _ in range(3):
+            with tracer.start_as_current_span("turn") as span:
+                span.add_event("turn.started")
+    exported = exporter.get_finished_spans()
+    assert len(exported) == 4
+    assert exported[0].status.status_code is StatusCode.ERROR  # the SDK recorded the app's exception
+    assert processor.failures >= 4
+    assert len(caplog.records) == 1  # rate-limited: one report, with the traceback
+    assert caplog.records[0].exc_info is not None
+    provider.shutdown()
+
+
+def test_spans_started_before_the_processor_was_added_are_captured_at_end() -> None:
+    """A span already open when the processor is added still has its events logged when it ends."""
+    provider = TracerProvider()
+    span = provider.get_tracer("test").start_span("session")
+    span.add_event("early")
+    log = InMemoryEventLog()
+    provider.add_span_processor(EventLogSpanProcessor(log, live_interval=0))
+    span.end()
+    assert kinds(log.query()) == ["early"]
+
+
+def test_abandoned_spans_are_forgotten(pipeline: Pipeline) -> None:
+    """A span dropped without being ended is not kept alive by the processor."""
+    span = pipeline.tracer.start_span("never-ended")
+    span.add_event("a")
+    pipeline.processor.force_flush()
+    del span
+    gc.collect()
+    pipeline.processor.force_flush()
+    assert pipeline.processor._open == {}
+    assert kinds(pipeline.log.query()) == ["a"]
+
+
+def test_shutdown_stops_the_helper_thread_and_moves_what_is_left() -> None:
+    """Shutting the provider down stops the live thread after one last look at open spans."""
+    made = Pipeline(live_interval=60)
+    span = made.tracer.start_span("session")
+    span.add_event("last")
+    made.provider.shutdown()
+    assert not any(t.name == "otel-eventlog-live-spans" and t.is_alive() for t in threading.enumerate())
+    assert kinds(made.log.query()) == ["last"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"event_log": object()}, TypeError, "event_log must be an EventLog, got object"),
+        ({"live_interval": "fast"}, TypeError, "live_interval must be a number of seconds, got 'fast'"),
+        ({"live_interval": -1}, ValueError, "live_interval must be a finite number of seconds >= 0, got -1"),
+        ({"include": [""]}, ValueError, "include must not contain an empty name"),
+        ({"exclude": 5}, TypeError, "exclude must be a string or an iterable of strings"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs: dict[str, Any], error: type, message: str) -> None:
+    """Wrong arguments raise when the processor is built, naming the argument."""
+    arguments: dict[str, Any] = {"event_log": InMemoryEventLog(), **kwargs}
+    with pytest.raises(error, match=message):
+        EventLogSpanProcessor(**arguments)
