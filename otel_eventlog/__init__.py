@@ -1,7 +1,8 @@
 """A live, bounded activity feed of OpenTelemetry events, read by cursor, beside your OTLP export.
 
 The event log is the one object everything reads from or writes to: `create_event_log` builds one by
-backend name, `load_config` reads the ``observability.event_log`` section that describes it.
+backend name, `load_config` reads the ``observability.event_log`` section that describes it, and
+`EventLogSpanProcessor` fills it from a ``TracerProvider``'s span events.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from otel_eventlog.backends import (
 )
 from otel_eventlog.config import ConfigError, EventLogConfig, ObservabilityConfig, load_config
 from otel_eventlog.event import Event, Page
+from otel_eventlog.span_processor import EventLogSpanProcessor
 
 __all__ = [
     "ConfigError",
@@ -22,6 +24,7 @@ __all__ = [
     "Event",
     "EventLog",
     "EventLogConfig",
+    "EventLogSpanProcessor",
     "InMemoryEventLog",
     "ObservabilityConfig",
     "Page",

@@ -14,13 +14,14 @@ import logging
 import math
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event as SpanEvent
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanContext, format_span_id, format_trace_id
+from opentelemetry.trace import SpanContext
 
 from otel_eventlog._errors import FailureReporter
 from otel_eventlog._kinds import kind_matcher
@@ -66,7 +67,7 @@ class _OpenSpan:
     def ids(self) -> tuple[str, str]:
         """Return the W3C hex trace and span ids, formatted once, when the first entry needs them."""
         if self._ids is None:
-            self._ids = (format_trace_id(self.context.trace_id), format_span_id(self.context.span_id))
+            self._ids = (f"{self.context.trace_id:032x}", f"{self.context.span_id:016x}")
         return self._ids
 
 
@@ -147,7 +148,7 @@ class EventLogSpanProcessor(SpanProcessor):
             if self._span_lifecycle and self._capture("span.started"):
                 payload: dict[str, Any] = {"name": span.name, "span_kind": span.kind.name}
                 if span.parent is not None:
-                    payload["parent_span_id"] = format_span_id(span.parent.span_id)
+                    payload["parent_span_id"] = f"{span.parent.span_id:016x}"
                 self._append("span.started", payload, span.start_time, state)
         except Exception:
             self._failures.report()
@@ -219,10 +220,18 @@ class EventLogSpanProcessor(SpanProcessor):
             state.last = event
             state.consumed += 1
             if self._capture(event.name):
-                attributes = event.attributes
-                self._append(event.name, dict(attributes) if attributes else {}, event.timestamp, state)
+                self._append(event.name, _plain(event.attributes), event.timestamp, state)
 
     def _append(self, kind: str, payload: dict[str, Any], time_ns: int | None, state: _OpenSpan) -> None:
         trace_id, span_id = state.ids()
         timestamp = None if time_ns is None else time_ns / 1_000_000_000  # int / int rounds once, exactly
         self._log.append(kind, payload, timestamp=timestamp, trace_id=trace_id, span_id=span_id)
+
+
+def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not attributes:
+        return {}
+    if isinstance(attributes, BoundedAttributes):
+        # Its public copy() is one C-level dict copy; iterating it as a Mapping takes its lock per key.
+        return attributes.copy()  # type: ignore[return-value]  # a plain dict
+    return dict(attributes)

@@ -31,3 +31,10 @@ def test_event_log_benchmark_prints_its_ratios() -> None:
     assert result.returncode == 0, result.stderr
     for name in ("append / floor", "read last 10: 100k / 1k entries", "8-thread / 1-thread append"):
         assert re.search(rf"^{re.escape(name)}.*\d+\.\d\d  \(target", result.stdout, re.MULTILINE)
+
+
+def test_processor_benchmark_prints_its_ratio() -> None:
+    """A quick run of the span processor benchmark prints the overhead ratio."""
+    result = run_script("benchmarks/bench_processor.py", "--quick")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^with event log / without\s+\d+\.\d\d  \(target", result.stdout, re.MULTILINE)

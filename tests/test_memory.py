@@ -112,6 +112,16 @@ def test_bad_append_raises_naming_the_argument_and_keeps_the_log(
     assert log.append("next").id == 2
 
 
+def test_many_distinct_ids_are_each_checked() -> None:
+    """Thousands of distinct valid ids are accepted, and a malformed one is still refused after them."""
+    log = InMemoryEventLog(max_entries=10)
+    for n in range(5_000):
+        log.append("tick", trace_id=f"{n + 1:032x}", span_id=f"{n + 1:016x}")
+    assert log.query()[-1].trace_id == f"{5_000:032x}"
+    with pytest.raises(ValueError, match="trace_id must be 32 lower-case hex digits"):
+        log.append("tick", trace_id=f"{5_000:032X}".replace("0", "G"))
+
+
 def test_kind_may_be_a_str_subclass() -> None:
     """A str subclass, such as a string enum member, is a valid kind."""
 

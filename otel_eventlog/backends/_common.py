@@ -60,18 +60,30 @@ def check_timestamp(timestamp: object) -> float:
     raise TypeError(f"timestamp must be a number of seconds, got {type(timestamp).__name__}")
 
 
+# Ids seen valid lately. A span's events all carry the same two ids, so most checks are one lookup.
+_valid_ids: set[str] = set()
+_VALID_IDS_KEPT = 4096
+
+
 def check_trace_id(trace_id: object) -> str:
     """Return `trace_id` if it is 32 lower-case hex digits (W3C), else raise naming it."""
-    if isinstance(trace_id, str) and _TRACE_ID(trace_id):
-        return trace_id
-    raise ValueError(f"trace_id must be 32 lower-case hex digits, got {trace_id!r}")
+    return _check_id(trace_id, 32, _TRACE_ID, "trace_id")
 
 
 def check_span_id(span_id: object) -> str:
     """Return `span_id` if it is 16 lower-case hex digits (W3C), else raise naming it."""
-    if isinstance(span_id, str) and _SPAN_ID(span_id):
-        return span_id
-    raise ValueError(f"span_id must be 16 lower-case hex digits, got {span_id!r}")
+    return _check_id(span_id, 16, _SPAN_ID, "span_id")
+
+
+def _check_id(value: object, digits: int, match: Callable[[str], object], name: str) -> str:
+    if type(value) is str and len(value) == digits and value in _valid_ids:
+        return value
+    if isinstance(value, str) and match(value):
+        if len(_valid_ids) >= _VALID_IDS_KEPT:
+            _valid_ids.clear()
+        _valid_ids.add(value)
+        return value
+    raise ValueError(f"{name} must be {digits} lower-case hex digits, got {value!r}")
 
 
 def check_cursor(since: object, limit: object) -> None:
