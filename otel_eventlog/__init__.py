@@ -15,12 +15,13 @@ from otel_eventlog.backends import (
     create_event_log,
 )
 from otel_eventlog.config import ConfigError, EventLogConfig, ObservabilityConfig, load_config
-from otel_eventlog.event import Event, Page
+from otel_eventlog.event import Entry, Event, Page
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
 __all__ = [
     "ConfigError",
     "DisabledEventLog",
+    "Entry",
     "Event",
     "EventLog",
     "EventLogConfig",

@@ -1,15 +1,42 @@
-"""The records an event log hands out: `Event` (one entry) and `Page` (one read).
+"""The records of an event log: `Entry` (one to append), `Event` (one stored) and `Page` (one read).
 
-Both are immutable. `Event.to_dict()` and `Page.to_dict()` are the wire format that the HTTP readers
+All three are immutable. `Event.to_dict()` and `Page.to_dict()` are the wire format that the HTTP readers
 serve, so their keys are part of the public contract.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["Event", "Page"]
+__all__ = ["Entry", "EntryLike", "Event", "Page"]
+
+
+class Entry(NamedTuple):
+    """An event to append with `EventLog.extend`: the arguments of `EventLog.append`, as a tuple.
+
+    A plain tuple of the same five fields, in this order, is accepted as well.
+
+    Attributes:
+        kind: The event's name, such as ``"turn.started"``.
+        payload: The event's attributes; the log keeps a shallow copy. ``None`` means ``{}``.
+        timestamp: When the event happened, in seconds since the epoch; ``None`` means when appended.
+        trace_id: The trace id of the span the event belongs to, if any: 32 lower-case hex digits, or
+            the int of OpenTelemetry's ``SpanContext``.
+        span_id: The span id of the span the event belongs to, if any: 16 lower-case hex digits, or
+            the int of OpenTelemetry's ``SpanContext``.
+    """
+
+    kind: str
+    payload: Mapping[str, Any] | None = None
+    timestamp: float | None = None
+    trace_id: str | int | None = None
+    span_id: str | int | None = None
+
+
+#: What `EventLog.extend` accepts: an `Entry`, or a plain tuple of the same five fields.
+EntryLike = tuple[str, "Mapping[str, Any] | None", "float | None", "str | int | None", "str | int | None"]
 
 
 class Event(NamedTuple):

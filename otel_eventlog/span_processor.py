@@ -14,18 +14,18 @@ import logging
 import math
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event as SpanEvent
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanContext
 
 from otel_eventlog._errors import FailureReporter
 from otel_eventlog._kinds import kind_matcher
 from otel_eventlog.backends.base import EventLog
+from otel_eventlog.event import EntryLike
 
 __all__ = ["DEFAULT_LIVE_INTERVAL", "EventLogSpanProcessor"]
 
@@ -33,42 +33,34 @@ _logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the open spans: the most an event waits before readers can see it.
 DEFAULT_LIVE_INTERVAL = 0.1
+# Ended spans waiting for the helper thread: past this many, it is woken before its interval is up.
+_WAKE_BACKLOG = 512
 
 
 def capture_filter(
     include: str | Iterable[str] | None, exclude: str | Iterable[str] | None
-) -> Callable[[str], bool]:
-    """Return a predicate for the event names to capture: in `include` (all if None), not in `exclude`."""
+) -> Callable[[str], bool] | None:
+    """Return a predicate for the event names to capture: in `include` (all if None), not in `exclude`.
+
+    Returns ``None`` when every name is captured, so that the hot paths can skip the call.
+    """
     included = None if include is None else kind_matcher(include, argument="include")
     excluded = None if exclude is None else kind_matcher(exclude, argument="exclude")
-    if included is None and excluded is None:
-        return lambda name: True
     if excluded is None:
-        return included  # type: ignore[return-value]  # not None: checked just above
+        return included
     if included is None:
         return lambda name: not excluded(name)
     return lambda name: included(name) and not excluded(name)
 
 
-class _OpenSpan:
-    """What the processor remembers about one span while it moves the span's events."""
+class _Progress:
+    """How far the processor got through the events of an open span. Only the mover touches it."""
 
-    __slots__ = ("_ids", "consumed", "context", "last", "lock", "span")
+    __slots__ = ("consumed", "last")
 
-    def __init__(self, span: Span | None, context: SpanContext) -> None:
-        # A weak reference, so that a span that is never ended does not live on in the processor.
-        self.span = None if span is None else weakref.ref(span)
-        self.context = context
-        self.lock = threading.Lock()
+    def __init__(self) -> None:
         self.last: SpanEvent | None = None  # the last event moved into the log
         self.consumed = 0  # how many of the span's events were moved or filtered out
-        self._ids: tuple[str, str] | None = None
-
-    def ids(self) -> tuple[str, str]:
-        """Return the W3C hex trace and span ids, formatted once, when the first entry needs them."""
-        if self._ids is None:
-            self._ids = (f"{self.context.trace_id:032x}", f"{self.context.span_id:016x}")
-        return self._ids
 
 
 class EventLogSpanProcessor(SpanProcessor):
@@ -78,17 +70,20 @@ class EventLogSpanProcessor(SpanProcessor):
     ``timestamp`` its own time, and ``trace_id`` / ``span_id`` the span's W3C ids. Optionally, a
     ``span.started`` and a ``span.ended`` entry mark each span's life.
 
-    `on_start` and `on_end` run on the application's threads: they do a small, bounded amount of work,
-    no I/O, never wait for readers and never raise. A failing event log is counted in `failures` and
-    logged at most once a minute.
+    `on_start` and `on_end` run on the application's threads. They only note the span and hand it
+    over: a helper thread moves the events into the log, every `live_interval` seconds, so the
+    application's threads do no per-event work, never wait for readers and never raise. A failing
+    event log is counted in `failures` and logged at most once a minute. With ``live_interval=0``
+    there is no helper thread: `on_end` moves the span's events itself, and open spans are looked
+    at only on `force_flush`.
 
     Args:
         event_log: Where the events go.
         include: Event names or shell-style patterns to capture; ``None`` captures all.
         exclude: Event names or patterns to leave out, even when included.
         span_lifecycle: Whether to append ``span.started`` and ``span.ended`` entries.
-        live_interval: Seconds between two looks at the open spans' new events; ``0`` looks only
-            when a span ends and on `force_flush`.
+        live_interval: Seconds between two moves, the most an event waits before readers see it;
+            ``0`` moves events when spans end and on `force_flush` only.
 
     Raises:
         TypeError: If `event_log` is not an event log, or an argument has the wrong type.
@@ -114,15 +109,24 @@ class EventLogSpanProcessor(SpanProcessor):
         self._capture = capture_filter(include, exclude)
         self._span_lifecycle = bool(span_lifecycle)
         self._live_interval = float(live_interval)
-        self._open: dict[tuple[int, int], _OpenSpan] = {}
+        # With a helper thread, the application's threads only append to these two queues: the spans
+        # that started and those that ended since the helper last looked.
+        self._started: deque[Span] = deque()
+        self._ended: deque[ReadableSpan] = deque()
+        # The mover is whoever holds `_move_lock`: the helper thread, `force_flush`, or `on_end` when
+        # there is no helper. The mover reads events and owns `_progress`. `_open` holds the spans
+        # being followed, weakly, so that a span that is never ended does not live on here.
+        self._move_lock = threading.Lock()
+        self._open: dict[tuple[int, int], weakref.ref[Span]] = {}
+        self._progress: dict[tuple[int, int], _Progress] = {}
         self._failures = FailureReporter(_logger, "moving span events into the event log")
         self._lost = 0
-        self._lost_lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._poller: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopped = False
+        self._helper: threading.Thread | None = None
         if self._live_interval:
-            self._poller = threading.Thread(target=self._poll, name="otel-eventlog-live-spans", daemon=True)
-            self._poller.start()
+            self._helper = threading.Thread(target=self._run, name="otel-eventlog-live-spans", daemon=True)
+            self._helper.start()
 
     @property
     def event_log(self) -> EventLog:
@@ -140,98 +144,158 @@ class EventLogSpanProcessor(SpanProcessor):
         return self._lost
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Start following `span`. Called on the thread that starts the span; never raises."""
+        """Start following `span`. Called on the thread that starts the span; O(1), never raises."""
         try:
-            context = span.get_span_context()
-            state = _OpenSpan(span, context)
-            self._open[context.trace_id, context.span_id] = state
-            if self._span_lifecycle and self._capture("span.started"):
-                payload: dict[str, Any] = {"name": span.name, "span_kind": span.kind.name}
-                if span.parent is not None:
-                    payload["parent_span_id"] = f"{span.parent.span_id:016x}"
-                self._append("span.started", payload, span.start_time, state)
+            if self._helper is not None and not self._stopped:
+                self._started.append(span)  # the helper follows it if it is still open when it looks
+            else:
+                context = span.context
+                self._open[context.trace_id, context.span_id] = weakref.ref(span)
+            if self._span_lifecycle and (self._capture is None or self._capture("span.started")):
+                self._append_started(span)
         except Exception:
             self._failures.report()
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Move the span's remaining events. Called on the thread that ends the span; never raises."""
-        try:
-            context = span.context
-            if context is None:
-                return
-            state = self._open.pop((context.trace_id, context.span_id), None)
-            if state is None:  # started before this processor was added
-                state = _OpenSpan(None, context)
-            with state.lock:
-                events = span.events
-                self._move(state, events)
-                lost = len(events) + span.dropped_events - state.consumed
-            if lost > 0:
-                with self._lost_lock:
-                    self._lost += lost
-            if self._span_lifecycle and self._capture("span.ended"):
-                payload: dict[str, Any] = {"name": span.name, "status": span.status.status_code.name}
-                if span.status.description:
-                    payload["status_description"] = span.status.description
-                if span.start_time is not None and span.end_time is not None:
-                    payload["duration_ms"] = (span.end_time - span.start_time) / 1_000_000
-                self._append("span.ended", payload, span.end_time, state)
-        except Exception:
-            self._failures.report()
+        """Hand the ended span to the helper thread. Called on the thread that ends the span; never raises.
+
+        Without a helper thread (``live_interval=0``, or after `shutdown`), move the span's remaining
+        events now.
+        """
+        if self._helper is not None and not self._stopped:
+            self._ended.append(span)
+            if len(self._ended) >= _WAKE_BACKLOG:
+                self._wake.set()
+            return
+        with self._move_lock:  # `_move_span` and `_hand_over` catch and count what fails
+            batch: list[EntryLike] = []
+            self._move_span(span, batch, ended=True)
+            self._hand_over(batch)
+
+    def _append_started(self, span: Span) -> None:
+        # Appended at once rather than by the mover, so that it comes before its children's entries.
+        payload: dict[str, Any] = {"name": span.name, "span_kind": span.kind.name}
+        if span.parent is not None:
+            payload["parent_span_id"] = f"{span.parent.span_id:016x}"
+        context = span.context
+        self._log.append(
+            "span.started",
+            payload,
+            timestamp=_seconds(span.start_time),
+            trace_id=context.trace_id,
+            span_id=context.span_id,
+        )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Move the new events of every open span into the log now. Returns True."""
-        self._move_open_spans()
+        """Move the new events of every span, open or ended, into the log now.
+
+        Returns False if the helper thread's move did not finish within `timeout_millis`.
+        """
+        if not self._move_lock.acquire(timeout=max(timeout_millis, 0) / 1000):
+            return False
+        try:
+            self._move_all()
+        finally:
+            self._move_lock.release()
         return True
 
     def shutdown(self) -> None:
-        """Move what the open spans hold one last time, and stop the helper thread."""
-        self._stopped.set()
-        if self._poller is not None and self._poller is not threading.current_thread():
-            self._poller.join()
-        self._move_open_spans()
+        """Stop the helper thread and move what the spans hold one last time."""
+        self._stopped = True
+        self._wake.set()
+        if self._helper is not None and self._helper is not threading.current_thread():
+            self._helper.join()
+        with self._move_lock:
+            self._move_all()
 
-    def _poll(self) -> None:
-        while not self._stopped.wait(self._live_interval):
-            self._move_open_spans()
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.wait(self._live_interval)
+            self._wake.clear()
+            with self._move_lock:
+                self._move_all()
 
-    def _move_open_spans(self) -> None:
-        for key, state in list(self._open.items()):
-            span = state.span() if state.span is not None else None
-            if span is None:  # the application dropped the span without ending it
-                self._open.pop(key, None)
-                continue
+    def _move_all(self) -> None:
+        """Move the new events of every span followed or ended. Hold `_move_lock`."""
+        # The ended spans are taken before the started ones: a span's start is queued before its end,
+        # so every span taken as ended is known by then, and was never taken as open after its end.
+        ended = [self._ended.popleft() for _ in range(len(self._ended))]
+        for _ in range(len(self._started)):
+            span = self._started.popleft()
+            if span.end_time is None:  # still open: follow it; spans that ended come through `ended`
+                context = span.context
+                self._open[context.trace_id, context.span_id] = weakref.ref(span)
+        batch: list[EntryLike] = []
+        for ended_span in ended:
+            self._move_span(ended_span, batch, ended=True)
+        for key, ref in self._open.copy().items():
+            open_span = ref()
+            if open_span is None:  # the application dropped the span without ending it
+                del self._open[key]
+                self._progress.pop(key, None)
+            else:
+                self._move_span(open_span, batch, ended=False)
+        self._hand_over(batch)
+
+    def _move_span(self, span: ReadableSpan, batch: list[EntryLike], *, ended: bool) -> None:
+        """Add the span's events after the last one moved to `batch`. Hold `_move_lock`; never raises."""
+        try:
+            context = span.context
+            trace_id, span_id = context.trace_id, context.span_id
+            progress = self._progress_of((trace_id, span_id), ended=ended) if self._open else None
+            events = span.events
+            start = 0
+            if progress is not None and progress.last is not None:
+                start = len(events)
+                while start and events[start - 1] is not progress.last:
+                    start -= 1
+                # `start` is 0 when the last moved event is gone, dropped by the SDK's per-span limit:
+                # then every event in the snapshot came after it.
+            capture = self._capture
+            for event in events[start:] if start else events:
+                name = event.name
+                if capture is None or capture(name):
+                    # The attributes are immutable: the log takes the only copy needed.
+                    batch.append((name, event.attributes, event.timestamp / 1_000_000_000, trace_id, span_id))
+            if progress is not None and len(events) > start:
+                progress.last = events[-1]
+                progress.consumed += len(events) - start
+            if ended:
+                dropped = span.dropped_events
+                if dropped:  # some events may have gone before they were moved
+                    consumed = len(events) if progress is None else progress.consumed
+                    self._lost += max(0, len(events) + dropped - consumed)
+                if self._span_lifecycle and (capture is None or capture("span.ended")):
+                    batch.append(_ended_entry(span))
+        except Exception:
+            self._failures.report()
+
+    def _progress_of(self, key: tuple[int, int], *, ended: bool) -> _Progress | None:
+        """Return how far the followed span `key` got, and stop following it if it `ended`."""
+        if ended:
+            self._open.pop(key, None)
+            return self._progress.pop(key, None)
+        progress = self._progress.get(key)
+        if progress is None:
+            self._progress[key] = progress = _Progress()
+        return progress
+
+    def _hand_over(self, batch: list[EntryLike]) -> None:
+        if batch:
             try:
-                with state.lock:
-                    self._move(state, span.events)
+                self._log.extend(batch)
             except Exception:
                 self._failures.report()
 
-    def _move(self, state: _OpenSpan, events: Sequence[SpanEvent]) -> None:
-        """Append the events after the last one moved. Hold `state.lock` and pass a fresh snapshot."""
-        start = 0
-        if state.last is not None:
-            start = len(events)
-            while start and events[start - 1] is not state.last:
-                start -= 1
-            # `start` is 0 when the last moved event is gone, dropped by the SDK's per-span limit:
-            # then every event in the snapshot came after it.
-        for event in events[start:]:
-            state.last = event
-            state.consumed += 1
-            if self._capture(event.name):
-                self._append(event.name, _plain(event.attributes), event.timestamp, state)
 
-    def _append(self, kind: str, payload: dict[str, Any], time_ns: int | None, state: _OpenSpan) -> None:
-        trace_id, span_id = state.ids()
-        timestamp = None if time_ns is None else time_ns / 1_000_000_000  # int / int rounds once, exactly
-        self._log.append(kind, payload, timestamp=timestamp, trace_id=trace_id, span_id=span_id)
+def _seconds(time_ns: int | None) -> float | None:
+    return None if time_ns is None else time_ns / 1_000_000_000  # int / int rounds once, exactly
 
 
-def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not attributes:
-        return {}
-    if isinstance(attributes, BoundedAttributes):
-        # Its public copy() is one C-level dict copy; iterating it as a Mapping takes its lock per key.
-        return attributes.copy()  # type: ignore[return-value]  # a plain dict
-    return dict(attributes)
+def _ended_entry(span: ReadableSpan) -> EntryLike:
+    payload: dict[str, Any] = {"name": span.name, "status": span.status.status_code.name}
+    if span.status.description:
+        payload["status_description"] = span.status.description
+    if span.start_time is not None and span.end_time is not None:
+        payload["duration_ms"] = (span.end_time - span.start_time) / 1_000_000
+    return ("span.ended", payload, _seconds(span.end_time), span.context.trace_id, span.context.span_id)

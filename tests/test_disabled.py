@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_eventlog import DisabledEventLog
+from otel_eventlog import DisabledEventLog, Entry
 from tests.conftest import ManualClock
 
 
@@ -16,6 +16,17 @@ def test_append_returns_events_with_monotonic_ids(clock: ManualClock) -> None:
     assert events[0].timestamp == clock.now
     assert events[2].payload == {"n": 2}
     assert log.append("tick", timestamp=5.0).timestamp == 5.0
+
+
+def test_extend_hands_out_ids_and_checks_entries() -> None:
+    """A batch gets the next ids and is checked like any backend's, without being kept."""
+    log = DisabledEventLog()
+    log.append("tick")
+    assert log.extend([Entry("a"), Entry("b", {"n": 1})]) == range(2, 4)
+    with pytest.raises(ValueError, match=r"entries\[1\]: kind must be a non-empty string"):
+        log.extend([Entry("c"), Entry("")])
+    assert log.append("tick").id == 4
+    assert log.query() == []
 
 
 def test_nothing_is_retained() -> None:

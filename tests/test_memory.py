@@ -8,8 +8,9 @@ import random
 import types
 
 import pytest
+from opentelemetry.attributes import BoundedAttributes
 
-from otel_eventlog import Event, InMemoryEventLog
+from otel_eventlog import Entry, Event, InMemoryEventLog
 from tests.conftest import ManualClock
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -85,6 +86,12 @@ def test_trace_and_span_ids_are_kept() -> None:
     assert (event.trace_id, event.span_id) == (TRACE_ID, SPAN_ID)
 
 
+def test_ids_given_as_opentelemetry_ints_are_stored_in_w3c_form() -> None:
+    """The ints of an OpenTelemetry SpanContext are accepted and stored as lower-case hex."""
+    event = InMemoryEventLog().append("tick", trace_id=int(TRACE_ID, 16), span_id=5)
+    assert (event.trace_id, event.span_id) == (TRACE_ID, "0000000000000005")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -96,7 +103,14 @@ def test_trace_and_span_ids_are_kept() -> None:
         ({"kind": "k", "timestamp": math.nan}, ValueError, "timestamp must be a finite number"),
         ({"kind": "k", "timestamp": math.inf}, ValueError, "timestamp must be a finite number"),
         ({"kind": "k", "trace_id": TRACE_ID.upper()}, ValueError, "trace_id must be 32 lower-case hex"),
-        ({"kind": "k", "trace_id": 5}, ValueError, "trace_id must be 32 lower-case hex digits, got 5"),
+        ({"kind": "k", "trace_id": 1 << 128}, ValueError, "trace_id must be an int of at most 128 bits"),
+        ({"kind": "k", "span_id": -1}, ValueError, "span_id must be an int of at most 64 bits, got -1"),
+        (
+            {"kind": "k", "trace_id": 5.0},
+            TypeError,
+            "trace_id must be a string of 32 .* or an int, got float",
+        ),
+        ({"kind": "k", "span_id": True}, TypeError, "span_id must be a string of 16 .* or an int, got bool"),
         ({"kind": "k", "span_id": SPAN_ID + "0"}, ValueError, "span_id must be 16 lower-case hex"),
     ],
 )
@@ -120,6 +134,16 @@ def test_many_distinct_ids_are_each_checked() -> None:
     assert log.query()[-1].trace_id == f"{5_000:032x}"
     with pytest.raises(ValueError, match="trace_id must be 32 lower-case hex digits"):
         log.append("tick", trace_id=f"{5_000:032X}".replace("0", "G"))
+
+
+def test_ids_may_be_str_subclasses() -> None:
+    """Ids given as str subclasses are checked like strings and stored as plain strings."""
+
+    class Hex(str):
+        pass
+
+    event = InMemoryEventLog().append("tick", trace_id=Hex(TRACE_ID), span_id=Hex(SPAN_ID))
+    assert (type(event.trace_id), event.trace_id, type(event.span_id)) == (str, TRACE_ID, str)
 
 
 def test_kind_may_be_a_str_subclass() -> None:
@@ -490,6 +514,101 @@ def test_repr_names_bounds_and_latest_id() -> None:
     )
 
 
+# extend
+
+
+def test_extend_stores_entries_in_order_with_consecutive_ids(clock: ManualClock) -> None:
+    """A batch lands in order, after what was there, and extend returns the ids it gave."""
+    log = InMemoryEventLog(now=clock)
+    log.append("before")
+    given = log.extend(
+        [
+            Entry("turn.started", {"turn": 1}),
+            Entry("tool.called", {"tool": "search"}, timestamp=12.5, trace_id=TRACE_ID, span_id=SPAN_ID),
+            ("turn.completed", None, None, int(TRACE_ID, 16), int(SPAN_ID, 16)),
+        ]
+    )
+    assert given == range(2, 5)
+    started, called, completed = log.query(since=1)
+    assert (started.kind, started.payload, started.timestamp) == ("turn.started", {"turn": 1}, clock.now)
+    assert (called.timestamp, called.trace_id, called.span_id) == (12.5, TRACE_ID, SPAN_ID)
+    assert (completed.payload, completed.trace_id, completed.span_id) == ({}, TRACE_ID, SPAN_ID)
+    assert log.append("after").id == 5
+
+
+def test_extend_copies_payloads_including_opentelemetry_attributes() -> None:
+    """Stored payloads are plain dicts, copied from dicts and from OpenTelemetry's BoundedAttributes."""
+    payload = {"turn": 1}
+    attributes = BoundedAttributes(attributes={"tool": "search"})
+    log = InMemoryEventLog()
+    log.extend([("a", payload, None, None, None), ("b", attributes, None, None, None)])
+    payload["turn"] = 2
+    first, second = log.query()
+    assert first.payload == {"turn": 1}
+    assert type(second.payload) is dict
+    assert second.payload == {"tool": "search"}
+
+
+def test_extend_of_nothing_stores_nothing() -> None:
+    """An empty batch uses no id and returns an empty range."""
+    log = InMemoryEventLog()
+    log.append("tick")
+    assert log.extend([]) == range(2, 2)
+    assert log.extend(iter(())) == range(2, 2)
+    assert log.append("tick").id == 2
+
+
+def test_extend_wraps_the_ring_and_evicts_like_appends() -> None:
+    """A batch that crosses the end of the ring, or exceeds it, keeps the newest max_entries."""
+    log = filled(3, max_entries=4)
+    log.extend([("batch", {"n": n}, None, None, None) for n in range(3)])
+    assert [(e.id, e.payload["n"]) for e in log.query()] == [(3, 2), (4, 0), (5, 1), (6, 2)]
+    assert log.extend([("big", {"n": n}, None, None, None) for n in range(10)]) == range(7, 17)
+    page = log.read(since=6)
+    assert [(e.id, e.payload["n"]) for e in page.events] == [(13, 6), (14, 7), (15, 8), (16, 9)]
+    assert page.missed == 6
+
+
+def test_extend_sweeps_expired_events_first(clock: ManualClock) -> None:
+    """Expired events go before a batch is stored, and the batch starts a new TTL."""
+    log = InMemoryEventLog(ttl_seconds=10, now=clock)
+    log.append("old")
+    clock.advance(10)
+    log.extend([("new", None, None, None, None)] * 2)
+    assert [e.kind for e in log.query()] == ["new", "new"]
+    clock.advance(9.9)
+    assert len(log) == 2
+    clock.advance(0.1)
+    assert len(log) == 0
+
+
+@pytest.mark.parametrize(
+    ("entries", "error", "message"),
+    [
+        ("turn.started", TypeError, "entries must be an iterable of Entry tuples, got str"),
+        ({"kind": "a"}, TypeError, "entries must be an iterable of Entry tuples, got dict"),
+        (5, TypeError, "entries must be an iterable of Entry tuples, got int"),
+        ([("a", None, None, None, None), ["b"]], TypeError, r"entries\[1\]: expected an Entry or a 5-tuple"),
+        ([("a", None, None, None)], TypeError, r"entries\[0\]: expected an Entry or a 5-tuple"),
+        ([Entry("a"), Entry("")], ValueError, r"entries\[1\]: kind must be a non-empty string"),
+        ([Entry("a", payload=[1])], TypeError, r"entries\[0\]: payload must be a mapping or None"),
+        ([Entry("a", timestamp=math.nan)], ValueError, r"entries\[0\]: timestamp must be a finite number"),
+        ([Entry("a", trace_id="x")], ValueError, r"entries\[0\]: trace_id must be 32 lower-case hex"),
+        ([Entry("a", span_id=1 << 64)], ValueError, r"entries\[0\]: span_id must be an int of at most 64"),
+    ],
+)
+def test_bad_extend_raises_naming_the_entry_and_stores_nothing(
+    entries: object, error: type, message: str
+) -> None:
+    """A batch with one bad entry is refused whole, naming the entry, and uses up no id."""
+    log = InMemoryEventLog()
+    first = log.append("kept")
+    with pytest.raises(error, match=message):
+        log.extend(entries)  # type: ignore[arg-type]
+    assert log.query() == [first]
+    assert log.append("next").id == 2
+
+
 # A model-based check: random appends, clock moves, clears and reads against a plain list.
 
 
@@ -502,11 +621,17 @@ def test_random_operations_match_a_simple_model(clock: ManualClock) -> None:
     last_id = 0
     for _ in range(5_000):
         op = rng.random()
-        if op < 0.6:
+        if op < 0.5:
             last_id += 1
             assert log.append("tick").id == last_id
             model.append((last_id, clock.now))
             model = model[-capacity:]
+        elif op < 0.6:
+            count = rng.choice([0, 1, 5, capacity - 1, capacity + 3])
+            assert log.extend([Entry("tick")] * count) == range(last_id + 1, last_id + count + 1)
+            model.extend((last_id + n, clock.now) for n in range(1, count + 1))
+            model = model[-capacity:]
+            last_id += count
         elif op < 0.75:
             clock.advance(rng.uniform(0, 20))
         elif op < 0.77:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from otel_eventlog import Event, InMemoryEventLog
+from otel_eventlog.event import EntryLike
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
 WAIT = 10.0  # seconds: only ever reached when a test fails
@@ -33,6 +34,13 @@ class WatchedLog(InMemoryEventLog):
         with self._appended:
             self._appended.notify_all()
         return event
+
+    def extend(self, entries: Iterable[EntryLike]) -> range:
+        """Extend, then wake the waiters."""
+        ids = super().extend(entries)
+        with self._appended:
+            self._appended.notify_all()
+        return ids
 
     def wait_for(self, count: int) -> list[Event]:
         """Wait until `count` events were appended, then return the resident ones."""
@@ -173,7 +181,7 @@ def test_many_threads_emitting_spans_at_once() -> None:
             worker.start()
         for worker in workers:
             worker.join()
-        logged = made.log.query()
+        logged = made.log.wait_for(threads * spans * events)
     finally:
         made.provider.shutdown()
     assert [e.id for e in logged] == list(range(1, threads * spans * events + 1))
@@ -231,6 +239,10 @@ class FailingLog(InMemoryEventLog):
     """An event log whose every append raises."""
 
     def append(self, *args: Any, **kwargs: Any) -> Event:
+        """Fail, as a broken backend would."""
+        raise RuntimeError("the event log is broken")
+
+    def extend(self, entries: Iterable[EntryLike]) -> range:
         """Fail, as a broken backend would."""
         raise RuntimeError("the event log is broken")
 
@@ -296,6 +308,72 @@ def test_shutdown_stops_the_helper_thread_and_moves_what_is_left() -> None:
     made.provider.shutdown()
     assert not any(t.name == "otel-eventlog-live-spans" and t.is_alive() for t in threading.enumerate())
     assert kinds(made.log.query()) == ["last"]
+
+
+def test_a_burst_of_ended_spans_wakes_the_helper_before_its_interval() -> None:
+    """Hundreds of spans ending at once are moved without waiting out a long live interval."""
+    made = Pipeline(live_interval=3600)
+    try:
+        for n in range(600):
+            with made.tracer.start_as_current_span("turn") as span:
+                span.add_event("tick", {"n": n})
+        assert len(made.log.wait_for(512)) >= 512
+    finally:
+        made.provider.shutdown()
+    assert [e.payload["n"] for e in made.log.query()] == list(range(600))
+
+
+def test_spans_ending_after_shutdown_are_still_moved() -> None:
+    """Once the helper thread is gone, an ended span's events are moved by on_end itself."""
+    made = Pipeline(live_interval=3600)
+    span = made.tracer.start_span("session")
+    made.processor.shutdown()
+    span.add_event("late")
+    span.end()
+    assert kinds(made.log.query()) == ["late"]
+    made.provider.shutdown()
+
+
+class GatedLog(InMemoryEventLog):
+    """An event log whose extend waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def extend(self, entries: Iterable[EntryLike]) -> range:
+        """Wait for the gate, then extend."""
+        self.entered.set()
+        assert self.gate.wait(WAIT)
+        return super().extend(entries)
+
+
+def test_force_flush_gives_up_after_its_timeout() -> None:
+    """force_flush returns False when the move in progress outlasts its timeout, True once it can finish."""
+    log = GatedLog()
+    provider = TracerProvider()
+    processor = EventLogSpanProcessor(log, live_interval=0.001)
+    provider.add_span_processor(processor)
+    with provider.get_tracer("test").start_as_current_span("turn") as span:
+        span.add_event("turn.started")
+    assert log.entered.wait(WAIT)  # the helper thread is stuck in extend
+    assert processor.force_flush(timeout_millis=10) is False
+    log.gate.set()
+    assert processor.force_flush() is True
+    assert kinds(log.query()) == ["turn.started"]
+    provider.shutdown()
+
+
+def test_something_that_is_not_a_span_is_counted_not_raised() -> None:
+    """Handed an object that is not a span, the processor counts a failure and carries on."""
+    log = InMemoryEventLog()
+    processor = EventLogSpanProcessor(log, live_interval=0, span_lifecycle=True)
+    processor.on_start(object())  # type: ignore[arg-type]
+    processor.on_end(object())  # type: ignore[arg-type]
+    assert processor.failures == 2
+    assert processor.event_log is log
+    assert log.query() == []
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
+
 from otel_eventlog._kinds import kind_matcher
 from otel_eventlog.event import Event
 
@@ -14,12 +16,11 @@ _TRACE_ID = re.compile(r"[0-9a-f]{32}").fullmatch
 _SPAN_ID = re.compile(r"[0-9a-f]{16}").fullmatch
 
 
-def check_append(
-    kind: object, payload: object, timestamp: object, trace_id: object, span_id: object
-) -> tuple[dict[str, Any], float | None]:
-    """Check the arguments of ``append`` and return the payload's copy and the timestamp.
+def check_append(kind: object, payload: object, timestamp: object, trace_id: object, span_id: object) -> Row:
+    """Check the arguments of ``append`` and return them as a row, ready to store but for the time.
 
-    Called on every append, so the common cases cost a few type checks.
+    The row holds a copy of the payload, the timestamp (``None`` when not given) and the ids in their
+    W3C form. Called on every append, so the common cases cost a few type checks.
     """
     if type(kind) is not str or not kind:
         check_kind(kind)
@@ -27,10 +28,10 @@ def check_append(
     if timestamp is not None and not (type(timestamp) is float and math.isfinite(timestamp)):
         timestamp = check_timestamp(timestamp)
     if trace_id is not None:
-        check_trace_id(trace_id)
+        trace_id = check_trace_id(trace_id)
     if span_id is not None:
-        check_span_id(span_id)
-    return data, timestamp
+        span_id = check_span_id(span_id)
+    return timestamp, kind, data, trace_id, span_id  # type: ignore[return-value]  # checked above
 
 
 def check_kind(kind: object) -> str:
@@ -42,10 +43,17 @@ def check_kind(kind: object) -> str:
     raise TypeError(f"kind must be a non-empty string, got {type(kind).__name__} {kind!r}")
 
 
+# Payload types whose copy() is one C-level copy into a plain dict. OpenTelemetry's BoundedAttributes
+# (what span events and log records carry) is one: reading it as a Mapping would take its lock per key.
+_COPIED_WHOLE = (dict, BoundedAttributes)
+
+
 def copy_payload(payload: object) -> dict[str, Any]:
     """Return a shallow copy of `payload` as a plain dict; ``None`` gives ``{}``."""
     if payload is None:
         return {}
+    if type(payload) in _COPIED_WHOLE:
+        return payload.copy()  # type: ignore[no-any-return,attr-defined]  # a plain dict
     if isinstance(payload, Mapping):
         return dict(payload)
     raise TypeError(f"payload must be a mapping or None, got {type(payload).__name__}")
@@ -60,30 +68,106 @@ def check_timestamp(timestamp: object) -> float:
     raise TypeError(f"timestamp must be a number of seconds, got {type(timestamp).__name__}")
 
 
-# Ids seen valid lately. A span's events all carry the same two ids, so most checks are one lookup.
-_valid_ids: set[str] = set()
-_VALID_IDS_KEPT = 4096
+# Hex ids seen valid lately, one set per kind of id. A span's events all carry the same two ids, so
+# most checks are one lookup.
+_known_trace_ids: set[str] = set()
+_known_span_ids: set[str] = set()
+_KNOWN_IDS_KEPT = 4096
 
 
 def check_trace_id(trace_id: object) -> str:
-    """Return `trace_id` if it is 32 lower-case hex digits (W3C), else raise naming it."""
-    return _check_id(trace_id, 32, _TRACE_ID, "trace_id")
+    """Return the W3C form of a trace id given as 32 lower-case hex digits or as OpenTelemetry's int.
+
+    Raises:
+        TypeError: If `trace_id` is neither a string nor an int.
+        ValueError: If it is a malformed string or an int out of range.
+    """
+    return _check_id(trace_id, _known_trace_ids, _TRACE_ID, "trace_id", 32)
 
 
 def check_span_id(span_id: object) -> str:
-    """Return `span_id` if it is 16 lower-case hex digits (W3C), else raise naming it."""
-    return _check_id(span_id, 16, _SPAN_ID, "span_id")
+    """Return the W3C form of a span id given as 16 lower-case hex digits or as OpenTelemetry's int.
+
+    Raises:
+        TypeError: If `span_id` is neither a string nor an int.
+        ValueError: If it is a malformed string or an int out of range.
+    """
+    return _check_id(span_id, _known_span_ids, _SPAN_ID, "span_id", 16)
 
 
-def _check_id(value: object, digits: int, match: Callable[[str], object], name: str) -> str:
-    if type(value) is str and len(value) == digits and value in _valid_ids:
+def _check_id(value: object, known: set[str], match: Callable[[str], object], name: str, digits: int) -> str:
+    if type(value) is str and value in known:
         return value
-    if isinstance(value, str) and match(value):
-        if len(_valid_ids) >= _VALID_IDS_KEPT:
-            _valid_ids.clear()
-        _valid_ids.add(value)
-        return value
-    raise ValueError(f"{name} must be {digits} lower-case hex digits, got {value!r}")
+    if isinstance(value, str):
+        if not match(value):
+            raise ValueError(f"{name} must be {digits} lower-case hex digits, got {value!r}")
+        text = str(value)  # a plain str, also when given a subclass
+        if len(known) >= _KNOWN_IDS_KEPT:
+            known.clear()
+        known.add(text)
+        return text
+    if type(value) is int:
+        if 0 <= value < 1 << (4 * digits):
+            return value.to_bytes(digits // 2, "big").hex()
+        raise ValueError(f"{name} must be an int of at most {4 * digits} bits, got {value!r}")
+    raise TypeError(
+        f"{name} must be a string of {digits} lower-case hex digits or an int, "
+        f"got {type(value).__name__} {value!r}"
+    )
+
+
+# An event as the backends store it, but for its id: the fields of `Event` after the first.
+Row = tuple[float, str, dict[str, Any], "str | None", "str | None"]
+
+
+def check_entries(entries: object, now: float) -> list[Row]:
+    """Check the entries given to ``extend`` and return them as rows, ready to store.
+
+    Payloads are copied, missing timestamps set to `now` and ids put in their W3C form. Checks every
+    entry before returning, so that a bad entry anywhere stores nothing.
+
+    Raises:
+        TypeError: If `entries` is not an iterable of 5-tuples, or a field has the wrong type, naming
+            the entry by its index.
+        ValueError: If a field has a wrong value, naming the entry by its index.
+    """
+    if type(entries) is not list and (  # a list is the common case, and the ABC checks cost more than it
+        isinstance(entries, (str, bytes, Mapping)) or not isinstance(entries, Iterable)
+    ):
+        raise TypeError(f"entries must be an iterable of Entry tuples, got {type(entries).__name__}")
+    rows: list[Row] = []
+    inf, copied_whole = math.inf, _COPIED_WHOLE
+    # The ids last checked, as given and in W3C form: consecutive entries often share them.
+    trace_given: object = None
+    span_given: object = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    index = 0
+    try:
+        for index, entry in enumerate(entries):  # noqa: B007  # `index` names the bad entry below
+            if not isinstance(entry, tuple) or len(entry) != 5:
+                raise TypeError(f"expected an Entry or a 5-tuple like it, got {entry!r}")
+            kind, payload, timestamp, given_trace, given_span = entry
+            if given_trace is not trace_given:
+                trace_id = None if given_trace is None else check_trace_id(given_trace)
+                trace_given = given_trace
+            if given_span is not span_given:
+                span_id = None if given_span is None else check_span_id(given_span)
+                span_given = given_span
+            if (  # what the span processor sends, checked inline
+                type(kind) is str
+                and kind
+                and type(payload) in copied_whole
+                and type(timestamp) is float
+                and -inf < timestamp < inf
+            ):
+                rows.append((timestamp, kind, payload.copy(), trace_id, span_id))
+                continue
+            when, kind, data, _, _ = check_append(kind, payload, timestamp, None, None)
+            rows.append((now if when is None else when, kind, data, trace_id, span_id))
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"entries[{index}]: {error}") from None
+    return rows
 
 
 def check_cursor(since: object, limit: object) -> None:
@@ -97,15 +181,16 @@ def check_cursor(since: object, limit: object) -> None:
             raise ValueError(f"{name} must be a non-negative integer or None, got {value}")
 
 
-def event_filter(kinds: str | Iterable[str] | None, trace_id: str | None) -> Callable[[Event], bool] | None:
+def event_filter(
+    kinds: str | Iterable[str] | None, trace_id: str | int | None
+) -> Callable[[Event], bool] | None:
     """Return a predicate for the events a reader asked for, or ``None`` when it asked for all."""
     match_kind = None if kinds is None else kind_matcher(kinds)
-    if trace_id is not None:
-        check_trace_id(trace_id)
+    trace = None if trace_id is None else check_trace_id(trace_id)
     if match_kind is None:
-        if trace_id is None:
+        if trace is None:
             return None
-        return lambda event: event.trace_id == trace_id
-    if trace_id is None:
+        return lambda event: event.trace_id == trace
+    if trace is None:
         return lambda event: match_kind(event.kind)
-    return lambda event: event.trace_id == trace_id and match_kind(event.kind)
+    return lambda event: event.trace_id == trace and match_kind(event.kind)

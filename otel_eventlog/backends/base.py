@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from otel_eventlog.event import Event, Page
+from otel_eventlog.event import EntryLike, Event, Page
 
 __all__ = ["EventLog"]
 
@@ -29,8 +29,8 @@ class EventLog(Protocol):
         payload: Mapping[str, Any] | None = None,
         *,
         timestamp: float | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
+        trace_id: str | int | None = None,
+        span_id: str | int | None = None,
     ) -> Event:
         """Store an event and return it with its id.
 
@@ -39,6 +39,18 @@ class EventLog(Protocol):
         Raises:
             TypeError: If an argument has the wrong type.
             ValueError: If an argument has the right type but a wrong value.
+        """
+        ...
+
+    def extend(self, entries: Iterable[EntryLike]) -> range:
+        """Store several events, in order, with consecutive ids, and return their ids.
+
+        All or nothing: if an entry is malformed, none is stored. Cheaper per event than `append`;
+        the span processor hands over its events this way.
+
+        Raises:
+            TypeError: If `entries` or an entry has the wrong type, naming the entry by its index.
+            ValueError: If an entry has a wrong value, naming the entry by its index.
         """
         ...
 
@@ -52,7 +64,7 @@ class EventLog(Protocol):
         limit: int | None = None,
         *,
         kinds: str | Iterable[str] | None = None,
-        trace_id: str | None = None,
+        trace_id: str | int | None = None,
     ) -> Page:
         """Return a `Page` of the matching events after `since` and where the reader now stands."""
         ...

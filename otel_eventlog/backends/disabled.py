@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from otel_eventlog.backends._common import check_append, check_cursor, event_filter
-from otel_eventlog.event import Event, Page
+from otel_eventlog.backends._common import check_append, check_cursor, check_entries, event_filter
+from otel_eventlog.event import EntryLike, Event, Page
 
 __all__ = ["DisabledEventLog"]
 
@@ -44,8 +44,8 @@ class DisabledEventLog:
         payload: Mapping[str, Any] | None = None,
         *,
         timestamp: float | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
+        trace_id: str | int | None = None,
+        span_id: str | int | None = None,
     ) -> Event:
         """Return an `Event` with the next id without storing it. Thread-safe.
 
@@ -53,12 +53,24 @@ class DisabledEventLog:
             TypeError: If an argument has the wrong type.
             ValueError: If `kind` is empty or an id or the timestamp is malformed.
         """
-        data, timestamp = check_append(kind, payload, timestamp, trace_id, span_id)
+        when, kind, data, trace_hex, span_hex = check_append(kind, payload, timestamp, trace_id, span_id)
         with self._lock:
             self._last_id += 1
             event_id = self._last_id
-        when = self._now() if timestamp is None else timestamp
-        return Event(event_id, when, kind, data, trace_id, span_id)
+        return Event(event_id, self._now() if when is None else when, kind, data, trace_hex, span_hex)
+
+    def extend(self, entries: Iterable[EntryLike]) -> range:
+        """Return the next ids for `entries` without storing them. Thread-safe; all or nothing.
+
+        Raises:
+            TypeError: If `entries` or an entry has the wrong type, naming the entry by its index.
+            ValueError: If an entry has a wrong value, naming the entry by its index.
+        """
+        count = len(check_entries(entries, 0.0))
+        with self._lock:
+            first = self._last_id + 1
+            self._last_id += count
+        return range(first, first + count)
 
     def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
         """Return ``[]``, after checking the arguments as every backend does."""
@@ -71,7 +83,7 @@ class DisabledEventLog:
         limit: int | None = None,
         *,
         kinds: str | Iterable[str] | None = None,
-        trace_id: str | None = None,
+        trace_id: str | int | None = None,
     ) -> Page:
         """Return an empty `Page` whose cursor has moved to the latest id."""
         check_cursor(since, limit)
