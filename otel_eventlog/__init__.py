@@ -14,11 +14,18 @@ from otel_eventlog.backends import (
     InMemoryEventLog,
     create_event_log,
 )
-from otel_eventlog.config import ConfigError, EventLogConfig, ObservabilityConfig, load_config
+from otel_eventlog.config import (
+    CaptureConfig,
+    ConfigError,
+    EventLogConfig,
+    ObservabilityConfig,
+    load_config,
+)
 from otel_eventlog.event import Entry, Event, Page
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
 __all__ = [
+    "CaptureConfig",
     "ConfigError",
     "DisabledEventLog",
     "Entry",

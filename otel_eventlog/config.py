@@ -7,6 +7,13 @@
         backend: memory        # memory | disabled
         ttl_seconds: 3600
         max_entries: 10000
+        capture:
+          include: ["turn.*", "tool.*"]   # event names or patterns; all when left out
+          exclude: ["*.debug"]
+          span_lifecycle: false           # span.started / span.ended entries
+          live_interval_seconds: 0.1      # most an open span's event waits; 0: at span end only
+          logging: true                   # stdlib log records that name an event
+          logging_level: INFO
 
 The config objects are frozen, keyword-only dataclasses that check themselves when built, so a bad value
 fails at start-up with a `ConfigError` (a `ValueError`) naming its key path, never later on a hot path.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -29,13 +37,15 @@ import yaml
 
 from otel_eventlog.backends import BACKEND_NAMES, EventLog, InMemoryEventLog, create_event_log
 
-__all__ = ["ConfigError", "EventLogConfig", "ObservabilityConfig", "load_config"]
+__all__ = ["CaptureConfig", "ConfigError", "EventLogConfig", "ObservabilityConfig", "load_config"]
 
 #: Names the environment variable that `load_config()` reads a YAML file from when given no source.
 CONFIG_ENV = "OTEL_EVENTLOG_CONFIG"
 
 _SECTION = "observability"
 _EVENT_LOG = f"{_SECTION}.event_log"
+_CAPTURE = f"{_EVENT_LOG}.capture"
+_INFO = logging.INFO  # the `logging` field of CaptureConfig hides the module in its body
 
 
 class ConfigError(ValueError):
@@ -91,9 +101,88 @@ def _backend(value: object, path: str) -> str:
     return name or "memory"
 
 
+def _names(value: object, path: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if isinstance(names, (list, tuple)):
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(
+                    f"expected event names or patterns, got {_describe(name)} among them", path=path
+                )
+        return tuple(name.strip() for name in names)
+    raise ConfigError(f"expected an event name or a list of them, got {_describe(value)}", path=path)
+
+
+def _flag(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {_describe(value)}", path=path)
+    return value
+
+
+def _seconds_or_zero(value: object, path: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ConfigError(f"expected a number of seconds >= 0, got {_describe(value)}", path=path)
+    return float(value)
+
+
+def _level(value: object, path: str) -> int:
+    if isinstance(value, str) and isinstance(logging.getLevelName(value.strip().upper()), int):
+        level: int = logging.getLevelName(value.strip().upper())
+        return level
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ConfigError(f"expected a logging level such as INFO or 20, got {_describe(value)}", path=path)
+
+
 def _did_you_mean(key: str, known: list[str]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CaptureConfig:
+    """The ``observability.event_log.capture`` section: which events reach the log, and how soon.
+
+    Attributes:
+        include: Event names or shell-style patterns to capture; ``None`` captures all.
+        exclude: Event names or patterns never to capture.
+        span_lifecycle: Whether each span adds ``span.started`` and ``span.ended`` entries.
+        live_interval_seconds: The most an event on an open span waits before it is in the log; ``0``
+            moves span events only when spans end (and on ``force_flush``).
+        logging: Whether `configure` attaches an `EventLogHandler` to the root logger.
+        logging_level: The least level of the stdlib log records that handler captures.
+
+    Raises:
+        ConfigError: If a value has the wrong type or is out of range.
+    """
+
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    span_lifecycle: bool = False
+    live_interval_seconds: float = 0.1
+    logging: bool = True
+    logging_level: int = _INFO
+
+    def __post_init__(self) -> None:
+        for name, check in _CAPTURE_FIELDS.items():
+            object.__setattr__(self, name, check(getattr(self, name), f"{_CAPTURE}.{name}"))
+
+
+_CAPTURE_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "include": _names,
+    "exclude": _names,
+    "span_lifecycle": _flag,
+    "live_interval_seconds": _seconds_or_zero,
+    "logging": _flag,
+    "logging_level": _level,
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,6 +194,7 @@ class EventLogConfig:
             and in lower case.
         ttl_seconds: How long an event stays in the log, in seconds.
         max_entries: How many events the log keeps at most.
+        capture: The ``capture`` section: what the OpenTelemetry processors put in the log.
 
     Raises:
         ConfigError: If a value has the wrong type or is out of range.
@@ -113,10 +203,13 @@ class EventLogConfig:
     backend: str = "memory"
     ttl_seconds: float = InMemoryEventLog.DEFAULT_TTL_SECONDS
     max_entries: int = InMemoryEventLog.DEFAULT_MAX_ENTRIES
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     def __post_init__(self) -> None:
         for name, check in _EVENT_LOG_FIELDS.items():
             object.__setattr__(self, name, check(getattr(self, name), f"{_EVENT_LOG}.{name}"))
+        if not isinstance(self.capture, CaptureConfig):
+            raise ConfigError(f"expected a CaptureConfig, got {_describe(self.capture)}", path=_CAPTURE)
 
     def create_event_log(self, **backend_options: Any) -> EventLog:
         """Build the event log this section describes, through `create_event_log`."""
@@ -129,11 +222,29 @@ _EVENT_LOG_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "max_entries": _positive_int,
 }
 
-#: Environment variables that override keys of ``observability.event_log``, and how to read them.
+
+def _comma_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",")]
+
+
+def _boolean(text: str) -> object:
+    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(
+        text.lower(), text
+    )
+
+
+#: Environment variables that override keys of ``observability.event_log`` (and of its ``capture``
+#: section), and how to read them.
 _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OTEL_EVENTLOG_BACKEND": ("backend", str),
     "OTEL_EVENTLOG_TTL_SECONDS": ("ttl_seconds", float),
     "OTEL_EVENTLOG_MAX_ENTRIES": ("max_entries", int),
+    "OTEL_EVENTLOG_CAPTURE_INCLUDE": ("capture.include", _comma_list),
+    "OTEL_EVENTLOG_CAPTURE_EXCLUDE": ("capture.exclude", _comma_list),
+    "OTEL_EVENTLOG_SPAN_LIFECYCLE": ("capture.span_lifecycle", _boolean),
+    "OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS": ("capture.live_interval_seconds", float),
+    "OTEL_EVENTLOG_LOGGING": ("capture.logging", _boolean),
+    "OTEL_EVENTLOG_LOGGING_LEVEL": ("capture.logging_level", str),
 }
 
 
@@ -156,7 +267,13 @@ class ObservabilityConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain data, shaped like the YAML document it reads."""
-        return {_SECTION: dataclasses.asdict(self)}
+        document = dataclasses.asdict(self)
+        capture = document["event_log"]["capture"]
+        for key in ("include", "exclude"):
+            if capture[key] is not None:
+                capture[key] = list(capture[key])
+        capture["logging_level"] = logging.getLevelName(capture["logging_level"])
+        return {_SECTION: document}
 
 
 def load_config(
@@ -194,7 +311,11 @@ def load_config(
     overrides = _environment_overrides(env)
     if not overrides:
         return config
-    event_log = dataclasses.replace(config.event_log, **overrides)
+    capture = {key.partition(".")[2]: value for key, value in overrides.items() if key.startswith("capture.")}
+    top = {key: value for key, value in overrides.items() if not key.startswith("capture.")}
+    event_log = dataclasses.replace(
+        config.event_log, capture=dataclasses.replace(config.event_log.capture, **capture), **top
+    )
     return dataclasses.replace(config, event_log=event_log)
 
 
@@ -248,9 +369,12 @@ def _from_document(document: object) -> ObservabilityConfig:
     if not isinstance(document, Mapping):
         raise ConfigError(f"expected a mapping at the top level, got {type(document).__name__}")
     section = _section(document, _SECTION, _SECTION)
-    event_log = _section(section, "event_log", _EVENT_LOG)
-    _reject_unknown_keys(event_log, _EVENT_LOG_FIELDS, _EVENT_LOG)
-    return ObservabilityConfig(event_log=EventLogConfig(**event_log))
+    event_log = dict(_section(section, "event_log", _EVENT_LOG))
+    capture = _section(event_log, "capture", _CAPTURE) if "capture" in event_log else {}
+    event_log.pop("capture", None)
+    _reject_unknown_keys(event_log, {**_EVENT_LOG_FIELDS, "capture": None}, _EVENT_LOG)
+    _reject_unknown_keys(capture, _CAPTURE_FIELDS, _CAPTURE)
+    return ObservabilityConfig(event_log=EventLogConfig(capture=CaptureConfig(**capture), **event_log))
 
 
 def _section(parent: Mapping[Any, Any], key: str, path: str) -> Mapping[str, Any]:
@@ -290,5 +414,7 @@ def _environment_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             value = parse(text)
         except ValueError:
             value = text  # the field's check below names the variable and the text
-        overrides[name] = _EVENT_LOG_FIELDS[name](value, variable)
+        section, _, key = name.rpartition(".")
+        check = (_CAPTURE_FIELDS if section else _EVENT_LOG_FIELDS)[key]
+        overrides[name] = check(value, variable)
     return overrides

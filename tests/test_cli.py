@@ -44,9 +44,9 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     path.write_text("observability:\n  event_log:\n    backend: OFF\n    ttl_seconds: 60\n")
     result = run("check-config", str(path), env={"OTEL_EVENTLOG_MAX_ENTRIES": "500"})
     assert result.returncode == 0, result.stderr
-    assert yaml.safe_load(result.stdout) == {
-        "observability": {"event_log": {"backend": "off", "ttl_seconds": 60, "max_entries": 500}}
-    }
+    event_log = yaml.safe_load(result.stdout)["observability"]["event_log"]
+    assert (event_log["backend"], event_log["ttl_seconds"], event_log["max_entries"]) == ("off", 60, 500)
+    assert event_log["capture"]["logging_level"] == "INFO"
 
 
 def test_check_config_reports_the_error_without_a_traceback(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from otel_eventlog import (
+    CaptureConfig,
     ConfigError,
     DisabledEventLog,
     EventLogConfig,
@@ -144,11 +145,114 @@ def test_config_objects_are_frozen_and_keyword_only() -> None:
         EventLogConfig("memory")  # type: ignore[misc]
 
 
+DEFAULT_CAPTURE = {
+    "include": None,
+    "exclude": None,
+    "span_lifecycle": False,
+    "live_interval_seconds": 0.1,
+    "logging": True,
+    "logging_level": "INFO",
+}
+
+
 def test_to_dict_is_shaped_like_the_document() -> None:
     """The effective config serialises under observability.event_log."""
     assert ObservabilityConfig().to_dict() == {
-        "observability": {"event_log": {"backend": "memory", "ttl_seconds": 3600, "max_entries": 10_000}}
+        "observability": {
+            "event_log": {
+                "backend": "memory",
+                "ttl_seconds": 3600,
+                "max_entries": 10_000,
+                "capture": DEFAULT_CAPTURE,
+            }
+        }
     }
+
+
+# the capture section
+
+
+def test_capture_section_is_read_and_checked() -> None:
+    """The capture keys are read from the document, names and patterns trimmed, levels by name."""
+    config = load_config(
+        {
+            "observability": {
+                "event_log": {
+                    "capture": {
+                        "include": ["turn.*", " tool.called "],
+                        "exclude": "*.debug",
+                        "span_lifecycle": True,
+                        "live_interval_seconds": 0,
+                        "logging": False,
+                        "logging_level": "warning",
+                    }
+                }
+            }
+        },
+        environ={},
+    )
+    assert config.event_log.capture == CaptureConfig(
+        include=("turn.*", "tool.called"),
+        exclude=("*.debug",),
+        span_lifecycle=True,
+        live_interval_seconds=0.0,
+        logging=False,
+        logging_level=logging.WARNING,
+    )
+
+
+def test_capture_environment_overrides() -> None:
+    """OTEL_EVENTLOG_* variables override the capture keys, lists as comma-separated names."""
+    config = load_config(
+        "observability:\n  event_log:\n    capture:\n      span_lifecycle: false\n",
+        environ={
+            "OTEL_EVENTLOG_CAPTURE_INCLUDE": "turn.*, tool.*",
+            "OTEL_EVENTLOG_CAPTURE_EXCLUDE": "heartbeat",
+            "OTEL_EVENTLOG_SPAN_LIFECYCLE": "true",
+            "OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS": "0.5",
+            "OTEL_EVENTLOG_LOGGING": "no",
+            "OTEL_EVENTLOG_LOGGING_LEVEL": "DEBUG",
+        },
+    )
+    assert config.event_log.capture == CaptureConfig(
+        include=("turn.*", "tool.*"),
+        exclude=("heartbeat",),
+        span_lifecycle=True,
+        live_interval_seconds=0.5,
+        logging=False,
+        logging_level=logging.DEBUG,
+    )
+
+
+@pytest.mark.parametrize(
+    ("capture", "message"),
+    [
+        (
+            "include: 5",
+            "observability.event_log.capture.include: expected an event name or a list of them, got 5",
+        ),
+        ("include: ['a', '']", "observability.event_log.capture.include: expected event names or patterns"),
+        ("span_lifecycle: maybe", "observability.event_log.capture.span_lifecycle: expected true or false"),
+        (
+            "live_interval_seconds: -1",
+            "observability.event_log.capture.live_interval_seconds: expected a number",
+        ),
+        ("logging_level: LOUD", "observability.event_log.capture.logging_level: expected a logging level"),
+        ("live_interval: 1", "observability.event_log.capture.live_interval: unknown key (did you mean"),
+    ],
+)
+def test_bad_capture_values_name_the_key_path(capture: str, message: str) -> None:
+    """A wrong capture key or value fails with its full key path."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(f"observability:\n  event_log:\n    capture:\n      {capture}\n", environ={})
+
+
+def test_bad_capture_environment_value_names_the_variable() -> None:
+    """A wrong capture variable fails naming the variable."""
+    with pytest.raises(
+        ConfigError, match="OTEL_EVENTLOG_SPAN_LIFECYCLE: expected true or false, got 'sometimes'"
+    ):
+        load_config(None, environ={"OTEL_EVENTLOG_SPAN_LIFECYCLE": "sometimes"})
 
 
 # errors
@@ -195,11 +299,12 @@ def test_to_dict_is_shaped_like_the_document() -> None:
         (
             "ttl_second: 5",
             "observability.event_log.ttl_second: unknown key (did you mean 'ttl_seconds'?); "
-            "known keys: backend, ttl_seconds, max_entries",
+            "known keys: backend, ttl_seconds, max_entries, capture",
         ),
         (
             "colour: blue",
-            "observability.event_log.colour: unknown key; known keys: backend, ttl_seconds, max_entries",
+            "observability.event_log.colour: unknown key; "
+            "known keys: backend, ttl_seconds, max_entries, capture",
         ),
     ],
 )
