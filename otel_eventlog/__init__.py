@@ -2,7 +2,9 @@
 
 The event log is the one object everything reads from or writes to: `create_event_log` builds one by
 backend name, `load_config` reads the ``observability.event_log`` section that describes it, and
-`EventLogSpanProcessor` fills it from a ``TracerProvider``'s span events.
+`configure` builds one from that section and attaches the processors that fill it:
+`EventLogSpanProcessor` (span events), `EventLogRecordProcessor` (OpenTelemetry log records that name an
+event) and `EventLogHandler` (stdlib log records that do).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from otel_eventlog.config import (
     load_config,
 )
 from otel_eventlog.event import Entry, Event, Page
+from otel_eventlog.logs import EventLogHandler, EventLogRecordProcessor
+from otel_eventlog.pipeline import configure, get_event_log
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
 __all__ = [
@@ -32,11 +36,15 @@ __all__ = [
     "Event",
     "EventLog",
     "EventLogConfig",
+    "EventLogHandler",
+    "EventLogRecordProcessor",
     "EventLogSpanProcessor",
     "InMemoryEventLog",
     "ObservabilityConfig",
     "Page",
     "__version__",
+    "configure",
     "create_event_log",
+    "get_event_log",
     "load_config",
 ]
