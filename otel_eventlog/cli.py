@@ -1,6 +1,7 @@
 """The ``otel-eventlog`` command line.
 
 - ``otel-eventlog --version``
+- ``otel-eventlog demo``: run a simulated agent and print its Activity feed as it arrives.
 - ``otel-eventlog check-config FILE``: print the effective configuration (the file with the
   ``OTEL_EVENTLOG_*`` environment applied) or what is wrong with it; exit status 0 or 1.
 """
@@ -49,7 +50,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", metavar="FILE", help="the YAML file to check")
     check.set_defaults(run=_check_config)
+    demo = commands.add_parser(
+        "demo",
+        help="run a simulated agent and print its Activity feed live",
+        description=(
+            "Run a simulated AI agent instrumented with OpenTelemetry (concurrent sessions in "
+            "long-lived spans, turns, tool calls) and print its Activity feed, read from the event "
+            "log by cursor, as it arrives. Set OTEL_EXPORTER_OTLP_ENDPOINT to export the spans "
+            "over OTLP/HTTP too."
+        ),
+    )
+    demo.add_argument("--config", metavar="FILE", help="a YAML config file (default: a small in-memory log)")
+    demo.add_argument("--duration", type=_positive, default=10.0, help="seconds to run (default 10)")
+    demo.add_argument(
+        "--sessions",
+        type=int,
+        choices=range(1, 33),
+        default=3,
+        metavar="N",
+        help="agent sessions at once, 1 to 32 (default 3)",
+    )
+    demo.set_defaults(run=_demo)
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from otel_eventlog.demo import run_demo  # noqa: PLC0415  # the demo's imports only when it runs
+
+    try:
+        run_demo(
+            None if args.config is None else Path(args.config),
+            duration=args.duration,
+            sessions=args.sessions,
+            out=sys.stdout,
+        )
+    except (ConfigError, ImportError) as error:
+        print(f"otel-eventlog: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import threading
 import weakref
 from collections import deque
@@ -35,6 +36,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_LIVE_INTERVAL = 0.1
 # Ended spans waiting for the helper thread: past this many, it is woken before its interval is up.
 _WAKE_BACKLOG = 512
+_TIME = operator.itemgetter(2)  # an entry's timestamp
 
 
 def capture_filter(
@@ -235,6 +237,8 @@ class EventLogSpanProcessor(SpanProcessor):
                 self._progress.pop(key, None)
             else:
                 self._move_span(open_span, batch, ended=False)
+        # Ids then follow the events' own times within a move, whichever span they came from.
+        batch.sort(key=_TIME)
         self._hand_over(batch)
 
     def _move_span(self, span: ReadableSpan, batch: list[EntryLike], *, ended: bool) -> None:

@@ -68,3 +68,23 @@ def test_check_config_names_a_missing_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "absent.yaml: config file not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_runs_the_agent_and_prints_its_feed() -> None:
+    """The demo stops by itself after --duration and prints the events it read, session starts among them."""
+    result = run("demo", "--duration", "1", "--sessions", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("session.started") == 2
+    assert "events; the log holds" in result.stdout
+
+
+def test_demo_reports_a_bad_config_without_a_traceback(tmp_path: Path) -> None:
+    """A wrong config file is reported on one line with exit status 1."""
+    path = tmp_path / "obs.yaml"
+    path.write_text("observability:\n  event_log:\n    capture:\n      include: 5\n")
+    result = run("demo", "--config", str(path), "--duration", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"otel-eventlog: error: {path}: observability.event_log.capture.include: "
+        "expected an event name or a list of them, got 5 (int)"
+    )

@@ -25,6 +25,21 @@ def test_quickstart_reads_by_cursor_and_reports_missed_events() -> None:
     assert "read(since=0) of a ring of 8: cursor=9 missed=1 latest_id=9" in result.stdout
 
 
+def test_agent_example_prints_live_events_from_open_session_spans() -> None:
+    """The agent's feed shows each session's start, from its still-open span, long before its end."""
+    result = run_script("examples/agent.py", "--duration", "1.5", "--sessions", "2")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("#") and line[1].isdigit()]
+    kinds = [line.split()[2] for line in lines]
+    assert kinds.count("session.started") == kinds.count("session.ended") == 2
+    assert "turn.started" in kinds
+    assert "tool.called" in kinds or "turn.completed" in kinds
+    # The session spans end only when the run does: events read while they were open come first.
+    assert max(i for i, k in enumerate(kinds) if k == "session.started") < kinds.index("session.ended")
+    ids = [int(line.split()[0][1:]) for line in lines]
+    assert ids == sorted(ids) == list(range(1, len(ids) + 1))  # each event once, by cursor
+
+
 def test_event_log_benchmark_prints_its_ratios() -> None:
     """A quick run of the event log benchmark prints a ratio for each of its three targets."""
     result = run_script("benchmarks/bench_event_log.py", "--quick")
