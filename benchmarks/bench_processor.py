@@ -8,11 +8,15 @@ cost of one span with two events, started and ended, on a ``TracerProvider`` wit
 caused it. The two set-ups are measured alternately, round after round, and the median of the
 per-pair ratios is the figure: pairs cancel out the slow drifts of a shared machine. Target: at most
 1.20 (the goal is 1.10). Exits 1 if the target is missed.
+
+It also reports what `EventLogHandler` costs per stdlib log record that names an event, against the
+same logger with `logging.NullHandler`: a figure to watch, without a target.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -21,7 +25,7 @@ from collections.abc import Callable, Sequence
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_eventlog import InMemoryEventLog
+from otel_eventlog import EventLogHandler, InMemoryEventLog
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
 
@@ -50,6 +54,21 @@ def span_loop(with_event_log: bool) -> tuple[Callable[[int], None], TracerProvid
     return run, provider
 
 
+def handler_loop(handler: logging.Handler) -> Callable[[int], None]:
+    logger = logging.getLogger(f"bench.{type(handler).__name__}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+
+    def run(n: int) -> None:
+        for turn in range(n):
+            logger.info(
+                "calling %s", "search", extra={"event_name": "tool.called", "tool": "search", "turn": turn}
+            )
+
+    return run
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run; figures are rough")
@@ -68,13 +87,31 @@ def main() -> int:
         provider.shutdown()
 
     ratio = statistics.median(logged / plain for plain, logged in zip(*costs, strict=True))
+
+    records = costs_of_handlers(rounds, spans)
+    record_ratio = statistics.median(h / n for n, h in zip(*records, strict=True))
     ok = ratio <= 1.20
     print(f"python {sys.version.split()[0]}, {rounds} alternating rounds of {spans} spans; medians")
     print(f"  span + 2 events, BatchSpanProcessor              {statistics.median(costs[0]):8.0f} ns/span")
     print(f"  span + 2 events, BatchSpanProcessor + event log  {statistics.median(costs[1]):8.0f} ns/span")
+    print(f"  log record naming an event, NullHandler         {statistics.median(records[0]):8.0f} ns/record")
+    print(f"  log record naming an event, EventLogHandler     {statistics.median(records[1]):8.0f} ns/record")
+    print(f"{'EventLogHandler / NullHandler':40s} {record_ratio:6.2f}  (no target)")
     verdict = "ok" if ok else "MISSED"
     print(f"{'with event log / without':40s} {ratio:6.2f}  (target <= 1.2, goal 1.1)  {verdict}")
     return 0 if ok or args.quick else 1
+
+
+def costs_of_handlers(rounds: int, records: int) -> list[list[float]]:
+    """Time records through a NullHandler and an EventLogHandler, alternately; ns per record."""
+    loops = [handler_loop(logging.NullHandler()), handler_loop(EventLogHandler(InMemoryEventLog()))]
+    costs: list[list[float]] = [[], []]
+    for _ in range(rounds):
+        for n, run in enumerate(loops):
+            start = time.perf_counter_ns()
+            run(records)
+            costs[n].append((time.perf_counter_ns() - start) / records)
+    return costs
 
 
 if __name__ == "__main__":
