@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import threading
 import weakref
 from collections import deque
@@ -25,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from otel_eventlog._errors import FailureReporter
 from otel_eventlog._kinds import kind_matcher
+from otel_eventlog.backends._common import SpanEventRef
 from otel_eventlog.backends.base import EventLog
 from otel_eventlog.event import EntryLike
 
@@ -36,7 +36,6 @@ _logger = logging.getLogger(__name__)
 DEFAULT_LIVE_INTERVAL = 0.1
 # Ended spans waiting for the helper thread: past this many, it is woken before its interval is up.
 _WAKE_BACKLOG = 512
-_TIME = operator.itemgetter(2)  # an entry's timestamp
 
 
 def capture_filter(
@@ -121,6 +120,11 @@ class EventLogSpanProcessor(SpanProcessor):
         self._move_lock = threading.Lock()
         self._open: dict[tuple[int, int], weakref.ref[Span]] = {}
         self._progress: dict[tuple[int, int], _Progress] = {}
+        self._dying: list[tuple[int, int]] = []  # followed spans found dropped, as of the last move
+        # The built-in backends take span events by reference, copying nothing until they are read.
+        self._by_reference: list[SpanEventRef] | None = (
+            [] if hasattr(type(event_log), "_extend_span_events") else None
+        )
         self._failures = FailureReporter(_logger, "moving span events into the event log")
         self._lost = 0
         self._wake = threading.Event()
@@ -228,17 +232,22 @@ class EventLogSpanProcessor(SpanProcessor):
                 context = span.context
                 self._open[context.trace_id, context.span_id] = weakref.ref(span)
         batch: list[EntryLike] = []
-        for ended_span in ended:
-            self._move_span(ended_span, batch, ended=True)
+        # Open spans first, long-lived ones among them, whose events tend to be the older ones. A span
+        # that ended since it was followed is moved as open, then as ended: still each event once.
+        dying, self._dying = self._dying, []
         for key, ref in self._open.copy().items():
             open_span = ref()
-            if open_span is None:  # the application dropped the span without ending it
+            if open_span is None:  # dropped by the application: ended (and queued), or abandoned
                 del self._open[key]
-                self._progress.pop(key, None)
+                self._dying.append(key)
             else:
                 self._move_span(open_span, batch, ended=False)
-        # Ids then follow the events' own times within a move, whichever span they came from.
-        batch.sort(key=_TIME)
+        for ended_span in ended:
+            self._move_span(ended_span, batch, ended=True)
+        # A span is queued as ended before the application can drop it, so a span found dropped in
+        # the last move and not among the ended ones since was abandoned: forget how far it got.
+        for key in dying:
+            self._progress.pop(key, None)
         self._hand_over(batch)
 
     def _move_span(self, span: ReadableSpan, batch: list[EntryLike], *, ended: bool) -> None:
@@ -246,7 +255,9 @@ class EventLogSpanProcessor(SpanProcessor):
         try:
             context = span.context
             trace_id, span_id = context.trace_id, context.span_id
-            progress = self._progress_of((trace_id, span_id), ended=ended) if self._open else None
+            progress = (
+                self._progress_of((trace_id, span_id), ended=ended) if self._progress or not ended else None
+            )
             events = span.events
             start = 0
             if progress is not None and progress.last is not None:
@@ -255,12 +266,19 @@ class EventLogSpanProcessor(SpanProcessor):
                     start -= 1
                 # `start` is 0 when the last moved event is gone, dropped by the SDK's per-span limit:
                 # then every event in the snapshot came after it.
-            capture = self._capture
+            capture, by_reference = self._capture, self._by_reference  # `None` or the pass's list
             for event in events[start:] if start else events:
                 name = event.name
                 if capture is None or capture(name):
-                    # The attributes are immutable: the log takes the only copy needed.
-                    batch.append((name, event.attributes, event.timestamp / 1_000_000_000, trace_id, span_id))
+                    if (
+                        by_reference is not None
+                        and type(name) is str
+                        and name
+                        and type(event.timestamp) is int
+                    ):
+                        by_reference.append((event, trace_id, span_id))  # SDK events are immutable
+                    else:
+                        batch.append((name, event.attributes, _seconds(event.timestamp), trace_id, span_id))
             if progress is not None and len(events) > start:
                 progress.last = events[-1]
                 progress.consumed += len(events) - start
@@ -276,20 +294,26 @@ class EventLogSpanProcessor(SpanProcessor):
 
     def _progress_of(self, key: tuple[int, int], *, ended: bool) -> _Progress | None:
         """Return how far the followed span `key` got, and stop following it if it `ended`."""
-        if ended:
-            self._open.pop(key, None)
-            return self._progress.pop(key, None)
+        if ended:  # most ended spans were never followed: skip the lookups when nothing is
+            if self._open:
+                self._open.pop(key, None)
+            return self._progress.pop(key, None) if self._progress else None
         progress = self._progress.get(key)
         if progress is None:
             self._progress[key] = progress = _Progress()
         return progress
 
     def _hand_over(self, batch: list[EntryLike]) -> None:
-        if batch:
-            try:
+        """Put the moved events in the log: those kept by reference first, then `batch`. Never raises."""
+        refs = self._by_reference
+        try:
+            if refs:
+                self._by_reference = []
+                self._log._extend_span_events(refs)  # type: ignore[attr-defined]  # checked in __init__
+            if batch:
                 self._log.extend(batch)
-            except Exception:
-                self._failures.report()
+        except Exception:
+            self._failures.report()
 
 
 def _seconds(time_ns: int | None) -> float | None:

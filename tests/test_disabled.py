@@ -67,3 +67,19 @@ def test_repr_names_the_latest_id() -> None:
     log = DisabledEventLog()
     log.append("tick")
     assert repr(log) == "DisabledEventLog(latest_id=1)"
+
+
+def test_span_events_use_ids_but_are_not_kept() -> None:
+    """Behind a span processor the disabled log hands out ids for span events and keeps none."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_eventlog import EventLogSpanProcessor
+
+    log = DisabledEventLog()
+    provider = TracerProvider()
+    provider.add_span_processor(EventLogSpanProcessor(log, live_interval=0))
+    with provider.get_tracer("test").start_as_current_span("turn") as span:
+        span.add_event("turn.started")
+        span.add_event("turn.completed")
+    assert log.query() == []
+    assert log.append("next").id == 3

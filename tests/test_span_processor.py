@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from otel_eventlog import Event, InMemoryEventLog
+from otel_eventlog.backends._common import SpanEventRef
 from otel_eventlog.event import EntryLike
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
@@ -38,6 +39,13 @@ class WatchedLog(InMemoryEventLog):
     def extend(self, entries: Iterable[EntryLike]) -> range:
         """Extend, then wake the waiters."""
         ids = super().extend(entries)
+        with self._appended:
+            self._appended.notify_all()
+        return ids
+
+    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
+        """Store span events by reference (the processor's fast path), then wake the waiters."""
+        ids = super()._extend_span_events(refs)
         with self._appended:
             self._appended.notify_all()
         return ids
@@ -246,6 +254,10 @@ class FailingLog(InMemoryEventLog):
         """Fail, as a broken backend would."""
         raise RuntimeError("the event log is broken")
 
+    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
+        """Fail, as a broken backend would."""
+        raise RuntimeError("the event log is broken")
+
 
 def test_a_failing_event_log_never_reaches_the_application(caplog: pytest.LogCaptureFixture) -> None:
     """When the log raises on every call, spans, the app's own exceptions and export are unaffected."""
@@ -300,6 +312,55 @@ def test_abandoned_spans_are_forgotten(pipeline: Pipeline) -> None:
     assert kinds(pipeline.log.query()) == ["a"]
 
 
+def test_a_followed_span_ended_and_dropped_between_moves_lands_once() -> None:
+    """A span followed while open, then ended and dropped before the next move, is not moved twice."""
+    made = Pipeline(live_interval=3600)
+    span = made.tracer.start_span("session")
+    span.add_event("a")
+    made.processor.force_flush()  # the helper now follows the span
+    span.add_event("b")
+    span.end()
+    del span
+    gc.collect()
+    made.processor.force_flush()
+    made.processor.force_flush()
+    assert kinds(made.log.query()) == ["a", "b"]
+    made.provider.shutdown()
+
+
+def test_events_of_other_logs_go_through_extend() -> None:
+    """A log without the built-in fast path gets span events as Entry tuples through extend."""
+
+    class PlainLog:
+        """An event log of the application's own, recording what it is given."""
+
+        def __init__(self) -> None:
+            self.inner = InMemoryEventLog()
+            self.epoch = self.inner.epoch
+            self.append = self.inner.append
+            self.query = self.inner.query
+            self.read = self.inner.read
+            self.clear = self.inner.clear
+            self.batches: list[list[EntryLike]] = []
+
+        def extend(self, entries: Iterable[EntryLike]) -> range:
+            self.batches.append(list(entries))
+            return self.inner.extend(self.batches[-1])
+
+        def __len__(self) -> int:
+            return len(self.inner)
+
+    log = PlainLog()
+    provider = TracerProvider()
+    provider.add_span_processor(EventLogSpanProcessor(log, live_interval=0))  # type: ignore[arg-type]
+    with provider.get_tracer("test").start_as_current_span("turn") as span:
+        span.add_event("turn.started", {"turn": 1})
+    [[(kind, payload, _, trace_id, span_id)]] = log.batches
+    assert (kind, dict(payload or {})) == ("turn.started", {"turn": 1})
+    assert (trace_id, span_id) == (span.get_span_context().trace_id, span.get_span_context().span_id)
+    assert [e.payload for e in log.query()] == [{"turn": 1}]
+
+
 def test_shutdown_stops_the_helper_thread_and_moves_what_is_left() -> None:
     """Shutting the provider down stops the live thread after one last look at open spans."""
     made = Pipeline(live_interval=60)
@@ -342,11 +403,11 @@ class GatedLog(InMemoryEventLog):
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def extend(self, entries: Iterable[EntryLike]) -> range:
-        """Wait for the gate, then extend."""
+    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
+        """Wait for the gate, then store."""
         self.entered.set()
         assert self.gate.wait(WAIT)
-        return super().extend(entries)
+        return super()._extend_span_events(refs)
 
 
 def test_force_flush_gives_up_after_its_timeout() -> None:

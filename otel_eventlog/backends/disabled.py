@@ -8,7 +8,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from otel_eventlog.backends._common import check_append, check_cursor, check_entries, event_filter
+from otel_eventlog.backends._common import (
+    SpanEventRef,
+    check_append,
+    check_cursor,
+    check_entries,
+    event_filter,
+)
 from otel_eventlog.event import EntryLike, Event, Page
 
 __all__ = ["DisabledEventLog"]
@@ -71,6 +77,13 @@ class DisabledEventLog:
             first = self._last_id + 1
             self._last_id += count
         return range(first, first + count)
+
+    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
+        """Return the next ids for span events handed over by reference, without keeping them."""
+        with self._lock:
+            first = self._last_id + 1
+            self._last_id += len(refs)
+        return range(first, first + len(refs))
 
     def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
         """Return ``[]``, after checking the arguments as every backend does."""

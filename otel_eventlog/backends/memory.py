@@ -17,7 +17,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
-from otel_eventlog.backends._common import Row, check_append, check_cursor, check_entries, event_filter
+from otel_eventlog.backends._common import (
+    Row,
+    SpanEventRef,
+    check_append,
+    check_cursor,
+    check_entries,
+    event_filter,
+    span_event_row,
+)
 from otel_eventlog.event import EntryLike, Event, Page
 
 __all__ = ["InMemoryEventLog"]
@@ -27,8 +35,8 @@ _logger = logging.getLogger(__name__)
 _new_event = tuple.__new__
 _as_event = functools.partial(_new_event, Event)
 # (id,) + row: the `Event`'s fields. Typed loosely, as mypy cannot see through tuple.__add__.
-_prepend = cast("Callable[[tuple[int], Row | None], tuple[Any, ...]]", tuple.__add__)
-# Filtered reads fetch the ring in chunks so that the lock is held for slices, not per-event lookups.
+_prepend = cast("Callable[[tuple[int], Row | SpanEventRef], tuple[Any, ...]]", tuple.__add__)
+# Filtered reads build events in chunks, so that a read stopped by its limit builds few beyond it.
 _SCAN_CHUNK = 512
 
 
@@ -86,7 +94,7 @@ class InMemoryEventLog:
         # The ring: the event with id n lives in slot n % max_entries, its row (the fields of its `Event`
         # but the id, which the slot implies) in `_records` and the
         # clock reading when it was appended in `_stamps`. The resident events are the newest `_size`.
-        self._records: list[Row | None] = [None] * self._max_entries
+        self._records: list[Row | SpanEventRef | None] = [None] * self._max_entries
         self._stamps = [0.0] * self._max_entries
         self._size = 0
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
@@ -184,7 +192,17 @@ class InMemoryEventLog:
             ValueError: If an entry has a wrong value, naming the entry by its index.
         """
         now = self._now()
-        rows = check_entries(entries, now)
+        return self._store(check_entries(entries, now), now)
+
+    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
+        """Store span events by reference, to be made into `Event`s when read: no copy now.
+
+        The fast path of `EventLogSpanProcessor`, which checks each event as `SpanEventRef` says.
+        """
+        return self._store(refs, self._now())
+
+    def _store(self, rows: list[Row] | list[SpanEventRef], now: float) -> range:
+        """Store checked rows with consecutive ids, the clock reading `now`, and return their ids."""
         count = len(rows)
         stamps = [now] * count
         capacity = self._max_entries
@@ -259,20 +277,23 @@ class InMemoryEventLog:
                 start, missed = first, 0
             else:
                 start, missed = max(since + 1, first), max(0, first - since - 1)
-            if accept is None:
-                stop = last if limit is None else min(last, start + limit - 1)
-                events = self._slice(start, stop)
-                cursor = max(stop, start - 1)
-            else:
-                events, cursor = self._scan(start, last, limit, accept)
-            return Page(
-                events=tuple(events),
-                cursor=cursor,
-                missed=missed,
-                oldest_id=first if self._size else None,
-                latest_id=last,
-                epoch=self._epoch,
-            )
+            stop = last if accept is not None or limit is None else min(last, start + limit - 1)
+            rows = self._rows(start, stop)
+            oldest = first if self._size else None
+        # The events are built once the lock is released: rows are immutable once stored.
+        if accept is None:
+            events = _events(start, rows)
+            cursor = max(stop, start - 1)
+        else:
+            events, cursor = _scan(start, rows, limit, accept)
+        return Page(
+            events=tuple(events),
+            cursor=cursor,
+            missed=missed,
+            oldest_id=oldest,
+            latest_id=last,
+            epoch=self._epoch,
+        )
 
     def clear(self) -> None:
         """Drop every resident event; ids keep counting from where they were. Thread-safe."""
@@ -310,8 +331,8 @@ class InMemoryEventLog:
             self._size -= 1
         self._next_expiry = stamps[slot] + ttl if self._size else math.inf
 
-    def _slice(self, start: int, stop: int) -> list[Event]:
-        """Return the resident events with ids from `start` to `stop`, both included."""
+    def _rows(self, start: int, stop: int) -> list[Row | SpanEventRef]:
+        """Return the rows of the resident events with ids from `start` to `stop`, both included."""
         count = stop - start + 1
         if count <= 0:
             return []
@@ -319,25 +340,32 @@ class InMemoryEventLog:
         first_slot = start % capacity
         end_slot = first_slot + count
         if end_slot <= capacity:
-            records = self._records[first_slot:end_slot]
-        else:
-            records = self._records[first_slot:] + self._records[: end_slot - capacity]
-        return list(map(_as_event, map(_prepend, zip(range(start, stop + 1)), records)))
+            return self._records[first_slot:end_slot]  # type: ignore[return-value]  # resident: no None
+        return self._records[first_slot:] + self._records[: end_slot - capacity]  # type: ignore[return-value]
 
-    def _scan(
-        self, start: int, last: int, limit: int | None, accept: Callable[[Event], bool]
-    ) -> tuple[list[Event], int]:
-        """Return the accepted events from `start` on, at most `limit`, and the reader's new cursor."""
-        found: list[Event] = []
-        if limit == 0:
-            return found, start - 1
-        for chunk_start in range(start, last + 1, _SCAN_CHUNK):
-            for event in self._slice(chunk_start, min(last, chunk_start + _SCAN_CHUNK - 1)):
-                if accept(event):
-                    found.append(event)
-                    if len(found) == limit:
-                        return found, event.id
-        return found, max(last, start - 1)
+
+def _events(first_id: int, rows: list[Row | SpanEventRef]) -> list[Event]:
+    """Return the events whose rows are `rows`, the first with id `first_id`."""
+    for index, row in enumerate(rows):
+        if len(row) == 3:  # a span event stored by reference
+            rows[index] = span_event_row(row)
+    return list(map(_as_event, map(_prepend, zip(range(first_id, first_id + len(rows))), rows)))
+
+
+def _scan(
+    start: int, rows: list[Row | SpanEventRef], limit: int | None, accept: Callable[[Event], bool]
+) -> tuple[list[Event], int]:
+    """Return the accepted events among `rows` (ids from `start` on), at most `limit`, and the cursor."""
+    found: list[Event] = []
+    if limit == 0:
+        return found, start - 1
+    for offset in range(0, len(rows), _SCAN_CHUNK):
+        for event in _events(start + offset, rows[offset : offset + _SCAN_CHUNK]):
+            if accept(event):
+                found.append(event)
+                if len(found) == limit:
+                    return found, event.id
+    return found, start + len(rows) - 1
 
 
 def _bound(name: str, value: object, default: float, *types: type) -> float:
