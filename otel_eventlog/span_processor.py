@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import threading
 import weakref
 from collections import deque
@@ -36,6 +37,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_LIVE_INTERVAL = 0.1
 # Ended spans waiting for the helper thread: past this many, it is woken before its interval is up.
 _WAKE_BACKLOG = 512
+_REF_TIME = operator.itemgetter(0)
 
 
 def capture_filter(
@@ -110,21 +112,17 @@ class EventLogSpanProcessor(SpanProcessor):
         self._capture = capture_filter(include, exclude)
         self._span_lifecycle = bool(span_lifecycle)
         self._live_interval = float(live_interval)
-        # With a helper thread, the application's threads only append to these two queues: the spans
-        # that started and those that ended since the helper last looked.
-        self._started: deque[Span] = deque()
+        # The open spans, weakly, so that a span that is never ended does not live on here: `on_start`
+        # adds, `on_end` removes. With a helper thread, `on_end` queues the span in `_ended`.
+        self._open: dict[tuple[int, int], weakref.ref[Span]] = {}
         self._ended: deque[ReadableSpan] = deque()
         # The mover is whoever holds `_move_lock`: the helper thread, `force_flush`, or `on_end` when
-        # there is no helper. The mover reads events and owns `_progress`. `_open` holds the spans
-        # being followed, weakly, so that a span that is never ended does not live on here.
+        # there is no helper. Only the mover reads events and touches `_progress`.
         self._move_lock = threading.Lock()
-        self._open: dict[tuple[int, int], weakref.ref[Span]] = {}
         self._progress: dict[tuple[int, int], _Progress] = {}
         self._dying: list[tuple[int, int]] = []  # followed spans found dropped, as of the last move
         # The built-in backends take span events by reference, copying nothing until they are read.
-        self._by_reference: list[SpanEventRef] | None = (
-            [] if hasattr(type(event_log), "_extend_span_events") else None
-        )
+        self._by_reference = hasattr(type(event_log), "_extend_span_events")
         self._failures = FailureReporter(_logger, "moving span events into the event log")
         self._lost = 0
         self._wake = threading.Event()
@@ -152,11 +150,8 @@ class EventLogSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Start following `span`. Called on the thread that starts the span; O(1), never raises."""
         try:
-            if self._helper is not None and not self._stopped:
-                self._started.append(span)  # the helper follows it if it is still open when it looks
-            else:
-                context = span.context
-                self._open[context.trace_id, context.span_id] = weakref.ref(span)
+            context = span.context
+            self._open[context.trace_id, context.span_id] = weakref.ref(span)
             if self._span_lifecycle and (self._capture is None or self._capture("span.started")):
                 self._append_started(span)
         except Exception:
@@ -169,14 +164,19 @@ class EventLogSpanProcessor(SpanProcessor):
         events now.
         """
         if self._helper is not None and not self._stopped:
-            self._ended.append(span)
-            if len(self._ended) >= _WAKE_BACKLOG:
-                self._wake.set()
+            try:
+                context = span.context
+                self._open.pop((context.trace_id, context.span_id), None)
+                self._ended.append(span)
+                if len(self._ended) >= _WAKE_BACKLOG:
+                    self._wake.set()
+            except Exception:
+                self._failures.report()
             return
         with self._move_lock:  # `_move_span` and `_hand_over` catch and count what fails
-            batch: list[EntryLike] = []
-            self._move_span(span, batch, ended=True)
-            self._hand_over(batch)
+            refs, entries = self._batch()
+            self._move_span(span, refs, entries, ended=True)
+            self._hand_over(refs, entries)
 
     def _append_started(self, span: Span) -> None:
         # Appended at once rather than by the mover, so that it comes before its children's entries.
@@ -223,15 +223,10 @@ class EventLogSpanProcessor(SpanProcessor):
 
     def _move_all(self) -> None:
         """Move the new events of every span followed or ended. Hold `_move_lock`."""
-        # The ended spans are taken before the started ones: a span's start is queued before its end,
-        # so every span taken as ended is known by then, and was never taken as open after its end.
+        # A span leaves `_open` before it is queued as ended, so the spans taken here as ended are not
+        # among the open ones looked at below, and no span is looked at as open after its end.
         ended = [self._ended.popleft() for _ in range(len(self._ended))]
-        for _ in range(len(self._started)):
-            span = self._started.popleft()
-            if span.end_time is None:  # still open: follow it; spans that ended come through `ended`
-                context = span.context
-                self._open[context.trace_id, context.span_id] = weakref.ref(span)
-        batch: list[EntryLike] = []
+        refs, entries = self._batch()
         # Open spans first, long-lived ones among them, whose events tend to be the older ones. A span
         # that ended since it was followed is moved as open, then as ended: still each event once.
         dying, self._dying = self._dying, []
@@ -241,23 +236,36 @@ class EventLogSpanProcessor(SpanProcessor):
                 del self._open[key]
                 self._dying.append(key)
             else:
-                self._move_span(open_span, batch, ended=False)
+                self._move_span(open_span, refs, entries, ended=False)
         for ended_span in ended:
-            self._move_span(ended_span, batch, ended=True)
+            self._move_span(ended_span, refs, entries, ended=True)
         # A span is queued as ended before the application can drop it, so a span found dropped in
         # the last move and not among the ended ones since was abandoned: forget how far it got.
         for key in dying:
             self._progress.pop(key, None)
-        self._hand_over(batch)
+        self._hand_over(refs, entries)
 
-    def _move_span(self, span: ReadableSpan, batch: list[EntryLike], *, ended: bool) -> None:
-        """Add the span's events after the last one moved to `batch`. Hold `_move_lock`; never raises."""
+    def _batch(self) -> tuple[list[SpanEventRef] | None, list[EntryLike]]:
+        """Return empty lists for a move: events kept by reference (if the log takes them), and others."""
+        return ([] if self._by_reference else None), []
+
+    def _move_span(
+        self,
+        span: ReadableSpan,
+        refs: list[SpanEventRef] | None,
+        entries: list[EntryLike],
+        *,
+        ended: bool,
+    ) -> None:
+        """Add the span's events after the last one moved to `refs` or `entries`. Never raises.
+
+        Hold `_move_lock`. Events go to `refs` unless it is ``None`` or the event is malformed (a name
+        that is not a non-empty str, a time that is not an int), which `extend` then reports.
+        """
         try:
             context = span.context
             trace_id, span_id = context.trace_id, context.span_id
-            progress = (
-                self._progress_of((trace_id, span_id), ended=ended) if self._progress or not ended else None
-            )
+            progress = self._progress_of((trace_id, span_id), ended=ended)
             events = span.events
             start = 0
             if progress is not None and progress.last is not None:
@@ -266,19 +274,15 @@ class EventLogSpanProcessor(SpanProcessor):
                     start -= 1
                 # `start` is 0 when the last moved event is gone, dropped by the SDK's per-span limit:
                 # then every event in the snapshot came after it.
-            capture, by_reference = self._capture, self._by_reference  # `None` or the pass's list
+            capture = self._capture
             for event in events[start:] if start else events:
                 name = event.name
                 if capture is None or capture(name):
-                    if (
-                        by_reference is not None
-                        and type(name) is str
-                        and name
-                        and type(event.timestamp) is int
-                    ):
-                        by_reference.append((event, trace_id, span_id))  # SDK events are immutable
+                    time_ns = event.timestamp
+                    if refs is not None and type(name) is str and name and type(time_ns) is int:
+                        refs.append((time_ns, event, trace_id, span_id))  # SDK events are immutable
                     else:
-                        batch.append((name, event.attributes, _seconds(event.timestamp), trace_id, span_id))
+                        entries.append((name, event.attributes, _seconds(time_ns), trace_id, span_id))
             if progress is not None and len(events) > start:
                 progress.last = events[-1]
                 progress.consumed += len(events) - start
@@ -288,7 +292,7 @@ class EventLogSpanProcessor(SpanProcessor):
                     consumed = len(events) if progress is None else progress.consumed
                     self._lost += max(0, len(events) + dropped - consumed)
                 if self._span_lifecycle and (capture is None or capture("span.ended")):
-                    batch.append(_ended_entry(span))
+                    entries.append(_ended_entry(span))
         except Exception:
             self._failures.report()
 
@@ -303,17 +307,23 @@ class EventLogSpanProcessor(SpanProcessor):
             self._progress[key] = progress = _Progress()
         return progress
 
-    def _hand_over(self, batch: list[EntryLike]) -> None:
-        """Put the moved events in the log: those kept by reference first, then `batch`. Never raises."""
-        refs = self._by_reference
+    def _hand_over(self, refs: list[SpanEventRef] | None, entries: list[EntryLike]) -> None:
+        """Put a move's events in the log, each kind in the order of the events' times. Never raises."""
         try:
             if refs:
-                self._by_reference = []
+                refs.sort(key=_REF_TIME)
                 self._log._extend_span_events(refs)  # type: ignore[attr-defined]  # checked in __init__
-            if batch:
-                self._log.extend(batch)
+            if entries:
+                entries.sort(key=_entry_time)
+                self._log.extend(entries)
         except Exception:
             self._failures.report()
+
+
+def _entry_time(entry: EntryLike) -> float:
+    """Return an entry's time for sorting; a malformed one sorts first, for `extend` to report."""
+    time = entry[2]
+    return time if isinstance(time, (int, float)) else -math.inf
 
 
 def _seconds(time_ns: int | None) -> float | None:

@@ -229,8 +229,8 @@ def test_zero_code_under_opentelemetry_instrument(tmp_path: Path) -> None:
         spans = receiver.wait_for(2)
     events = json.loads(result.stdout)
     assert [(e["kind"], e["payload"]) for e in events] == [
-        ("turn.started", {"turn": 1}),
         ("session.started", {"user": "ada"}),
+        ("turn.started", {"turn": 1}),
     ]
     assert {span.name for span in spans} == {"session", "turn"}
     assert {e["trace_id"] for e in events} == {spans[0].trace_id.hex()}

@@ -148,6 +148,20 @@ def test_each_event_once_across_the_open_and_end_boundary(pipeline: Pipeline) ->
     assert kinds(pipeline.log.query()) == ["a", "b", "c", "d"]
 
 
+def test_ids_follow_the_events_own_times_within_a_move() -> None:
+    """Events moved together get ids in the order they happened, whichever span they belong to."""
+    made = Pipeline(live_interval=3600)
+    session = made.tracer.start_span("session")
+    session.add_event("session.started", timestamp=1_000)
+    with made.tracer.start_as_current_span("turn") as turn:
+        turn.add_event("turn.started", timestamp=2_000)
+    session.add_event("session.idle", timestamp=3_000)
+    made.processor.force_flush()
+    assert kinds(made.log.query()) == ["session.started", "turn.started", "session.idle"]
+    session.end()
+    made.provider.shutdown()
+
+
 def test_each_event_once_past_the_span_event_limit(pipeline: Pipeline) -> None:
     """With the SDK dropping old events past its limit, every event still lands once, in order."""
     span = pipeline.tracer.start_span("session")
@@ -426,15 +440,17 @@ def test_force_flush_gives_up_after_its_timeout() -> None:
     provider.shutdown()
 
 
-def test_something_that_is_not_a_span_is_counted_not_raised() -> None:
+@pytest.mark.parametrize("live_interval", [0, 3600])
+def test_something_that_is_not_a_span_is_counted_not_raised(live_interval: float) -> None:
     """Handed an object that is not a span, the processor counts a failure and carries on."""
     log = InMemoryEventLog()
-    processor = EventLogSpanProcessor(log, live_interval=0, span_lifecycle=True)
+    processor = EventLogSpanProcessor(log, live_interval=live_interval, span_lifecycle=True)
     processor.on_start(object())  # type: ignore[arg-type]
     processor.on_end(object())  # type: ignore[arg-type]
     assert processor.failures == 2
     assert processor.event_log is log
     assert log.query() == []
+    processor.shutdown()
 
 
 @pytest.mark.parametrize(

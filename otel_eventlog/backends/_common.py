@@ -120,17 +120,18 @@ def _check_id(value: object, known: set[str], match: Callable[[str], object], na
 # An event as the backends store it, but for its id: the fields of `Event` after the first.
 Row = tuple[float, str, dict[str, Any], "str | None", "str | None"]
 
-# A span event stored by reference: the SDK's event, which is immutable, and the span's ids as ints.
-# EventLogSpanProcessor hands these to the built-in backends, having checked that the event's name is
-# a non-empty str and its timestamp an int; `span_event_row` makes the row when the event is read.
-SpanEventRef = tuple[SpanEvent, int, int]
+# A span event stored by reference: its time in nanoseconds, the SDK's event itself (immutable), and
+# the span's ids as ints. EventLogSpanProcessor hands these to the built-in backends, having checked
+# that the event's name is a non-empty str and its time an int; `span_event_row` makes the row when
+# the event is read.
+SpanEventRef = tuple[int, SpanEvent, int, int]
 
 
 def span_event_row(ref: SpanEventRef) -> Row:
     """Return the row of a span event stored by reference."""
-    event, trace_id, span_id = ref
+    time_ns, event, trace_id, span_id = ref
     return (
-        event.timestamp / 1_000_000_000,  # int / int rounds once, exactly
+        time_ns / 1_000_000_000,  # int / int rounds once, exactly
         event.name,
         copy_payload(event.attributes),
         trace_id.to_bytes(16, "big").hex(),

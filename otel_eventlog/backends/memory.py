@@ -347,7 +347,7 @@ class InMemoryEventLog:
 def _events(first_id: int, rows: list[Row | SpanEventRef]) -> list[Event]:
     """Return the events whose rows are `rows`, the first with id `first_id`."""
     for index, row in enumerate(rows):
-        if len(row) == 3:  # a span event stored by reference
+        if len(row) == 4:  # a span event stored by reference
             rows[index] = span_event_row(row)
     return list(map(_as_event, map(_prepend, zip(range(first_id, first_id + len(rows))), rows)))
 
