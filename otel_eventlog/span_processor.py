@@ -174,6 +174,12 @@ class EventLogSpanProcessor(SpanProcessor):
                 self._failures.report()
             return
         with self._move_lock:  # `_move_span` and `_hand_over` catch and count what fails
+            try:
+                context = span.context
+                self._open.pop((context.trace_id, context.span_id), None)
+            except Exception:
+                self._failures.report()
+                return
             refs, entries = self._batch()
             self._move_span(span, refs, entries, ended=True)
             self._hand_over(refs, entries)
@@ -265,7 +271,12 @@ class EventLogSpanProcessor(SpanProcessor):
         try:
             context = span.context
             trace_id, span_id = context.trace_id, context.span_id
-            progress = self._progress_of((trace_id, span_id), ended=ended)
+            if ended:  # most ended spans were never followed: then there is nothing to look up
+                progress = self._progress.pop((trace_id, span_id), None) if self._progress else None
+            else:
+                progress = self._progress.get((trace_id, span_id))
+                if progress is None:
+                    self._progress[trace_id, span_id] = progress = _Progress()
             events = span.events
             start = 0
             if progress is not None and progress.last is not None:
@@ -287,25 +298,17 @@ class EventLogSpanProcessor(SpanProcessor):
                 progress.last = events[-1]
                 progress.consumed += len(events) - start
             if ended:
-                dropped = span.dropped_events
-                if dropped:  # some events may have gone before they were moved
-                    consumed = len(events) if progress is None else progress.consumed
-                    self._lost += max(0, len(events) + dropped - consumed)
-                if self._span_lifecycle and (capture is None or capture("span.ended")):
-                    entries.append(_ended_entry(span))
+                self._ended_span(span, len(events) if progress is None else progress.consumed, entries)
         except Exception:
             self._failures.report()
 
-    def _progress_of(self, key: tuple[int, int], *, ended: bool) -> _Progress | None:
-        """Return how far the followed span `key` got, and stop following it if it `ended`."""
-        if ended:  # most ended spans were never followed: skip the lookups when nothing is
-            if self._open:
-                self._open.pop(key, None)
-            return self._progress.pop(key, None) if self._progress else None
-        progress = self._progress.get(key)
-        if progress is None:
-            self._progress[key] = progress = _Progress()
-        return progress
+    def _ended_span(self, span: ReadableSpan, consumed: int, entries: list[EntryLike]) -> None:
+        """Count the events of an ended span lost before they were moved; add its lifecycle entry."""
+        dropped = span.dropped_events
+        if dropped:  # the SDK dropped events: some may have gone before they were moved
+            self._lost += max(0, len(span.events) + dropped - consumed)
+        if self._span_lifecycle and (self._capture is None or self._capture("span.ended")):
+            entries.append(_ended_entry(span))
 
     def _hand_over(self, refs: list[SpanEventRef] | None, entries: list[EntryLike]) -> None:
         """Put a move's events in the log, each kind in the order of the events' times. Never raises."""
