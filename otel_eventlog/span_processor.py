@@ -35,8 +35,8 @@ _logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the open spans: the most an event waits before readers can see it.
 DEFAULT_LIVE_INTERVAL = 0.1
-# Ended spans waiting for the helper thread: past this many, it is woken before its interval is up.
-_WAKE_BACKLOG = 512
+# Ended spans waiting to be moved: the thread that ends the one that makes this many moves them all.
+_BATCH = 64
 _REF_TIME = operator.itemgetter(0)
 
 
@@ -168,8 +168,13 @@ class EventLogSpanProcessor(SpanProcessor):
                 context = span.context
                 self._open.pop((context.trace_id, context.span_id), None)
                 self._ended.append(span)
-                if len(self._ended) >= _WAKE_BACKLOG:
-                    self._wake.set()
+                # Every so many ended spans, this thread moves them, unless a move is under way:
+                # one batch, while the spans are fresh, instead of waking the helper for it.
+                if len(self._ended) >= _BATCH and self._move_lock.acquire(blocking=False):
+                    try:
+                        self._move_ended()
+                    finally:
+                        self._move_lock.release()
             except Exception:
                 self._failures.report()
             return
@@ -226,6 +231,14 @@ class EventLogSpanProcessor(SpanProcessor):
             self._wake.clear()
             with self._move_lock:
                 self._move_all()
+
+    def _move_ended(self) -> None:
+        """Move the events of the ended spans queued so far. Hold `_move_lock`."""
+        ended = [self._ended.popleft() for _ in range(len(self._ended))]
+        refs, entries = self._batch()
+        for span in ended:
+            self._move_span(span, refs, entries, ended=True)
+        self._hand_over(refs, entries)
 
     def _move_all(self) -> None:
         """Move the new events of every span followed or ended. Hold `_move_lock`."""

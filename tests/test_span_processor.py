@@ -385,14 +385,14 @@ def test_shutdown_stops_the_helper_thread_and_moves_what_is_left() -> None:
     assert kinds(made.log.query()) == ["last"]
 
 
-def test_a_burst_of_ended_spans_wakes_the_helper_before_its_interval() -> None:
-    """Hundreds of spans ending at once are moved without waiting out a long live interval."""
+def test_a_burst_of_ended_spans_is_moved_without_waiting_for_the_interval() -> None:
+    """Hundreds of spans ending at once reach the log in batches, long before a live interval is up."""
     made = Pipeline(live_interval=3600)
     try:
         for n in range(600):
             with made.tracer.start_as_current_span("turn") as span:
                 span.add_event("tick", {"n": n})
-        assert len(made.log.wait_for(512)) >= 512
+        assert len(made.log.query()) >= 512  # moved by the threads that ended them, in batches
     finally:
         made.provider.shutdown()
     assert [e.payload["n"] for e in made.log.query()] == list(range(600))
