@@ -46,7 +46,8 @@ class EventLog(Protocol):
         """Store several events, in order, with consecutive ids, and return their ids.
 
         All or nothing: if an entry is malformed, none is stored. Cheaper per event than `append`;
-        the span processor hands over its events this way.
+        `EventLogSpanProcessor` hands its events to a log of the application's own this way (the
+        built-in backends take them by reference, through a private method).
 
         Raises:
             TypeError: If `entries` or an entry has the wrong type, naming the entry by its index.
