@@ -354,6 +354,9 @@ def test_events_of_other_logs_go_through_extend() -> None:
             self.append = self.inner.append
             self.query = self.inner.query
             self.read = self.inner.read
+            self.read_async = self.inner.read_async
+            self.follow = self.inner.follow
+            self.close = self.inner.close
             self.clear = self.inner.clear
             self.batches: list[list[EntryLike]] = []
 
@@ -363,6 +366,10 @@ def test_events_of_other_logs_go_through_extend() -> None:
 
         def __len__(self) -> int:
             return len(self.inner)
+
+        @property
+        def closed(self) -> bool:
+            return self.inner.closed
 
     log = PlainLog()
     provider = TracerProvider()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from otel_eventlog.event import EntryLike, Event, Page
@@ -66,8 +66,45 @@ class EventLog(Protocol):
         *,
         kinds: str | Iterable[str] | None = None,
         trace_id: str | int | None = None,
+        wait: float = 0,
     ) -> Page:
-        """Return a `Page` of the matching events after `since` and where the reader now stands."""
+        """Return a `Page` of the matching events after `since` and where the reader now stands.
+
+        With ``wait > 0`` and no news (no matching event, nothing missed), wait up to `wait` seconds
+        for some: a long-poll that returns as soon as a matching event arrives or the log is closed.
+        """
+        ...
+
+    async def read_async(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | int | None = None,
+        wait: float = 0,
+    ) -> Page:
+        """Like `read`, for asyncio: the long-poll never blocks the event loop."""
+        ...
+
+    def follow(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | int | None = None,
+    ) -> AsyncIterator[Page]:
+        """Yield each `Page` with news after `since`, as it comes, until the log is closed."""
+        ...
+
+    def close(self) -> None:
+        """Wake every waiting reader and make later waits return at once."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called."""
         ...
 
     def clear(self) -> None:

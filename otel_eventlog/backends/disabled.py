@@ -15,29 +15,32 @@ from otel_eventlog.backends._common import (
     check_entries,
     event_filter,
 )
+from otel_eventlog.backends._waiting import Waiters, WaitingReads
 from otel_eventlog.event import EntryLike, Event, Page
 
 __all__ = ["DisabledEventLog"]
 
 
-class DisabledEventLog:
+class DisabledEventLog(WaitingReads):
     """An event log that retains nothing.
 
     `append` still validates its arguments and returns an `Event` with a monotonic id, so code that
     propagates ids keeps working when the event log is switched off; `query()` is always ``[]``.
     Readers are told nothing was missed: with the log off, there was nothing for them to keep up with.
+    A waiting read waits out its time (or until `close`) and returns an empty page.
 
     Args:
         now: The clock that stamps appended events, returning seconds since the epoch.
     """
 
-    __slots__ = ("_epoch", "_last_id", "_lock", "_now")
+    __slots__ = ("_epoch", "_last_id", "_lock", "_now", "_waiters")
 
     def __init__(self, *, now: Callable[[], float] = time.time) -> None:
         self._now = now
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._last_id = 0
+        self._waiters = Waiters()  # a waiting read waits out its time: nothing ever arrives
 
     @property
     def epoch(self) -> str:
@@ -90,17 +93,19 @@ class DisabledEventLog:
         check_cursor(since, limit)
         return []
 
-    def read(
+    def _reader(
         self,
-        since: int | None = None,
-        limit: int | None = None,
-        *,
-        kinds: str | Iterable[str] | None = None,
-        trace_id: str | int | None = None,
-    ) -> Page:
-        """Return an empty `Page` whose cursor has moved to the latest id."""
+        since: int | None,
+        limit: int | None,
+        kinds: str | Iterable[str] | None,
+        trace_id: str | int | None,
+    ) -> Callable[[int | None], Page]:
         check_cursor(since, limit)
         event_filter(kinds, trace_id)
+        return self._read_now
+
+    def _read_now(self, since: int | None) -> Page:
+        """Return an empty `Page` whose cursor has moved to the latest id."""
         with self._lock:
             last = self._last_id
         return Page(
@@ -111,6 +116,9 @@ class DisabledEventLog:
             latest_id=last,
             epoch=self._epoch,
         )
+
+    def _latest_id(self) -> int:
+        return self._last_id
 
     def clear(self) -> None:
         """Do nothing: there is nothing to drop."""

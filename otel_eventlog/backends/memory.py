@@ -26,6 +26,7 @@ from otel_eventlog.backends._common import (
     event_filter,
     span_event_row,
 )
+from otel_eventlog.backends._waiting import Waiters, WaitingReads
 from otel_eventlog.event import EntryLike, Event, Page
 
 __all__ = ["InMemoryEventLog"]
@@ -40,7 +41,7 @@ _prepend = cast("Callable[[tuple[int], Row | SpanEventRef], tuple[Any, ...]]", t
 _SCAN_CHUNK = 512
 
 
-class InMemoryEventLog:
+class InMemoryEventLog(WaitingReads):
     """A bounded, thread-safe, in-process event log.
 
     Events are evicted oldest first when more than `max_entries` are resident, and once they have been
@@ -74,6 +75,7 @@ class InMemoryEventLog:
         "_size",
         "_stamps",
         "_ttl_seconds",
+        "_waiters",
     )
 
     def __init__(
@@ -90,6 +92,7 @@ class InMemoryEventLog:
         self._now = now
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()
+        self._waiters = Waiters()
         self._last_id = 0
         # The ring: the event with id n lives in slot n % max_entries, its row (the fields of its `Event`
         # but the id, which the slot implies) in `_records` and the
@@ -172,6 +175,8 @@ class InMemoryEventLog:
                 if not self._size:
                     self._next_expiry = now + self._ttl_seconds
                 self._size += 1
+        if self._waiters.count:
+            self._waiters.notify()
         return _new_event(Event, (event_id, *row))
 
     def extend(self, entries: Iterable[EntryLike]) -> range:
@@ -228,6 +233,8 @@ class InMemoryEventLog:
             if count and not self._size:
                 self._next_expiry = now + self._ttl_seconds
             self._size = min(self._size + count, capacity)
+        if self._waiters.count:
+            self._waiters.notify()
         return range(first, first + count)
 
     def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
@@ -243,32 +250,22 @@ class InMemoryEventLog:
         """
         return list(self.read(since, limit).events)
 
-    def read(
+    def _latest_id(self) -> int:
+        return self._last_id
+
+    def _reader(
         self,
-        since: int | None = None,
-        limit: int | None = None,
-        *,
-        kinds: str | Iterable[str] | None = None,
-        trace_id: str | int | None = None,
-    ) -> Page:
-        """Return a `Page` of the matching events after `since` and where the reader now stands.
-
-        Args:
-            since: The reader's cursor: only events with greater ids are returned. ``None`` starts
-                at the oldest resident event.
-            limit: At most this many events; ``None`` is unlimited.
-            kinds: Only events whose kind is one of these names or matches one of these shell-style
-                patterns (``"turn.*"``). ``None`` means every kind.
-            trace_id: Only events of this trace (32 lower-case hex digits, or OpenTelemetry's int).
-
-        Thread-safe. Without filters it costs O(events returned); with filters, O(events examined).
-
-        Raises:
-            TypeError: If an argument has the wrong type.
-            ValueError: If `since` or `limit` is negative, or a filter is malformed.
-        """
+        since: int | None,
+        limit: int | None,
+        kinds: str | Iterable[str] | None,
+        trace_id: str | int | None,
+    ) -> Callable[[int | None], Page]:
+        """Check a read's arguments once; return what reads a page from a cursor without waiting."""
         check_cursor(since, limit)
         accept = event_filter(kinds, trace_id)
+        return lambda cursor: self._read_now(cursor, limit, accept)
+
+    def _read_now(self, since: int | None, limit: int | None, accept: Callable[[Event], bool] | None) -> Page:
         with self._lock:
             self._sweep()
             last = self._last_id

@@ -1,0 +1,244 @@
+"""Waiting reads, shared by the backends: long-polls on threads and on asyncio event loops.
+
+A backend keeps a `Waiters` and calls `Waiters.notify` after it stored events, but only when
+`Waiters.count` says someone waits, so that an append with no reader waiting pays one attribute test.
+Threads wait on a condition variable; coroutines wait on futures of their own event loops, woken with
+``call_soon_threadsafe``, so a waiting coroutine never blocks its loop and needs no thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from otel_eventlog.event import Page
+
+# Reads a page from `since` on, without waiting.
+ReadNow = Callable[[int | None], Page]
+
+
+class Waiters:
+    """The readers waiting for a log's next events, and whether the log was closed. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._futures: dict[asyncio.Future[None], asyncio.AbstractEventLoop] = {}
+        #: How many readers wait now; writers read it without the lock, to skip `notify` when 0.
+        self.count = 0
+        self.closed = False
+
+    def notify(self) -> None:
+        """Wake every waiting reader. Called by writers after they stored events."""
+        with self._changed:
+            self._changed.notify_all()
+            futures = list(self._futures.items())
+        for future, loop in futures:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: its reader is gone
+                loop.call_soon_threadsafe(_resolve, future)
+
+    def close(self) -> None:
+        """Wake every waiting reader for good: later waits return at once."""
+        with self._changed:
+            self.closed = True
+        self.notify()
+
+    def wait(self, latest: Callable[[], int], cursor: int, timeout: float) -> None:
+        """Block until `latest()` passes `cursor`, the log is closed or `timeout` seconds passed."""
+        with self._changed:
+            self.count += 1
+            try:
+                self._changed.wait_for(lambda: self.closed or latest() > cursor, timeout)
+            finally:
+                self.count -= 1
+
+    async def wait_async(self, latest: Callable[[], int], cursor: int, timeout: float) -> None:
+        """Like `wait`, without blocking the running event loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._changed:
+            if self.closed or latest() > cursor:
+                return
+            self._futures[future] = loop
+            self.count += 1
+        try:
+            await asyncio.wait({future}, timeout=None if math.isinf(timeout) else timeout)
+        finally:
+            with self._changed:
+                del self._futures[future]
+                self.count -= 1
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def check_wait(wait: object) -> float:
+    """Return `wait` as seconds, or raise naming it."""
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)):
+        raise TypeError(f"wait must be a number of seconds, got {type(wait).__name__} {wait!r}")
+    if not wait >= 0:  # also refuses NaN
+        raise ValueError(f"wait must be a number of seconds >= 0, got {wait!r}")
+    return float(wait)
+
+
+def read_waiting(
+    read_now: ReadNow, since: int | None, wait: float, waiters: Waiters, latest: Callable[[], int]
+) -> Page:
+    """Return the first page after `since` that has news, waiting up to `wait` seconds for it.
+
+    News is an event, or a gap (`Page.missed`). Events that arrive but do not match the read's
+    filters move the cursor on and the wait goes on, so a filtered long-poll still returns promptly
+    on a match and never re-examines what it skipped.
+    """
+    page = read_now(since)
+    deadline = time.monotonic() + wait
+    while not page.events and not page.missed and not waiters.closed:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        waiters.wait(latest, page.cursor, remaining)
+        page = read_now(page.cursor)
+    return page
+
+
+async def read_waiting_async(
+    read_now: ReadNow, since: int | None, wait: float, waiters: Waiters, latest: Callable[[], int]
+) -> Page:
+    """Like `read_waiting`, without blocking the running event loop."""
+    page = read_now(since)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while not page.events and not page.missed and not waiters.closed:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        await waiters.wait_async(latest, page.cursor, remaining)
+        page = read_now(page.cursor)
+    return page
+
+
+async def follow(
+    read_now: ReadNow, since: int | None, waiters: Waiters, latest: Callable[[], int]
+) -> AsyncIterator[Page]:
+    """Yield each page with news after `since`, as it comes, until the log is closed."""
+    cursor = since
+    while not waiters.closed:
+        page = await read_waiting_async(read_now, cursor, math.inf, waiters, latest)
+        cursor = page.cursor
+        if page.events or page.missed:
+            yield page
+
+
+class WaitingReads:
+    """The reading methods every backend shares, on top of its own `_reader` and `_waiters`.
+
+    A backend defines `_reader` (check a read's arguments once, return a function that reads a page
+    from a cursor without waiting), `_latest_id` and a `Waiters` in `_waiters`.
+    """
+
+    __slots__ = ()
+
+    _waiters: Waiters
+
+    def _reader(
+        self,
+        since: int | None,
+        limit: int | None,
+        kinds: str | Iterable[str] | None,
+        trace_id: str | int | None,
+    ) -> ReadNow:
+        raise NotImplementedError
+
+    def _latest_id(self) -> int:
+        raise NotImplementedError
+
+    def read(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | int | None = None,
+        wait: float = 0,
+    ) -> Page:
+        """Return a `Page` of the matching events after `since` and where the reader now stands.
+
+        Args:
+            since: The reader's cursor: only events with greater ids are returned. ``None`` starts
+                at the oldest resident event.
+            limit: At most this many events; ``None`` is unlimited.
+            kinds: Only events whose kind is one of these names or matches one of these shell-style
+                patterns (``"turn.*"``). ``None`` means every kind.
+            trace_id: Only events of this trace (32 lower-case hex digits, or OpenTelemetry's int).
+            wait: When there is no news (no matching event, nothing missed), wait up to this many
+                seconds for some: a long-poll. It returns as soon as a matching event arrives or
+                the log is closed.
+
+        Thread-safe. Blocks the calling thread only while it waits.
+
+        Raises:
+            TypeError: If an argument has the wrong type.
+            ValueError: If `since`, `limit` or `wait` is negative, or a filter is malformed.
+        """
+        read_now = self._reader(since, limit, kinds, trace_id)
+        if not check_wait(wait) or limit == 0:
+            return read_now(since)
+        return read_waiting(read_now, since, wait, self._waiters, self._latest_id)
+
+    async def read_async(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | int | None = None,
+        wait: float = 0,
+    ) -> Page:
+        """Like `read`, for asyncio: a long-poll that never blocks the event loop.
+
+        Raises:
+            TypeError: If an argument has the wrong type.
+            ValueError: If `since`, `limit` or `wait` is negative, or a filter is malformed.
+        """
+        read_now = self._reader(since, limit, kinds, trace_id)
+        if not check_wait(wait) or limit == 0:
+            return read_now(since)
+        return await read_waiting_async(read_now, since, wait, self._waiters, self._latest_id)
+
+    def follow(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        *,
+        kinds: str | Iterable[str] | None = None,
+        trace_id: str | int | None = None,
+    ) -> AsyncIterator[Page]:
+        """Yield, for asyncio, each `Page` with news after `since` as it comes, until `close`.
+
+        ``async for page in log.follow(since=cursor): ...``; each page holds new matching events
+        (at most `limit`) or reports missed ones. The loop never blocks the event loop.
+
+        Raises:
+            TypeError: If an argument has the wrong type.
+            ValueError: If `since` is negative, `limit` is not positive, or a filter is malformed.
+        """
+        if limit == 0:
+            raise ValueError("limit must be a positive integer or None to follow a log, got 0")
+        return follow(self._reader(since, limit, kinds, trace_id), since, self._waiters, self._latest_id)
+
+    def close(self) -> None:
+        """Wake every waiting reader and make later waits return at once. Thread-safe.
+
+        The log stays readable and writable: closing is how a server shuts its readers down.
+        """
+        self._waiters.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called."""
+        return self._waiters.closed

@@ -1,0 +1,277 @@
+"""Tests for waiting reads: long-polls on threads, on asyncio, `follow`, and `close`, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from otel_eventlog import DisabledEventLog, Entry, InMemoryEventLog, Page
+
+WAIT = 10.0  # seconds: a waiting read that is working returns long before this
+
+
+def later(action: Callable[[], object], seconds: float = 0.05) -> threading.Timer:
+    """Run `action` on another thread a little later, while the reader waits."""
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+def timed(read: Callable[[], Page]) -> tuple[Page, float]:
+    start = time.monotonic()
+    page = read()
+    return page, time.monotonic() - start
+
+
+def test_a_read_with_news_does_not_wait() -> None:
+    """Events already there are returned at once."""
+    log = InMemoryEventLog()
+    log.append("turn.started")
+    page, elapsed = timed(lambda: log.read(since=0, wait=WAIT))
+    assert [e.kind for e in page.events] == ["turn.started"]
+    assert elapsed < WAIT / 2
+
+
+def test_a_waiting_read_returns_when_an_event_arrives() -> None:
+    """A long-poll past the tip returns the next appended event, long before its time is up."""
+    log = InMemoryEventLog()
+    log.append("old")
+    timer = later(lambda: log.append("turn.started"))
+    page, elapsed = timed(lambda: log.read(since=1, wait=WAIT))
+    timer.join()
+    assert [(e.id, e.kind) for e in page.events] == [(2, "turn.started")]
+    assert page.cursor == 2
+    assert elapsed < WAIT / 2
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        lambda log: log.extend([Entry("turn.started")]),
+        lambda log: log.append("turn.started", trace_id=1, span_id=2),
+    ],
+)
+def test_every_way_of_storing_wakes_a_waiting_read(store: Callable[[InMemoryEventLog], object]) -> None:
+    """Batches wake waiting readers as appends do."""
+    log = InMemoryEventLog()
+    timer = later(lambda: store(log))
+    page, elapsed = timed(lambda: log.read(since=0, wait=WAIT))
+    timer.join()
+    assert [e.kind for e in page.events] == ["turn.started"]
+    assert elapsed < WAIT / 2
+
+
+def test_a_waiting_read_times_out_with_an_empty_page() -> None:
+    """With nothing arriving, the read returns an empty page once its time is up."""
+    log = InMemoryEventLog()
+    log.append("old")
+    page, elapsed = timed(lambda: log.read(since=1, wait=0.05))
+    assert (page.events, page.cursor, page.missed) == ((), 1, 0)
+    assert elapsed >= 0.05
+
+
+def test_a_filtered_waiting_read_skips_what_does_not_match() -> None:
+    """Non-matching events move the cursor on and the read keeps waiting for a match."""
+    log = InMemoryEventLog()
+
+    def append_both() -> None:
+        log.append("heartbeat")
+        log.append("turn.started")
+
+    timer = later(append_both)
+    page, elapsed = timed(lambda: log.read(since=0, kinds="turn.*", wait=WAIT))
+    timer.join()
+    assert [e.kind for e in page.events] == ["turn.started"]
+    assert page.cursor == 2
+    assert elapsed < WAIT / 2
+
+
+def test_a_reader_behind_eviction_is_told_at_once() -> None:
+    """A gap is news: a read whose cursor fell into evicted history returns without waiting."""
+    log = InMemoryEventLog(max_entries=2)
+    for _ in range(5):
+        log.append("tick")
+    page, elapsed = timed(lambda: log.read(since=1, limit=0, wait=WAIT))
+    assert page.missed == 2
+    assert elapsed < WAIT / 2
+    assert log.read(since=1, kinds="none", wait=WAIT).missed == 2
+
+
+def test_close_wakes_waiting_readers_and_stops_later_waits() -> None:
+    """Closing the log ends a long-poll at once; the log stays readable and writable."""
+    log = InMemoryEventLog()
+    timer = later(log.close)
+    page, elapsed = timed(lambda: log.read(since=0, wait=WAIT))
+    timer.join()
+    assert (page.events, elapsed < WAIT / 2, log.closed) == ((), True, True)
+    assert timed(lambda: log.read(since=0, wait=WAIT))[1] < WAIT / 2
+    log.append("after")
+    assert [e.kind for e in log.read(since=0).events] == ["after"]
+
+
+def test_the_disabled_log_waits_out_its_time() -> None:
+    """Nothing ever arrives in a disabled log: a waiting read returns empty after its time, or on close."""
+    log = DisabledEventLog()
+    log.append("tick")
+    page, elapsed = timed(lambda: log.read(since=0, wait=0.05))
+    assert (page.events, page.cursor, elapsed >= 0.05) == ((), 1, True)
+    timer = later(log.close)
+    assert timed(lambda: log.read(since=1, wait=WAIT))[1] < WAIT / 2
+    timer.join()
+
+
+@pytest.mark.parametrize(
+    ("wait", "error", "message"),
+    [
+        (-1, ValueError, "wait must be a number of seconds >= 0, got -1"),
+        (math.nan, ValueError, "wait must be a number of seconds >= 0, got nan"),
+        ("soon", TypeError, "wait must be a number of seconds, got str 'soon'"),
+        (True, TypeError, "wait must be a number of seconds, got bool True"),
+    ],
+)
+def test_bad_waits_are_refused(wait: object, error: type, message: str) -> None:
+    """A wrong wait raises naming it, on both forms of read."""
+    log = InMemoryEventLog()
+    with pytest.raises(error, match=message):
+        log.read(wait=wait)  # type: ignore[arg-type]
+    with pytest.raises(error, match=message):
+        asyncio.run(log.read_async(wait=wait))  # type: ignore[arg-type]
+
+
+def test_limit_zero_never_waits() -> None:
+    """A read that may return nothing returns at once, and cannot be followed."""
+    log = InMemoryEventLog()
+    assert timed(lambda: log.read(since=0, limit=0, wait=WAIT))[1] < WAIT / 2
+    assert asyncio.run(log.read_async(since=0, limit=0, wait=WAIT)).events == ()
+    with pytest.raises(ValueError, match="limit must be a positive integer or None to follow a log, got 0"):
+        log.follow(limit=0)
+
+
+# asyncio
+
+
+def test_read_async_waits_without_blocking_the_loop() -> None:
+    """While a coroutine long-polls, other tasks on the same loop keep running."""
+    log = InMemoryEventLog()
+
+    async def scenario() -> tuple[Page, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            for _ in range(5):
+                ticks += 1
+                await asyncio.sleep(0)
+            log.append("turn.started")  # from the loop's own thread, once the others had their turn
+
+        reader = asyncio.ensure_future(log.read_async(since=0, wait=WAIT))
+        await ticker()
+        return await reader, ticks
+
+    page, ticks = asyncio.run(scenario())
+    assert ticks == 5
+    assert [e.kind for e in page.events] == ["turn.started"]
+
+
+def test_read_async_is_woken_from_another_thread() -> None:
+    """An append on another thread wakes a coroutine waiting on its loop."""
+    log = InMemoryEventLog()
+
+    async def scenario() -> tuple[Page, float]:
+        timer = later(lambda: log.append("turn.started"))
+        start = time.monotonic()
+        page = await log.read_async(since=0, wait=WAIT)
+        timer.join()
+        return page, time.monotonic() - start
+
+    page, elapsed = asyncio.run(scenario())
+    assert [e.kind for e in page.events] == ["turn.started"]
+    assert elapsed < WAIT / 2
+
+
+def test_read_async_times_out() -> None:
+    """With nothing arriving, read_async returns an empty page when its time is up."""
+    log = InMemoryEventLog()
+    page = asyncio.run(log.read_async(since=0, wait=0.05))
+    assert (page.events, page.cursor) == ((), 0)
+
+
+def test_follow_yields_pages_as_events_arrive_until_close() -> None:
+    """Following the log gets each batch once, gaps included, and ends when the log is closed."""
+    log = InMemoryEventLog(max_entries=3)
+    log.append("before")
+
+    async def scenario() -> list[tuple[list[str], int]]:
+        seen: list[tuple[list[str], int]] = []
+        async for page in log.follow(since=1, kinds=["turn.*", "tick"]):
+            seen.append(([e.kind for e in page.events], page.missed))
+            if len(seen) == 1:
+                log.append("heartbeat")  # filtered out: no page for it
+                log.append("turn.completed")
+            elif len(seen) == 2:
+                for _ in range(5):  # more than the log keeps: the next page reports the gap too
+                    log.append("tick")
+            else:
+                log.close()
+        return seen
+
+    log.append("turn.started")
+    seen = asyncio.run(scenario())
+    assert seen == [(["turn.started"], 0), (["turn.completed"], 0), (["tick", "tick", "tick"], 2)]
+
+
+def test_follow_of_the_disabled_log_ends_on_close() -> None:
+    """Following a disabled log yields nothing and ends when it is closed."""
+    log = DisabledEventLog()
+
+    async def scenario() -> list[Page]:
+        asyncio.get_running_loop().call_later(0.05, log.close)
+        return [page async for page in log.follow()]
+
+    assert asyncio.run(scenario()) == []
+
+
+# the waiters themselves
+
+
+def test_waiters_return_at_once_when_closed_or_already_past_the_cursor() -> None:
+    """A wait that has nothing to wait for does not register at all."""
+    from otel_eventlog.backends._waiting import Waiters
+
+    waiters = Waiters()
+
+    async def scenario() -> None:
+        await waiters.wait_async(lambda: 5, 4, WAIT)
+        waiters.close()
+        await waiters.wait_async(lambda: 0, 0, WAIT)
+
+    start = time.monotonic()
+    asyncio.run(scenario())
+    assert time.monotonic() - start < WAIT / 2
+    assert waiters.count == 0
+
+
+def test_waiters_woken_twice_before_they_run_wake_once() -> None:
+    """Two notifications that land before the waiting coroutine runs resolve its future once."""
+    from otel_eventlog.backends._waiting import Waiters
+
+    waiters = Waiters()
+    latest = 0
+
+    async def scenario() -> None:
+        nonlocal latest
+        waiting = asyncio.ensure_future(waiters.wait_async(lambda: latest, 0, WAIT))
+        await asyncio.sleep(0)  # let it register
+        assert waiters.count == 1
+        latest = 1
+        waiters.notify()
+        waiters.notify()
+        await waiting
+
+    asyncio.run(scenario())
+    assert waiters.count == 0
