@@ -10,6 +10,7 @@ event) and `EventLogHandler` (stdlib log records that do).
 from __future__ import annotations
 
 from otel_eventlog._version import __version__
+from otel_eventlog.activity import ActivityLimits, ActivityServer, start_activity_server
 from otel_eventlog.backends import (
     DisabledEventLog,
     EventLog,
@@ -29,6 +30,8 @@ from otel_eventlog.pipeline import configure, get_event_log
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
 __all__ = [
+    "ActivityLimits",
+    "ActivityServer",
     "CaptureConfig",
     "ConfigError",
     "DisabledEventLog",
@@ -47,4 +50,5 @@ __all__ = [
     "create_event_log",
     "get_event_log",
     "load_config",
+    "start_activity_server",
 ]

@@ -1,0 +1,321 @@
+"""The HTTP side of the Activity readers, independent of any server: requests in, responses out.
+
+`ActivityApp` answers ``GET /activity`` (a JSON page), ``GET /activity/stream`` (Server-Sent Events) and
+``GET /`` (the Activity page). The stdlib server, the WSGI app and the ASGI app are thin adapters around
+it. Everything a client sends is checked here: a bad parameter is a ``400`` with a JSON body naming it,
+an unknown path a ``404``, a missing or wrong token a ``401``; never a ``500``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from otel_eventlog.backends.base import EventLog
+from otel_eventlog.event import Event, Page
+
+__all__ = ["ActivityApp", "ActivityLimits", "PollQuery", "Request", "Response", "StreamQuery"]
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}").fullmatch
+_PARAMETERS = {
+    "/activity": frozenset({"since", "limit", "kind", "trace_id", "wait"}),
+    "/activity/stream": frozenset({"since", "kind", "trace_id"}),
+    "/": frozenset(),
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ActivityLimits:
+    """What one request may ask for.
+
+    Attributes:
+        default_limit: Events per ``/activity`` page when the request names no ``limit``.
+        max_limit: The most events one page returns; larger ``limit`` values are capped.
+        max_wait: The longest long-poll, in seconds; larger ``wait`` values are capped.
+        heartbeat: Seconds between two comment lines on a quiet stream, so that proxies keep it open.
+    """
+
+    default_limit: int = 100
+    max_limit: int = 1000
+    max_wait: float = 30.0
+    heartbeat: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name in ("default_limit", "max_limit"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("max_wait", "heartbeat"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An HTTP request, as much of it as the Activity endpoints read."""
+
+    method: str
+    path: str
+    query_string: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete response: status, headers and body."""
+
+    status: int
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PollQuery:
+    """A checked ``/activity`` request: the arguments of the read, and how long it may wait."""
+
+    since: int | None
+    limit: int
+    kinds: tuple[str, ...] | None
+    trace_id: str | None
+    wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamQuery:
+    """A checked ``/activity/stream`` request: where to start and what to send."""
+
+    since: int | None
+    kinds: tuple[str, ...] | None
+    trace_id: str | None
+
+
+class BadRequest(Exception):
+    """A request parameter is wrong."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}")
+        self.parameter = parameter
+        self.problem = problem
+
+
+_JSON = "application/json"
+_NO_STORE = ("Cache-Control", "no-store")
+
+
+class ActivityApp:
+    """Answers Activity requests over one event log. Thread-safe; shared by every adapter.
+
+    Args:
+        event_log: The log to serve.
+        token: If set, every request must carry ``Authorization: Bearer <token>`` (or, for browsers'
+            EventSource, which cannot set headers, a ``token`` query parameter); compared in constant
+            time.
+        limits: What one request may ask for.
+        page: The HTML of ``GET /``; by default the built-in Activity page.
+    """
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        *,
+        token: str | None = None,
+        limits: ActivityLimits | None = None,
+        page: bytes | None = None,
+    ) -> None:
+        if not isinstance(event_log, EventLog):
+            raise TypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ValueError("token must be a non-empty string or None")
+        self.event_log = event_log
+        self.limits = limits if limits is not None else ActivityLimits()
+        self._token = None if token is None else token.encode()
+        self._page = page if page is not None else _builtin_page()
+
+    # The shared first step of every adapter.
+
+    def route(self, request: Request) -> Response | PollQuery | StreamQuery:
+        """Check `request` and say what to do: send a response, make a read, or run a stream."""
+        if request.path not in _PARAMETERS:
+            return error_response(404, "not_found", f"no such path: {request.path}")
+        if request.method not in ("GET", "HEAD"):
+            return error_response(405, "method_not_allowed", f"{request.method} is not allowed", allow="GET")
+        try:
+            return self._action(request, self._params(request))
+        except BadRequest as error:
+            return error_response(400, "bad_request", error.problem, parameter=error.parameter)
+        except _Unauthorized:
+            return error_response(401, "unauthorized", "a valid bearer token is required")
+
+    def _action(self, request: Request, params: dict[str, list[str]]) -> Response | PollQuery | StreamQuery:
+        if request.path == "/":
+            return Response(200, [("Content-Type", "text/html; charset=utf-8"), _NO_STORE], self._page)
+        if request.path == "/activity/stream":
+            since = _last_event_id(request.headers.get("last-event-id"))
+            return StreamQuery(
+                since=since if since is not None else _cursor(params, "since"),
+                kinds=_kinds(params),
+                trace_id=_trace_id(params),
+            )
+        limit = _cursor(params, "limit")
+        return PollQuery(
+            since=_cursor(params, "since"),
+            limit=min(self.limits.default_limit if limit is None else limit, self.limits.max_limit),
+            kinds=_kinds(params),
+            trace_id=_trace_id(params),
+            wait=_wait(params, self.limits.max_wait),
+        )
+
+    def _params(self, request: Request) -> dict[str, list[str]]:
+        params = parse_qs(request.query_string, keep_blank_values=True)
+        token = params.pop("token", None)
+        if self._token is not None:
+            given = request.headers.get("authorization", "")
+            presented = given[7:] if given[:7].lower() == "bearer " else (token[-1] if token else "")
+            if not hmac.compare_digest(presented.encode(), self._token):
+                raise _Unauthorized
+        allowed = _PARAMETERS[request.path]
+        for name in params:
+            if name not in allowed and not name.startswith("_"):  # _=... is a cache buster
+                known = ", ".join(sorted(allowed)) or "none"
+                raise BadRequest(name, f"unknown parameter; known: {known}")
+        return params
+
+    def page_response(self, page: Page) -> Response:
+        """Return the JSON response for a page of ``/activity``."""
+        return Response(200, [("Content-Type", _JSON), _NO_STORE], dumps(page.to_dict()))
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+def error_response(status: int, error: str, message: str, **extra: str) -> Response:
+    """Return a JSON error response: ``{"error", "message"}`` plus `extra` (``parameter``, ``allow``)."""
+    allow = extra.pop("allow", None)
+    body: dict[str, Any] = {"error": error, "message": message, **extra}
+    headers = [("Content-Type", _JSON), _NO_STORE]
+    if allow is not None:
+        headers.append(("Allow", allow))
+    if status == 401:
+        headers.append(("WWW-Authenticate", 'Bearer realm="activity"'))
+    return Response(status, headers, dumps(body))
+
+
+def _one(params: Mapping[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest(name, "given more than once")
+    return values[0]
+
+
+def _cursor(params: Mapping[str, list[str]], name: str) -> int | None:
+    text = _one(params, name)
+    if text is None:
+        return None
+    if not text.isdigit() or not text.isascii():
+        raise BadRequest(name, f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def _wait(params: Mapping[str, list[str]], most: float) -> float:
+    text = _one(params, "wait")
+    if text is None:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise BadRequest("wait", f"expected a number of seconds >= 0, got {text!r}")
+    return min(seconds, most)
+
+
+def _kinds(params: Mapping[str, list[str]]) -> tuple[str, ...] | None:
+    values = params.get("kind")
+    if values is None:
+        return None
+    kinds = tuple(name.strip() for value in values for name in value.split(","))
+    if not all(kinds):
+        raise BadRequest("kind", "expected event names or patterns, got an empty one")
+    return kinds
+
+
+def _trace_id(params: Mapping[str, list[str]]) -> str | None:
+    text = _one(params, "trace_id")
+    if text is None:
+        return None
+    if not _TRACE_ID(text):
+        raise BadRequest("trace_id", f"expected 32 lower-case hex digits, got {text!r}")
+    return text
+
+
+def _last_event_id(header: str | None) -> int | None:
+    if header is None or not header.strip():
+        return None
+    text = header.strip()
+    if not text.isdigit() or not text.isascii():
+        raise BadRequest("Last-Event-ID", f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def dumps(data: Any) -> bytes:
+    """Encode `data` as JSON; values JSON has no form for become strings (non-finite floats too)."""
+    try:
+        return json.dumps(data, default=str, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError:  # a NaN or an infinity somewhere in a payload
+        return json.dumps(_finite(data), default=str, separators=(",", ":")).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def sse_event(event: Event) -> bytes:
+    """Return the Server-Sent Events message for `event`: its id and its wire form as data."""
+    return b"id: %d\ndata: %s\n\n" % (event.id, dumps(event.to_dict()))
+
+
+def sse_message(kind: str, data: Mapping[str, Any]) -> bytes:
+    """Return a named Server-Sent Events message (``hello``, ``gap``)."""
+    return b"event: %s\ndata: %s\n\n" % (kind.encode(), dumps(data))
+
+
+SSE_HEADERS = [
+    ("Content-Type", "text/event-stream; charset=utf-8"),
+    ("Cache-Control", "no-store"),
+    ("X-Accel-Buffering", "no"),  # tells nginx not to buffer the stream
+]
+SSE_HEARTBEAT = b": heartbeat\n\n"
+
+
+def sse_start(page_epoch: str, latest_id: int) -> bytes:
+    """Return what a stream starts with: the reconnection delay and a ``hello`` naming the log."""
+    return b"retry: 2000\n\n" + sse_message("hello", {"epoch": page_epoch, "latest_id": latest_id})
+
+
+def sse_page(page: Page) -> bytes:
+    """Return the messages for one page of a stream: a ``gap`` first if events were missed."""
+    chunks = [sse_message("gap", {"missed": page.missed, "oldest_id": page.oldest_id})] if page.missed else []
+    chunks.extend(sse_event(event) for event in page.events)
+    return b"".join(chunks)
+
+
+def _builtin_page() -> bytes:
+    from importlib.resources import files  # noqa: PLC0415  # read once, when an app is made
+
+    return files("otel_eventlog.activity").joinpath("page.html").read_bytes()

@@ -1,0 +1,191 @@
+"""`start_activity_server`: the Activity endpoints on a background thread, with the standard library only.
+
+In the style of ``prometheus_client.start_http_server``: one call starts a threaded HTTP server and
+returns a handle with the server's `url` and a `close` method. Each request runs on its own thread; a
+stream or a long-poll waits on the event log without holding any lock a writer needs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import ClassVar
+
+from otel_eventlog.activity._http import (
+    SSE_HEADERS,
+    SSE_HEARTBEAT,
+    ActivityApp,
+    ActivityLimits,
+    PollQuery,
+    Request,
+    Response,
+    StreamQuery,
+    sse_page,
+    sse_start,
+)
+from otel_eventlog.backends.base import EventLog
+from otel_eventlog.event import Page
+
+__all__ = ["DEFAULT_PORT", "ActivityServer", "start_activity_server"]
+
+#: The port `start_activity_server` listens on when given none.
+DEFAULT_PORT = 9450
+
+# How long the server and a waiting request sleep at a time, so that `close` ends them promptly.
+_SLICE = 0.1
+
+
+class ActivityServer:
+    """A running Activity server. Use `close` (or a ``with`` block) to stop it.
+
+    Attributes:
+        app: The `ActivityApp` answering the requests.
+        addr: The address the server is bound to.
+        port: The port it listens on (the real one when it was started with port 0).
+        url: ``http://addr:port/``.
+    """
+
+    def __init__(self, app: ActivityApp, addr: str, port: int) -> None:
+        self.app = app
+        self._closing = threading.Event()
+        handler = type("Handler", (_Handler,), {"app": app, "closing": self._closing})
+        self._httpd = ThreadingHTTPServer((addr, port), handler)
+        self._httpd.daemon_threads = False  # close() waits for the requests under way, which end fast
+        self.addr = addr
+        self.port: int = self._httpd.server_address[1]
+        host = f"[{addr}]" if ":" in addr else addr
+        self.url = f"http://{host}:{self.port}/"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            args=(_SLICE,),  # how often it checks for `close`
+            name=f"otel-eventlog-activity-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop accepting requests, end the streams and long-polls under way, and release the port."""
+        self._closing.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()  # joins the request threads: each notices `_closing` within _SLICE
+        self._thread.join()
+
+    def __enter__(self) -> ActivityServer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ActivityServer(url={self.url!r})"
+
+
+def start_activity_server(
+    event_log: EventLog,
+    port: int = DEFAULT_PORT,
+    addr: str = "127.0.0.1",
+    *,
+    token: str | None = None,
+    limits: ActivityLimits | None = None,
+) -> ActivityServer:
+    """Serve `event_log` over HTTP on a background thread and return the running server.
+
+    Endpoints: ``GET /activity`` (a JSON page; ``since``, ``limit``, ``kind``, ``trace_id``, ``wait``),
+    ``GET /activity/stream`` (Server-Sent Events, resumable with ``Last-Event-ID``) and ``GET /`` (the
+    live Activity page).
+
+    Args:
+        event_log: The log to serve.
+        port: The TCP port; ``0`` picks a free one (read it back from `ActivityServer.port`).
+        addr: The address to bind; the loopback interface by default, so that nothing is exposed
+            unless asked for.
+        token: If set, requests must carry ``Authorization: Bearer <token>`` (or ``?token=``).
+        limits: What one request may ask for (page size, long-poll time, heartbeat).
+
+    Raises:
+        OSError: If the address cannot be bound (the port is taken, say).
+    """
+    return ActivityServer(ActivityApp(event_log, token=token, limits=limits), addr, port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: ClassVar[ActivityApp]
+    closing: ClassVar[threading.Event]
+    server_version = "otel-eventlog"
+
+    def _handle(self) -> None:
+        path, _, query = self.path.partition("?")
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        action = self.app.route(Request(self.command, path, query, headers))
+        if isinstance(action, Response):
+            self._send(action)
+        elif isinstance(action, PollQuery):
+            self._send(self.app.page_response(self._poll(action)))
+        else:
+            self._stream(action)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _poll(self, query: PollQuery) -> Page:
+        def read(since: int | None, wait: float = 0) -> Page:
+            return self.app.event_log.read(
+                since, query.limit, kinds=query.kinds, trace_id=query.trace_id, wait=wait
+            )
+
+        page = read(query.since)
+        deadline = time.monotonic() + query.wait
+        while not (page.events or page.missed) and not self.closing.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            page = read(page.cursor, min(remaining, _SLICE))
+        return page
+
+    def _stream(self, query: StreamQuery) -> None:
+        log, limits = self.app.event_log, self.app.limits
+        self.send_response(200)
+        for name, value in SSE_HEADERS:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        start = log.read(None, 0)
+        cursor = query.since
+        if cursor is None:  # a new reader: the most recent events first, no gap to report
+            oldest = start.latest_id + 1 if start.oldest_id is None else start.oldest_id
+            cursor = max(start.latest_id - limits.default_limit, oldest - 1)
+        try:
+            self.wfile.write(sse_start(start.epoch, start.latest_id))
+            self.wfile.flush()
+            quiet_since = time.monotonic()
+            while not self.closing.is_set():
+                page = log.read(
+                    cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=_SLICE
+                )
+                cursor = page.cursor
+                if page.events or page.missed:
+                    self.wfile.write(sse_page(page))
+                elif time.monotonic() - quiet_since >= limits.heartbeat:
+                    self.wfile.write(SSE_HEARTBEAT)
+                else:
+                    continue
+                self.wfile.flush()
+                quiet_since = time.monotonic()
+        except (BrokenPipeError, ConnectionResetError):  # the client went away: nothing to clean up
+            return
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep requests off stderr; applications log their own access if they want it."""

@@ -1,0 +1,400 @@
+"""Tests for the stdlib Activity server: the JSON API, Server-Sent Events and the page, over real sockets."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from otel_eventlog import ActivityLimits, InMemoryEventLog, start_activity_server
+from otel_eventlog.activity import ActivityServer
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+WAIT = 10.0  # seconds: only ever reached when a test fails
+
+
+@pytest.fixture
+def log() -> InMemoryEventLog:
+    return InMemoryEventLog(max_entries=50)
+
+
+@pytest.fixture
+def server(log: InMemoryEventLog) -> Iterator[ActivityServer]:
+    """A server on a free port of the loopback interface, with short waits for the tests."""
+    with start_activity_server(
+        log, port=0, limits=ActivityLimits(max_limit=20, max_wait=5, heartbeat=0.2)
+    ) as running:
+        yield running
+
+
+def get(
+    server: ActivityServer, target: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection(server.addr, server.port, timeout=WAIT)
+    try:
+        connection.request(method, target, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def get_json(server: ActivityServer, target: str, **kwargs: Any) -> tuple[int, Any]:
+    status, headers, body = get(server, target, **kwargs)
+    assert headers["content-type"] == "application/json"
+    return status, json.loads(body)
+
+
+class Stream:
+    """A Server-Sent Events client that reads one message at a time."""
+
+    def __init__(self, server: ActivityServer, target: str = "/activity/stream", **headers: str) -> None:
+        self.connection = http.client.HTTPConnection(server.addr, server.port, timeout=WAIT)
+        self.connection.request("GET", target, headers=headers)
+        self.response = self.connection.getresponse()
+        assert self.response.status == 200
+        assert self.response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+
+    def next(self) -> dict[str, str]:
+        """Return the next message or comment as its fields (a comment is {"comment": ...})."""
+        fields: dict[str, str] = {}
+        while True:
+            line = self.response.fp.readline().decode()
+            assert line, "the stream ended"
+            line = line.rstrip("\n")
+            if not line:
+                if fields:
+                    return fields
+                continue
+            name, _, value = line.partition(":")
+            fields[name or "comment"] = value.removeprefix(" ")
+
+    def next_event(self) -> dict[str, Any]:
+        """Skip to the next event message and return its data."""
+        while True:
+            message = self.next()
+            if "data" in message and "event" not in message:
+                data: dict[str, Any] = json.loads(message["data"])
+                assert message["id"] == str(data["id"])
+                return data
+
+    def close(self) -> None:
+        """Hang up."""
+        self.response.close()
+        self.connection.close()
+
+
+# the JSON page
+
+
+def test_activity_returns_a_page_by_cursor(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """GET /activity?since= returns the wire form of a Page, and its cursor leads to the next one."""
+    for n in range(3):
+        log.append("turn.started", {"turn": n}, trace_id=TRACE_ID)
+    status, page = get_json(server, "/activity?since=1")
+    assert status == 200
+    assert [e["id"] for e in page["events"]] == [2, 3]
+    assert page["events"][0] == {
+        "id": 2,
+        "timestamp": page["events"][0]["timestamp"],
+        "kind": "turn.started",
+        "payload": {"turn": 1},
+        "trace_id": TRACE_ID,
+    }
+    assert (page["cursor"], page["missed"], page["oldest_id"], page["latest_id"]) == (3, 0, 1, 3)
+    assert page["epoch"] == log.epoch
+    assert get_json(server, f"/activity?since={page['cursor']}")[1]["events"] == []
+
+
+def test_activity_filters_and_limits(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """The kind filter (repeated or comma-separated, with patterns), trace_id and limit narrow the page."""
+    log.append("turn.started", trace_id=TRACE_ID)
+    log.append("heartbeat")
+    log.append("tool.called", trace_id=TRACE_ID)
+    log.append("turn.completed")
+    kinds = lambda target: [e["kind"] for e in get_json(server, target)[1]["events"]]  # noqa: E731
+    assert kinds("/activity?kind=turn.*&kind=tool.called") == [
+        "turn.started",
+        "tool.called",
+        "turn.completed",
+    ]
+    assert kinds("/activity?kind=turn.*,heartbeat&limit=2") == ["turn.started", "heartbeat"]
+    assert kinds(f"/activity?trace_id={TRACE_ID}") == ["turn.started", "tool.called"]
+    assert kinds("/activity?since=0&_=1700000000") == [
+        "turn.started",
+        "heartbeat",
+        "tool.called",
+        "turn.completed",
+    ]
+
+
+def test_limit_is_capped_and_defaults(log: InMemoryEventLog) -> None:
+    """A limit above the maximum is capped; with none, the default page size applies."""
+    for _ in range(30):
+        log.append("tick")
+    limits = ActivityLimits(default_limit=5, max_limit=10)
+    with start_activity_server(log, port=0, limits=limits) as server:
+        assert len(get_json(server, "/activity?limit=1000")[1]["events"]) == 10
+        assert len(get_json(server, "/activity")[1]["events"]) == 5
+
+
+def test_activity_long_polls_until_an_event_arrives(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """wait= holds the request until a matching event arrives, then answers at once."""
+    log.append("old")
+    timer = threading.Timer(0.1, lambda: log.append("turn.started"))
+    timer.start()
+    start = time.monotonic()
+    _, page = get_json(server, "/activity?since=1&wait=4")
+    timer.join()
+    assert [e["kind"] for e in page["events"]] == ["turn.started"]
+    assert time.monotonic() - start < 4
+
+
+def test_wait_is_capped(log: InMemoryEventLog) -> None:
+    """A wait longer than the maximum is cut to it."""
+    with start_activity_server(log, port=0, limits=ActivityLimits(max_wait=0.2)) as server:
+        start = time.monotonic()
+        status, page = get_json(server, "/activity?since=0&wait=3600")
+    assert (status, page["events"]) == (200, [])
+    assert 0.2 <= time.monotonic() - start < 3
+
+
+def test_payloads_are_always_valid_json(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """Values JSON cannot hold (NaN, objects) are sent as strings rather than breaking the page."""
+    log.append("odd", {"ratio": math.nan, "when": object, "ok": 1})
+    _, page = get_json(server, "/activity")
+    assert page["events"][0]["payload"] == {"ratio": "nan", "when": str(object), "ok": 1}
+
+
+@pytest.mark.parametrize(
+    ("target", "parameter", "message"),
+    [
+        ("/activity?since=-1", "since", "expected a non-negative integer, got '-1'"),
+        ("/activity?since=abc", "since", "expected a non-negative integer, got 'abc'"),
+        ("/activity?since=1&since=2", "since", "given more than once"),
+        ("/activity?limit=2.5", "limit", "expected a non-negative integer, got '2.5'"),
+        ("/activity?wait=-1", "wait", "expected a number of seconds >= 0, got '-1'"),
+        ("/activity?wait=soon", "wait", "expected a number of seconds >= 0, got 'soon'"),
+        ("/activity?wait=nan", "wait", "expected a number of seconds >= 0, got 'nan'"),
+        ("/activity?trace_id=XYZ", "trace_id", "expected 32 lower-case hex digits, got 'XYZ'"),
+        ("/activity?kind=", "kind", "expected event names or patterns, got an empty one"),
+        ("/activity?sinec=3", "sinec", "unknown parameter; known: kind, limit, since, trace_id, wait"),
+        ("/activity/stream?wait=1", "wait", "unknown parameter; known: kind, since, trace_id"),
+        ("/?since=1", "since", "unknown parameter; known: none"),
+    ],
+)
+def test_bad_parameters_get_a_400_naming_them(
+    server: ActivityServer, target: str, parameter: str, message: str
+) -> None:
+    """Every parameter a client can get wrong is answered with a 400 and a JSON error naming it."""
+    status, body = get_json(server, target)
+    assert status == 400
+    assert body == {"error": "bad_request", "message": message, "parameter": parameter}
+
+
+def test_a_bad_last_event_id_gets_a_400(server: ActivityServer) -> None:
+    """A Last-Event-ID that is not an event id is refused by name."""
+    status, body = get_json(server, "/activity/stream", headers={"Last-Event-ID": "yesterday"})
+    assert (status, body["parameter"]) == (400, "Last-Event-ID")
+
+
+def test_unknown_paths_and_methods(server: ActivityServer) -> None:
+    """Unknown paths are 404s and other methods 405s, with JSON bodies."""
+    assert get_json(server, "/metrics")[0] == 404
+    status, headers, _ = get(server, "/activity", method="POST")
+    assert (status, headers["allow"]) == (405, "GET")
+
+
+def test_head_answers_without_a_body(server: ActivityServer) -> None:
+    """HEAD gets the headers of GET and no body."""
+    status, headers, body = get(server, "/activity", method="HEAD")
+    assert (status, headers["content-type"], body) == (200, "application/json", b"")
+
+
+def test_the_page_is_served_at_the_root(server: ActivityServer) -> None:
+    """GET / returns the self-contained Activity page."""
+    status, headers, body = get(server, "/")
+    assert (status, headers["content-type"]) == (200, "text/html; charset=utf-8")
+    assert b"new EventSource(" in body
+    assert b"<script src=" not in body  # nothing fetched from elsewhere
+
+
+# auth
+
+
+def test_a_token_is_required_when_configured(log: InMemoryEventLog) -> None:
+    """With a token, requests need it as a bearer token or a token parameter; others get a 401."""
+    with start_activity_server(log, port=0, token="s3cret") as server:
+        status, body = get_json(server, "/activity")
+        assert (status, body["error"]) == (401, "unauthorized")
+        assert get(server, "/activity")[1]["www-authenticate"] == 'Bearer realm="activity"'
+        assert get_json(server, "/activity", headers={"Authorization": "Bearer nope"})[0] == 401
+        assert get_json(server, "/activity", headers={"Authorization": "Bearer s3cret"})[0] == 200
+        assert get_json(server, "/activity?token=s3cret")[0] == 200
+        assert get(server, "/?token=s3cret")[0] == 200
+
+
+# Server-Sent Events
+
+
+def test_the_stream_says_hello_then_sends_events_live(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """A stream starts with the log's epoch, sends the recent events, then new ones as they come."""
+    log.append("before")
+    stream = Stream(server)
+    try:
+        assert stream.next() == {"retry": "2000"}
+        hello = stream.next()
+        assert hello["event"] == "hello"
+        assert json.loads(hello["data"]) == {"epoch": log.epoch, "latest_id": 1}
+        assert stream.next_event()["kind"] == "before"
+        log.append("turn.started", {"turn": 1})
+        event = stream.next_event()
+        assert (event["id"], event["kind"], event["payload"]) == (2, "turn.started", {"turn": 1})
+    finally:
+        stream.close()
+
+
+def test_the_stream_resumes_from_last_event_id_without_duplicates_or_loss(
+    server: ActivityServer, log: InMemoryEventLog
+) -> None:
+    """Reconnecting with Last-Event-ID continues right after the last event received."""
+    for n in range(3):
+        log.append("tick", {"n": n})
+    first = Stream(server, "/activity/stream?since=0")
+    received = [first.next_event()["id"] for _ in range(2)]
+    first.close()
+    log.append("tick", {"n": 3})
+    second = Stream(server, "/activity/stream?since=0", **{"Last-Event-ID": str(received[-1])})
+    try:
+        received += [second.next_event()["id"] for _ in range(2)]
+    finally:
+        second.close()
+    assert received == [1, 2, 3, 4]
+
+
+def test_the_stream_reports_a_gap_after_eviction(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """A stream resumed from an evicted event says how many it missed, then goes on."""
+    for _ in range(60):  # the log keeps 50
+        log.append("tick")
+    stream = Stream(server, "/activity/stream", **{"Last-Event-ID": "5"})
+    try:
+        message = stream.next()
+        while message.get("event") != "gap":
+            message = stream.next()
+        assert json.loads(message["data"]) == {"missed": 5, "oldest_id": 11}
+        assert stream.next_event()["id"] == 11
+    finally:
+        stream.close()
+
+
+def test_the_stream_filters_by_kind(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """A stream with kind= sends only matching events."""
+    stream = Stream(server, "/activity/stream?kind=turn.*")
+    try:
+        log.append("heartbeat")
+        log.append("turn.started")
+        assert stream.next_event()["kind"] == "turn.started"
+    finally:
+        stream.close()
+
+
+def test_a_quiet_stream_sends_heartbeats(server: ActivityServer) -> None:
+    """With nothing to send, a stream sends comment lines so that proxies keep it open."""
+    stream = Stream(server)
+    try:
+        message = stream.next()
+        while "comment" not in message:
+            message = stream.next()
+        assert message == {"comment": "heartbeat"}
+    finally:
+        stream.close()
+
+
+def request_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "process_request_thread" in t.name]
+
+
+def test_close_ends_streams_and_long_polls_promptly(log: InMemoryEventLog) -> None:
+    """Closing the server with a stream and a long-poll open returns promptly and frees the port."""
+    server = start_activity_server(log, port=0, limits=ActivityLimits(max_wait=60, heartbeat=60))
+    stream = Stream(server)
+    stream.next()
+    outcome: list[object] = []
+
+    def long_poll() -> None:
+        try:
+            outcome.append(get(server, "/activity?since=0&wait=60")[0])
+        except OSError as error:  # closed before the request was taken up: reset, as it should be
+            outcome.append(type(error))
+
+    poll = threading.Thread(target=long_poll)
+    poll.start()
+    start = time.monotonic()
+    server.close()
+    poll.join()
+    assert time.monotonic() - start < 5
+    assert outcome in (
+        [200],
+        [ConnectionResetError],
+        [ConnectionRefusedError],
+        [http.client.RemoteDisconnected],
+    )
+    assert request_threads() == []
+    stream.close()
+    with start_activity_server(log, port=server.port) as again:  # the port is free again
+        assert again.port == server.port
+
+
+def test_a_disconnected_client_is_let_go(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """When a client hangs up mid-stream, the thread serving it ends at the next event."""
+    stream = Stream(server)
+    stream.next()
+    [serving] = request_threads()
+    stream.close()
+    log.append("after")  # the server's next write to that client fails and ends its stream
+    serving.join(WAIT)
+    assert not serving.is_alive()
+
+
+def test_port_zero_reports_the_real_port(server: ActivityServer) -> None:
+    """The handle's port and url name the port the kernel chose."""
+    assert server.port > 0
+    assert urlsplit(server.url).port == server.port
+    assert server.url == f"http://127.0.0.1:{server.port}/"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_limit": 0}, "max_limit must be a positive integer, got 0"),
+        ({"default_limit": True}, "default_limit must be a positive integer, got True"),
+        ({"max_wait": -1}, "max_wait must be a positive number of seconds, got -1"),
+        ({"heartbeat": math.inf}, "heartbeat must be a positive number of seconds, got inf"),
+    ],
+)
+def test_bad_limits_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    """Limits are checked when made, naming the one that is wrong."""
+    with pytest.raises(ValueError, match=message):
+        ActivityLimits(**kwargs)
+
+
+def test_bad_server_arguments_are_refused(log: InMemoryEventLog) -> None:
+    """Something that is not a log, or an empty token, is refused before anything listens."""
+    with pytest.raises(TypeError, match="event_log must be an EventLog, got list"):
+        start_activity_server([], port=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="token must be a non-empty string or None"):
+        start_activity_server(log, port=0, token="")
+
+
+def test_a_stream_answers_head_without_a_body(server: ActivityServer) -> None:
+    """HEAD on the stream gets its headers only."""
+    status, headers, body = get(server, "/activity/stream", method="HEAD")
+    assert (status, headers["content-type"], body) == (200, "text/event-stream; charset=utf-8", b"")
+    assert repr(server) == f"ActivityServer(url={server.url!r})"
