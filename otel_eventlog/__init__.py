@@ -10,7 +10,13 @@ event) and `EventLogHandler` (stdlib log records that do).
 from __future__ import annotations
 
 from otel_eventlog._version import __version__
-from otel_eventlog.activity import ActivityLimits, ActivityServer, start_activity_server
+from otel_eventlog.activity import (
+    ActivityLimits,
+    ActivityServer,
+    make_asgi_app,
+    make_wsgi_app,
+    start_activity_server,
+)
 from otel_eventlog.backends import (
     DisabledEventLog,
     EventLog,
@@ -50,5 +56,7 @@ __all__ = [
     "create_event_log",
     "get_event_log",
     "load_config",
+    "make_asgi_app",
+    "make_wsgi_app",
     "start_activity_server",
 ]

@@ -12,7 +12,8 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -303,9 +304,19 @@ SSE_HEADERS = [
 SSE_HEARTBEAT = b": heartbeat\n\n"
 
 
-def sse_start(page_epoch: str, latest_id: int) -> bytes:
-    """Return what a stream starts with: the reconnection delay and a ``hello`` naming the log."""
-    return b"retry: 2000\n\n" + sse_message("hello", {"epoch": page_epoch, "latest_id": latest_id})
+def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int]:
+    """Return a stream's opening lines and the cursor it starts from.
+
+    The opening is the reconnection delay and a ``hello`` naming the log's epoch; the cursor is the
+    request's, else just before the most recent events.
+    """
+    start = app.event_log.read(None, 0)
+    cursor = query.since
+    if cursor is None:  # a new reader: the most recent events first, and no gap to report
+        oldest = start.latest_id + 1 if start.oldest_id is None else start.oldest_id
+        cursor = max(start.latest_id - app.limits.default_limit, oldest - 1)
+    hello = sse_message("hello", {"epoch": start.epoch, "latest_id": start.latest_id})
+    return b"retry: 2000\n\n" + hello, cursor
 
 
 def sse_page(page: Page) -> bytes:
@@ -319,3 +330,45 @@ def _builtin_page() -> bytes:
     from importlib.resources import files  # noqa: PLC0415  # read once, when an app is made
 
     return files("otel_eventlog.activity").joinpath("page.html").read_bytes()
+
+
+def poll(app: ActivityApp, query: PollQuery, stopped: Callable[[], bool], slice_seconds: float) -> Page:
+    """Read ``/activity``'s page, waiting for news up to `query.wait` in slices, until `stopped()`."""
+
+    def read(since: int | None, wait: float = 0) -> Page:
+        return app.event_log.read(since, query.limit, kinds=query.kinds, trace_id=query.trace_id, wait=wait)
+
+    page = read(query.since)
+    deadline = time.monotonic() + query.wait
+    while not (page.events or page.missed) and not stopped():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        page = read(page.cursor, min(remaining, slice_seconds))
+    return page
+
+
+def stream(
+    app: ActivityApp, query: StreamQuery, stopped: Callable[[], bool], slice_seconds: float
+) -> Iterator[bytes]:
+    """Yield the chunks of ``/activity/stream`` as events come, until `stopped()` or the log is closed.
+
+    It waits on the log in slices of `slice_seconds`, so that `stopped` is looked at that often, and
+    yields a heartbeat comment after `ActivityLimits.heartbeat` quiet seconds.
+    """
+    log, limits = app.event_log, app.limits
+    opening, cursor = stream_opening(app, query)
+    yield opening
+    quiet_since = time.monotonic()
+    while not stopped() and not log.closed:
+        page = log.read(
+            cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=slice_seconds
+        )
+        cursor = page.cursor
+        if page.events or page.missed:
+            yield sse_page(page)
+        elif time.monotonic() - quiet_since >= limits.heartbeat:
+            yield SSE_HEARTBEAT
+        else:
+            continue
+        quiet_since = time.monotonic()

@@ -8,25 +8,22 @@ stream or a long-poll waits on the event log without holding any lock a writer n
 from __future__ import annotations
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import ClassVar
 
 from otel_eventlog.activity._http import (
     SSE_HEADERS,
-    SSE_HEARTBEAT,
     ActivityApp,
     ActivityLimits,
     PollQuery,
     Request,
     Response,
     StreamQuery,
-    sse_page,
-    sse_start,
+    poll,
+    stream,
 )
 from otel_eventlog.backends.base import EventLog
-from otel_eventlog.event import Page
 
 __all__ = ["DEFAULT_PORT", "ActivityServer", "start_activity_server"]
 
@@ -124,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(action, Response):
             self._send(action)
         elif isinstance(action, PollQuery):
-            self._send(self.app.page_response(self._poll(action)))
+            self._send(self.app.page_response(poll(self.app, action, self.closing.is_set, _SLICE)))
         else:
             self._stream(action)
 
@@ -139,51 +136,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
-    def _poll(self, query: PollQuery) -> Page:
-        def read(since: int | None, wait: float = 0) -> Page:
-            return self.app.event_log.read(
-                since, query.limit, kinds=query.kinds, trace_id=query.trace_id, wait=wait
-            )
-
-        page = read(query.since)
-        deadline = time.monotonic() + query.wait
-        while not (page.events or page.missed) and not self.closing.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            page = read(page.cursor, min(remaining, _SLICE))
-        return page
-
     def _stream(self, query: StreamQuery) -> None:
-        log, limits = self.app.event_log, self.app.limits
         self.send_response(200)
         for name, value in SSE_HEADERS:
             self.send_header(name, value)
         self.end_headers()
         if self.command == "HEAD":
             return
-        start = log.read(None, 0)
-        cursor = query.since
-        if cursor is None:  # a new reader: the most recent events first, no gap to report
-            oldest = start.latest_id + 1 if start.oldest_id is None else start.oldest_id
-            cursor = max(start.latest_id - limits.default_limit, oldest - 1)
         try:
-            self.wfile.write(sse_start(start.epoch, start.latest_id))
-            self.wfile.flush()
-            quiet_since = time.monotonic()
-            while not self.closing.is_set():
-                page = log.read(
-                    cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=_SLICE
-                )
-                cursor = page.cursor
-                if page.events or page.missed:
-                    self.wfile.write(sse_page(page))
-                elif time.monotonic() - quiet_since >= limits.heartbeat:
-                    self.wfile.write(SSE_HEARTBEAT)
-                else:
-                    continue
+            for chunk in stream(self.app, query, self.closing.is_set, _SLICE):
+                self.wfile.write(chunk)
                 self.wfile.flush()
-                quiet_since = time.monotonic()
         except (BrokenPipeError, ConnectionResetError):  # the client went away: nothing to clean up
             return
 

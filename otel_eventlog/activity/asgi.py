@@ -1,0 +1,139 @@
+"""`make_asgi_app`: the Activity endpoints as an ASGI application, for FastAPI, Starlette and the like.
+
+Long-polls and streams wait with `EventLog.read_async`, so they never block the event loop: while one
+waits, the loop answers other requests. A stream ends when its client disconnects or the log is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from otel_eventlog.activity._http import (
+    SSE_HEADERS,
+    SSE_HEARTBEAT,
+    ActivityApp,
+    ActivityLimits,
+    PollQuery,
+    Request,
+    Response,
+    StreamQuery,
+    sse_page,
+    stream_opening,
+)
+from otel_eventlog.backends.base import EventLog
+
+__all__ = ["make_asgi_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def make_asgi_app(
+    event_log: EventLog, *, token: str | None = None, limits: ActivityLimits | None = None
+) -> ASGIApp:
+    """Return an ASGI application serving `event_log`'s Activity endpoints.
+
+    Args:
+        event_log: The log to serve.
+        token: If set, requests must carry ``Authorization: Bearer <token>`` (or ``?token=``).
+        limits: What one request may ask for (page size, long-poll time, heartbeat).
+
+    Raises:
+        TypeError: If `event_log` is not an event log.
+        ValueError: If `token` is empty.
+    """
+    app = ActivityApp(event_log, token=token, limits=limits)
+
+    async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets and anything else: not ours
+            return
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        request = Request(
+            scope["method"],
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]},
+        )
+        action = app.route(request)
+        if isinstance(action, PollQuery):
+            page = await app.event_log.read_async(
+                action.since, action.limit, kinds=action.kinds, trace_id=action.trace_id, wait=action.wait
+            )
+            action = app.page_response(page)
+        if isinstance(action, Response):
+            await _send_response(send, action, head=request.method == "HEAD")
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": _encode(SSE_HEADERS)})
+        if request.method == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await _stream_until_disconnect(app, action, receive, send)
+
+    return asgi_app
+
+
+async def _send_response(send: Send, response: Response, *, head: bool) -> None:
+    headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+    await send({"type": "http.response.start", "status": response.status, "headers": _encode(headers)})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+
+async def _stream_until_disconnect(
+    app: ActivityApp, query: StreamQuery, receive: Receive, send: Send
+) -> None:
+    async def pump() -> None:
+        async for chunk in _chunks(app, query):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})  # the log was closed
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await task
+
+
+async def _chunks(app: ActivityApp, query: StreamQuery) -> AsyncIterator[bytes]:
+    log, limits = app.event_log, app.limits
+    opening, cursor = stream_opening(app, query)
+    yield opening
+    while not log.closed:
+        page = await log.read_async(
+            cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=limits.heartbeat
+        )
+        cursor = page.cursor
+        yield sse_page(page) if page.events or page.missed else SSE_HEARTBEAT
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _encode(headers: list[tuple[str, str]] | Any) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
