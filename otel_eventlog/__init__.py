@@ -24,6 +24,7 @@ from otel_eventlog.backends import (
     create_event_log,
 )
 from otel_eventlog.config import (
+    ActivityConfig,
     CaptureConfig,
     ConfigError,
     EventLogConfig,
@@ -32,10 +33,11 @@ from otel_eventlog.config import (
 )
 from otel_eventlog.event import Entry, Event, Page
 from otel_eventlog.logs import EventLogHandler, EventLogRecordProcessor
-from otel_eventlog.pipeline import configure, get_event_log
+from otel_eventlog.pipeline import configure, get_activity_server, get_event_log
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
 __all__ = [
+    "ActivityConfig",
     "ActivityLimits",
     "ActivityServer",
     "CaptureConfig",
@@ -54,6 +56,7 @@ __all__ = [
     "__version__",
     "configure",
     "create_event_log",
+    "get_activity_server",
     "get_event_log",
     "load_config",
     "make_asgi_app",

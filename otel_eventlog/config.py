@@ -14,6 +14,10 @@
           live_interval_seconds: 0.1      # most an open span's event waits; 0: at span end only
           logging: true                   # stdlib log records that name an event
           logging_level: INFO
+      activity:
+        enabled: false         # configure() starts the HTTP server when true
+        addr: 127.0.0.1
+        port: 9450
 
 The config objects are frozen, keyword-only dataclasses that check themselves when built, so a bad value
 fails at start-up with a `ConfigError` (a `ValueError`) naming its key path, never later on a hot path.
@@ -35,9 +39,17 @@ from typing import Any
 
 import yaml
 
+from otel_eventlog.activity import DEFAULT_PORT, ActivityLimits
 from otel_eventlog.backends import BACKEND_NAMES, EventLog, InMemoryEventLog, create_event_log
 
-__all__ = ["CaptureConfig", "ConfigError", "EventLogConfig", "ObservabilityConfig", "load_config"]
+__all__ = [
+    "ActivityConfig",
+    "CaptureConfig",
+    "ConfigError",
+    "EventLogConfig",
+    "ObservabilityConfig",
+    "load_config",
+]
 
 #: Names the environment variable that `load_config()` reads a YAML file from when given no source.
 CONFIG_ENV = "OTEL_EVENTLOG_CONFIG"
@@ -45,6 +57,7 @@ CONFIG_ENV = "OTEL_EVENTLOG_CONFIG"
 _SECTION = "observability"
 _EVENT_LOG = f"{_SECTION}.event_log"
 _CAPTURE = f"{_EVENT_LOG}.capture"
+_ACTIVITY = f"{_SECTION}.activity"
 _INFO = logging.INFO  # the `logging` field of CaptureConfig hides the module in its body
 
 
@@ -233,18 +246,103 @@ def _boolean(text: str) -> object:
     )
 
 
-#: Environment variables that override keys of ``observability.event_log`` (and of its ``capture``
-#: section), and how to read them.
+#: Environment variables that override keys of the ``observability`` section (by their path under
+#: it), and how to read them.
 _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
-    "OTEL_EVENTLOG_BACKEND": ("backend", str),
-    "OTEL_EVENTLOG_TTL_SECONDS": ("ttl_seconds", float),
-    "OTEL_EVENTLOG_MAX_ENTRIES": ("max_entries", int),
-    "OTEL_EVENTLOG_CAPTURE_INCLUDE": ("capture.include", _comma_list),
-    "OTEL_EVENTLOG_CAPTURE_EXCLUDE": ("capture.exclude", _comma_list),
-    "OTEL_EVENTLOG_SPAN_LIFECYCLE": ("capture.span_lifecycle", _boolean),
-    "OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS": ("capture.live_interval_seconds", float),
-    "OTEL_EVENTLOG_LOGGING": ("capture.logging", _boolean),
-    "OTEL_EVENTLOG_LOGGING_LEVEL": ("capture.logging_level", str),
+    "OTEL_EVENTLOG_BACKEND": ("event_log.backend", str),
+    "OTEL_EVENTLOG_TTL_SECONDS": ("event_log.ttl_seconds", float),
+    "OTEL_EVENTLOG_MAX_ENTRIES": ("event_log.max_entries", int),
+    "OTEL_EVENTLOG_CAPTURE_INCLUDE": ("event_log.capture.include", _comma_list),
+    "OTEL_EVENTLOG_CAPTURE_EXCLUDE": ("event_log.capture.exclude", _comma_list),
+    "OTEL_EVENTLOG_SPAN_LIFECYCLE": ("event_log.capture.span_lifecycle", _boolean),
+    "OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS": ("event_log.capture.live_interval_seconds", float),
+    "OTEL_EVENTLOG_LOGGING": ("event_log.capture.logging", _boolean),
+    "OTEL_EVENTLOG_LOGGING_LEVEL": ("event_log.capture.logging_level", str),
+    "OTEL_EVENTLOG_ACTIVITY_ENABLED": ("activity.enabled", _boolean),
+    "OTEL_EVENTLOG_ACTIVITY_ADDR": ("activity.addr", str),
+    "OTEL_EVENTLOG_ACTIVITY_PORT": ("activity.port", int),
+    "OTEL_EVENTLOG_ACTIVITY_TOKEN": ("activity.token", str),
+}
+
+
+def _address(value: object, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"expected a host name or IP address, got {_describe(value)}", path=path)
+    return value.strip()
+
+
+def _port(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ConfigError(f"expected a TCP port from 0 to 65535, got {_describe(value)}", path=path)
+    return value
+
+
+def _token(value: object, path: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"expected a non-empty string or null, got {_describe(value)}", path=path)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ActivityConfig:
+    """The ``observability.activity`` section: the HTTP server that `configure` starts for readers.
+
+    Attributes:
+        enabled: Whether `configure` starts the server.
+        addr: The address to bind; the loopback interface unless told otherwise.
+        port: The TCP port; ``0`` picks a free one.
+        token: If set, requests need ``Authorization: Bearer <token>``. Better given through
+            ``OTEL_EVENTLOG_ACTIVITY_TOKEN`` than written in a file.
+        default_limit: Events per ``/activity`` page when a request names no ``limit``.
+        max_limit: The most events one page returns.
+        max_wait_seconds: The longest long-poll.
+        heartbeat_seconds: Seconds between two heartbeats on a quiet stream.
+
+    Raises:
+        ConfigError: If a value has the wrong type or is out of range.
+    """
+
+    enabled: bool = False
+    addr: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = field(default=None, repr=False)
+    default_limit: int = 100
+    max_limit: int = 1000
+    max_wait_seconds: float = 30.0
+    heartbeat_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name, check in _ACTIVITY_FIELDS.items():
+            object.__setattr__(self, name, check(getattr(self, name), f"{_ACTIVITY}.{name}"))
+
+    def limits(self) -> ActivityLimits:
+        """Return the request limits this section sets."""
+        return ActivityLimits(
+            default_limit=self.default_limit,
+            max_limit=self.max_limit,
+            max_wait=self.max_wait_seconds,
+            heartbeat=self.heartbeat_seconds,
+        )
+
+
+_ACTIVITY_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "enabled": _flag,
+    "addr": _address,
+    "port": _port,
+    "token": _token,
+    "default_limit": _positive_int,
+    "max_limit": _positive_int,
+    "max_wait_seconds": _positive_number,
+    "heartbeat_seconds": _positive_number,
+}
+
+# Each section: its fields' checks, and its subsections.
+_SECTIONS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
+    "event_log": _EVENT_LOG_FIELDS,
+    "event_log.capture": _CAPTURE_FIELDS,
+    "activity": _ACTIVITY_FIELDS,
 }
 
 
@@ -254,16 +352,20 @@ class ObservabilityConfig:
 
     Attributes:
         event_log: The ``observability.event_log`` section.
+        activity: The ``observability.activity`` section.
 
     Raises:
         ConfigError: If a section has the wrong type.
     """
 
     event_log: EventLogConfig = field(default_factory=EventLogConfig)
+    activity: ActivityConfig = field(default_factory=ActivityConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.event_log, EventLogConfig):
             raise ConfigError(f"expected an EventLogConfig, got {_describe(self.event_log)}", path=_EVENT_LOG)
+        if not isinstance(self.activity, ActivityConfig):
+            raise ConfigError(f"expected an ActivityConfig, got {_describe(self.activity)}", path=_ACTIVITY)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain data, shaped like the YAML document it reads."""
@@ -273,6 +375,8 @@ class ObservabilityConfig:
             if capture[key] is not None:
                 capture[key] = list(capture[key])
         capture["logging_level"] = logging.getLevelName(capture["logging_level"])
+        if document["activity"]["token"] is not None:
+            document["activity"]["token"] = "<set>"  # printed by check-config: never echo a secret
         return {_SECTION: document}
 
 
@@ -311,12 +415,20 @@ def load_config(
     overrides = _environment_overrides(env)
     if not overrides:
         return config
-    capture = {key.partition(".")[2]: value for key, value in overrides.items() if key.startswith("capture.")}
-    top = {key: value for key, value in overrides.items() if not key.startswith("capture.")}
-    event_log = dataclasses.replace(
-        config.event_log, capture=dataclasses.replace(config.event_log.capture, **capture), **top
+
+    def within(section: str) -> dict[str, Any]:
+        return {
+            name.rpartition(".")[2]: value
+            for name, value in overrides.items()
+            if name.rpartition(".")[0] == section
+        }
+
+    capture = dataclasses.replace(config.event_log.capture, **within("event_log.capture"))
+    return dataclasses.replace(
+        config,
+        event_log=dataclasses.replace(config.event_log, capture=capture, **within("event_log")),
+        activity=dataclasses.replace(config.activity, **within("activity")),
     )
-    return dataclasses.replace(config, event_log=event_log)
 
 
 def _read_document(source: object) -> tuple[object, str | None]:
@@ -374,7 +486,12 @@ def _from_document(document: object) -> ObservabilityConfig:
     event_log.pop("capture", None)
     _reject_unknown_keys(event_log, {**_EVENT_LOG_FIELDS, "capture": None}, _EVENT_LOG)
     _reject_unknown_keys(capture, _CAPTURE_FIELDS, _CAPTURE)
-    return ObservabilityConfig(event_log=EventLogConfig(capture=CaptureConfig(**capture), **event_log))
+    activity = _section(section, "activity", _ACTIVITY)
+    _reject_unknown_keys(activity, _ACTIVITY_FIELDS, _ACTIVITY)
+    return ObservabilityConfig(
+        event_log=EventLogConfig(capture=CaptureConfig(**capture), **event_log),
+        activity=ActivityConfig(**activity),
+    )
 
 
 def _section(parent: Mapping[Any, Any], key: str, path: str) -> Mapping[str, Any]:
@@ -415,6 +532,5 @@ def _environment_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         except ValueError:
             value = text  # the field's check below names the variable and the text
         section, _, key = name.rpartition(".")
-        check = (_CAPTURE_FIELDS if section else _EVENT_LOG_FIELDS)[key]
-        overrides[name] = check(value, variable)
+        overrides[name] = _SECTIONS[section][key](value, variable)
     return overrides

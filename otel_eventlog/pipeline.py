@@ -6,7 +6,9 @@ It attaches, beside whatever processors the providers already have (the OTLP exp
   created only if the application has not set one);
 - an `EventLogRecordProcessor` to the logger provider (the given one, else the global one if it is
   an SDK ``LoggerProvider``);
-- an `EventLogHandler` to the root `logging` logger, unless the config says ``logging: false``.
+- an `EventLogHandler` to the root `logging` logger, unless the config says ``logging: false``;
+
+and it starts the Activity HTTP server when ``observability.activity.enabled`` is true.
 
 `instrument` is the same call for ``opentelemetry-instrument``: the package registers it as an
 ``opentelemetry_post_instrument`` entry point, so an application run under it gets the event log from
@@ -24,16 +26,18 @@ from opentelemetry import _logs, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 
+from otel_eventlog.activity import ActivityServer, start_activity_server
 from otel_eventlog.backends import DisabledEventLog, EventLog
 from otel_eventlog.config import ConfigError, ObservabilityConfig, load_config
 from otel_eventlog.logs import EventLogHandler, EventLogRecordProcessor
 from otel_eventlog.span_processor import EventLogSpanProcessor
 
-__all__ = ["configure", "get_event_log", "instrument"]
+__all__ = ["configure", "get_activity_server", "get_event_log", "instrument"]
 
 _logger = logging.getLogger(__name__)
 
 _configured: list[EventLog] = []  # what configure() built, in order
+_servers: list[ActivityServer] = []  # the Activity servers it started
 
 
 def configure(
@@ -64,12 +68,20 @@ def configure(
     Raises:
         ConfigError: If the configuration is wrong.
         TypeError: If the global tracer provider is not an SDK ``TracerProvider`` and none was given.
+        OSError: If the Activity server is enabled and its address cannot be bound.
     """
     settings = load_config(config)
     if _configured:
         _logger.warning("otel_eventlog: configure() was called before; attaching a second event log")
     event_log = settings.event_log.create_event_log()
     _configured.append(event_log)
+    activity = settings.activity
+    if activity.enabled:  # first, so that a port in use fails before anything is attached
+        _servers.append(
+            start_activity_server(
+                event_log, activity.port, activity.addr, token=activity.token, limits=activity.limits()
+            )
+        )
     if isinstance(event_log, DisabledEventLog):
         return event_log
     capture = settings.event_log.capture
@@ -99,6 +111,11 @@ def get_event_log() -> EventLog | None:
     return _configured[-1] if _configured else None
 
 
+def get_activity_server() -> ActivityServer | None:
+    """Return the Activity server the last `configure` call started, or ``None`` if none runs."""
+    return _servers[-1] if _servers else None
+
+
 def _global_tracer_provider() -> TracerProvider:
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
@@ -121,5 +138,5 @@ def instrument() -> None:
     """
     try:
         configure()
-    except (ConfigError, TypeError) as error:
+    except (ConfigError, TypeError, OSError) as error:
         _logger.error("otel_eventlog: not attached: %s", error)

@@ -155,6 +155,18 @@ DEFAULT_CAPTURE = {
 }
 
 
+DEFAULT_ACTIVITY = {
+    "enabled": False,
+    "addr": "127.0.0.1",
+    "port": 9450,
+    "token": None,
+    "default_limit": 100,
+    "max_limit": 1000,
+    "max_wait_seconds": 30.0,
+    "heartbeat_seconds": 15.0,
+}
+
+
 def test_to_dict_is_shaped_like_the_document() -> None:
     """The effective config serialises under observability.event_log."""
     assert ObservabilityConfig().to_dict() == {
@@ -164,7 +176,8 @@ def test_to_dict_is_shaped_like_the_document() -> None:
                 "ttl_seconds": 3600,
                 "max_entries": 10_000,
                 "capture": DEFAULT_CAPTURE,
-            }
+            },
+            "activity": DEFAULT_ACTIVITY,
         }
     }
 
@@ -253,6 +266,45 @@ def test_bad_capture_environment_value_names_the_variable() -> None:
         ConfigError, match="OTEL_EVENTLOG_SPAN_LIFECYCLE: expected true or false, got 'sometimes'"
     ):
         load_config(None, environ={"OTEL_EVENTLOG_SPAN_LIFECYCLE": "sometimes"})
+
+
+# the activity section
+
+
+def test_activity_section_is_read_and_overridden_by_the_environment() -> None:
+    """The activity keys come from the document, the address, port and token also from variables."""
+    config = load_config(
+        "observability:\n  activity:\n    enabled: true\n    port: 0\n    max_limit: 50\n",
+        environ={"OTEL_EVENTLOG_ACTIVITY_ADDR": "0.0.0.0", "OTEL_EVENTLOG_ACTIVITY_TOKEN": "s3cret"},
+    )
+    activity = config.activity
+    assert (activity.enabled, activity.addr, activity.port, activity.token) == (True, "0.0.0.0", 0, "s3cret")
+    assert activity.limits().max_limit == 50
+    assert "s3cret" not in repr(activity)
+    assert config.to_dict()["observability"]["activity"]["token"] == "<set>"  # never printed
+
+
+@pytest.mark.parametrize(
+    ("activity", "message"),
+    [
+        ("port: 70000", "observability.activity.port: expected a TCP port from 0 to 65535, got 70000"),
+        ("addr: ''", "observability.activity.addr: expected a host name or IP address"),
+        ("enabled: yes please", "observability.activity.enabled: expected true or false"),
+        ("token: ''", "observability.activity.token: expected a non-empty string or null"),
+        ("max_wait_seconds: 0", "observability.activity.max_wait_seconds: expected a positive number"),
+        ("prot: 1", "observability.activity.prot: unknown key (did you mean 'port'?)"),
+    ],
+)
+def test_bad_activity_values_name_the_key_path(activity: str, message: str) -> None:
+    """A wrong activity key or value fails with its full key path."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(f"observability:\n  activity:\n    {activity}\n", environ={})
+
+
+def test_bad_activity_port_variable_names_it() -> None:
+    """A port variable that is not a port fails naming the variable."""
+    with pytest.raises(ConfigError, match="OTEL_EVENTLOG_ACTIVITY_PORT: expected a TCP port"):
+        load_config(None, environ={"OTEL_EVENTLOG_ACTIVITY_PORT": "http"})
 
 
 # errors

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,14 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_eventlog import ConfigError, DisabledEventLog, InMemoryEventLog, configure, get_event_log
+from otel_eventlog import (
+    ConfigError,
+    DisabledEventLog,
+    InMemoryEventLog,
+    configure,
+    get_activity_server,
+    get_event_log,
+)
 from otel_eventlog.pipeline import instrument
 from tests.otlp_receiver import otlp_receiver
 
@@ -131,6 +139,31 @@ def test_configure_applies_the_capture_section() -> None:
     assert log.max_entries == 50
     assert not any(type(h).__name__ == "EventLogHandler" for h in logging.getLogger().handlers)
     provider.shutdown()
+
+
+def test_configure_starts_the_activity_server_when_enabled() -> None:
+    """With activity.enabled, configure() serves the log over HTTP, as configured."""
+    config = {
+        "observability": {
+            "event_log": {"capture": {"live_interval_seconds": 0, "logging": False}},
+            "activity": {"enabled": True, "port": 0, "token": "s3cret"},
+        }
+    }
+    provider = TracerProvider()
+    log = configure(config, tracer_provider=provider, logger_provider=LoggerProvider())
+    server = get_activity_server()
+    assert server is not None
+    try:
+        with provider.get_tracer("agent").start_as_current_span("turn") as span:
+            span.add_event("turn.started")
+        request = urllib.request.Request(server.url + "activity", headers={"Authorization": "Bearer s3cret"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            page = json.load(response)
+        assert [e["kind"] for e in page["events"]] == ["turn.started"]
+        assert page["epoch"] == log.epoch
+    finally:
+        server.close()
+        provider.shutdown()
 
 
 def test_configure_with_the_log_disabled_attaches_nothing() -> None:
