@@ -1,7 +1,9 @@
 """The ``otel-eventlog`` command line.
 
 - ``otel-eventlog --version``
-- ``otel-eventlog demo``: run a simulated agent and print its Activity feed as it arrives.
+- ``otel-eventlog demo``: run a simulated agent, serve its Activity page and print its feed live.
+- ``otel-eventlog serve``: serve an event log chosen by the configuration over HTTP.
+- ``otel-eventlog tail URL``: follow an Activity server's stream in the terminal.
 - ``otel-eventlog check-config FILE``: print the effective configuration (the file with the
   ``OTEL_EVENTLOG_*`` environment applied) or what is wrong with it; exit status 0 or 1.
 """
@@ -9,13 +11,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from otel_eventlog._version import __version__
+from otel_eventlog.activity import DEFAULT_PORT, start_activity_server
+from otel_eventlog.activity.tail import TailError, tail
 from otel_eventlog.config import ConfigError, load_config
 
 __all__ = ["main"]
@@ -70,7 +77,49 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="agent sessions at once, 1 to 32 (default 3)",
     )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help=f"serve the Activity page on this port of 127.0.0.1 (default {DEFAULT_PORT}, "
+        "a free one if taken)",
+    )
     demo.set_defaults(run=_demo)
+    serve = commands.add_parser(
+        "serve",
+        help="serve an event log over HTTP: JSON, Server-Sent Events and the live page",
+        description=(
+            "Serve the event log that the configuration describes (observability.event_log) with "
+            "the Activity endpoints, on the address and port of observability.activity unless "
+            "given here. Runs until interrupted."
+        ),
+    )
+    serve.add_argument("--config", metavar="FILE", help="a YAML config file (default: OTEL_EVENTLOG_CONFIG)")
+    serve.add_argument("--addr", help="the address to bind (default: the config's, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="the port (default: the config's, 9450; 0: any free one)")
+    serve.set_defaults(run=_serve)
+    tail = commands.add_parser(
+        "tail",
+        help="follow an Activity server's stream, one line per event",
+        description=(
+            "Follow the Server-Sent Events stream of an Activity server and print one line per "
+            "event. Resumes after a dropped connection without repeating or losing events, and "
+            "says when events were missed. Runs until interrupted, or until --count events."
+        ),
+    )
+    tail.add_argument("url", metavar="URL", help="the server, such as http://127.0.0.1:9450/")
+    tail.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only events of this name or pattern (repeatable)",
+    )
+    tail.add_argument("--since", type=int, metavar="ID", help="start after this event id")
+    tail.add_argument("--token", help="the bearer token (default: OTEL_EVENTLOG_ACTIVITY_TOKEN)")
+    tail.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    tail.set_defaults(run=_tail)
     return parser
 
 
@@ -93,8 +142,48 @@ def _demo(args: argparse.Namespace) -> int:
             duration=args.duration,
             sessions=args.sessions,
             out=sys.stdout,
+            port=args.port,
         )
     except (ConfigError, ImportError) as error:
+        print(f"otel-eventlog: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(None if args.config is None else Path(args.config))
+        activity = config.activity
+        log = config.event_log.create_event_log()
+        server = start_activity_server(
+            log,
+            activity.port if args.port is None else args.port,
+            activity.addr if args.addr is None else args.addr,
+            token=activity.token,
+            limits=activity.limits(),
+        )
+    except (ConfigError, OSError) as error:
+        print(f"otel-eventlog: error: {error}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"serving the {config.event_log.backend} event log at {server.url}", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    token = args.token if args.token is not None else os.environ.get("OTEL_EVENTLOG_ACTIVITY_TOKEN") or None
+    try:
+        tail(args.url, out=sys.stdout, kinds=args.kind, since=args.since, token=token, count=args.count)
+    except TailError as error:
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -15,15 +15,16 @@ import os
 import random
 import threading
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
+from otel_eventlog._lines import event_line
+from otel_eventlog.activity import ActivityServer, start_activity_server
 from otel_eventlog.backends import EventLog
-from otel_eventlog.event import Event
 from otel_eventlog.pipeline import configure
 
 __all__ = ["DEFAULT_CONFIG", "run_demo"]
@@ -48,6 +49,7 @@ def run_demo(
     duration: float = 5.0,
     sessions: int = 3,
     out: TextIO,
+    port: int | None = None,
     seed: int | None = None,
 ) -> int:
     """Run the simulated agent for `duration` seconds and print its Activity feed to `out`.
@@ -57,6 +59,8 @@ def run_demo(
         duration: How long the agent works, in seconds.
         sessions: How many sessions work at once.
         out: Where the feed is printed.
+        port: Also serve the feed over HTTP (the Activity page) on this port of 127.0.0.1, or on a
+            free one if it is taken or ``0``; ``None`` serves nothing.
         seed: Seeds the agent's random choices, for a repeatable run.
 
     Returns:
@@ -65,6 +69,9 @@ def run_demo(
     provider = TracerProvider(resource=Resource.create({"service.name": "otel-eventlog-demo"}))
     exporting = _add_otlp_export(provider)
     log = configure(DEFAULT_CONFIG if config is None else config, tracer_provider=provider)
+    server = None if port is None else _serve(log, port)
+    if server is not None:
+        print(f"# the Activity page: {server.url}", file=out)
     logger = logging.getLogger("demo.agent")  # its records reach the event log's handler on the root
     logger.setLevel(logging.INFO)
     print(f"# {sessions} agent sessions for {duration:g}s; {exporting}", file=out)
@@ -88,9 +95,18 @@ def run_demo(
         for agent in agents:
             agent.join()
         provider.shutdown()  # moves what the spans still hold, and flushes the OTLP export
+        if server is not None:
+            server.close()
     _, more = _follow(log, out, cursor, until=0)
     print(f"\n# {printed + more} events; the log holds {len(log)}", file=out)
     return printed + more
+
+
+def _serve(log: EventLog, port: int) -> ActivityServer:
+    try:
+        return start_activity_server(log, port)
+    except OSError:  # taken: any free port will do for a demo
+        return start_activity_server(log, 0)
 
 
 def _add_otlp_export(provider: TracerProvider) -> str:
@@ -141,22 +157,9 @@ def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> 
         if page.missed:
             print(f"  ... {page.missed} events were evicted before they could be read", file=out)
         for event in page.events:
-            print(_line(event), file=out)
+            print(event_line(event), file=out)
         printed += len(page.events)
         cursor = page.cursor
         if time.monotonic() >= until:
             return cursor, printed
         time.sleep(0.1)  # a terminal reader's polling pace
-
-
-def _line(event: Event) -> str:
-    clock = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
-    millis = int(event.timestamp * 1000) % 1000
-    fields = " ".join(f"{key}={_short(value)}" for key, value in event.payload.items() if key != "message")
-    trace = f"trace={event.trace_id[:8]}" if event.trace_id else ""
-    return f"#{event.id:<4} {clock}.{millis:03d}  {event.kind:<16} {fields:<40} {trace}".rstrip()
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 24 else text[:21] + "..."

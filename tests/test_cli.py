@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import yaml
 
-from otel_eventlog import __version__
+from otel_eventlog import InMemoryEventLog, __version__, start_activity_server
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -88,3 +91,123 @@ def test_demo_reports_a_bad_config_without_a_traceback(tmp_path: Path) -> None:
         f"otel-eventlog: error: {path}: observability.event_log.capture.include: "
         "expected an event name or a list of them, got 5 (int)"
     )
+
+
+def test_serve_serves_the_configured_log_until_terminated(tmp_path: Path) -> None:
+    """Serve prints its URL, answers requests, and exits 0 on SIGTERM."""
+    config = tmp_path / "obs.yaml"
+    config.write_text("observability:\n  event_log:\n    max_entries: 10\n  activity:\n    port: 0\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otel_eventlog", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("serving the memory event log at http://127.0.0.1:")
+        url = line.split(" at ")[1].strip()
+        with urllib.request.urlopen(url + "activity", timeout=10) as response:
+            assert json.load(response)["events"] == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+    assert (process.returncode, errors) == (0, "")
+
+
+def test_serve_reports_a_taken_port() -> None:
+    """A port in use is one clear error line and exit status 1."""
+    log = InMemoryEventLog()
+    with start_activity_server(log, port=0) as taken:
+        result = run("serve", "--port", str(taken.port))
+    assert result.returncode == 1
+    assert result.stderr.startswith("otel-eventlog: error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_tail_prints_events_and_gaps_and_stops_after_count() -> None:
+    """Tail prints one line per event, reports missed ones, and stops after --count events."""
+    log = InMemoryEventLog(max_entries=3)
+    for n in range(6):
+        log.append("tick", {"n": n})
+    with start_activity_server(log, port=0) as server:
+        result = run("tail", server.url, "--since", "1", "--count", "3", "--kind", "tick")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# 2 event(s) missed: evicted before they could be read"
+    assert [line.split()[0] for line in lines[1:]] == ["#4", "#5", "#6"]
+    assert "tick" in lines[1]
+    assert "n=3" in lines[1]
+
+
+def test_tail_follows_live_events() -> None:
+    """Tail keeps printing events appended after it connected."""
+    log = InMemoryEventLog()
+    with start_activity_server(log, port=0) as server:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "otel_eventlog", "tail", server.url, "--count", "2"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environ,
+        )
+        log.append("turn.started")  # whether tail is connected yet or not, it gets both: it starts
+        log.append("turn.completed")  # with the most recent events
+        out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert [line.split()[2] for line in out.splitlines()] == ["turn.started", "turn.completed"]
+
+
+def test_tail_refusals_are_one_line_errors() -> None:
+    """A refused connection, a bad URL and a missing token each give exit status 1 and one line."""
+    with start_activity_server(InMemoryEventLog(), port=0, token="s3cret") as server:
+        unauthorized = run("tail", server.url, "--count", "1")
+        port = server.port
+    refused = run("tail", f"http://127.0.0.1:{port}/", "--count", "1")
+    not_a_url = run("tail", "localhost:9450", "--count", "1")
+    assert unauthorized.returncode == refused.returncode == not_a_url.returncode == 1
+    assert unauthorized.stderr.strip() == (
+        "otel-eventlog: error: the server answered 401: a valid bearer token is required (pass --token)"
+    )
+    assert refused.stderr.startswith(f"otel-eventlog: error: cannot follow http://127.0.0.1:{port}/: ")
+    assert not_a_url.stderr.strip() == (
+        "otel-eventlog: error: expected an http:// or https:// URL, got 'localhost:9450'"
+    )
+
+
+def test_tail_resumes_after_the_server_comes_back_and_notices_a_new_log() -> None:
+    """After a dropped connection tail resumes without repeats; a restarted log is followed from its start."""
+    log = InMemoryEventLog()
+    log.append("first")
+    server = start_activity_server(log, port=0)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otel_eventlog", "tail", server.url, "--count", "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    assert process.stdout is not None
+    try:
+        assert process.stdout.readline().split()[2] == "first"
+        server.close()  # the connection drops
+        log.append("second")
+        server = start_activity_server(log, port=server.port)  # same log: tail resumes after "first"
+        assert process.stdout.readline().startswith("# ")  # it said it lost the connection
+        line = process.stdout.readline()
+        while line.startswith("# "):
+            line = process.stdout.readline()
+        assert line.split()[2] == "second"
+        server.close()
+        restarted = InMemoryEventLog()  # a new log: its ids mean something else
+        restarted.append("after restart")
+        server = start_activity_server(restarted, port=server.port)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        server.close()
+    assert "# the server's event log was restarted: following it from its start" in out
+    assert out.splitlines()[-1].split()[2:4] == ["after", "restart"]
+    assert process.returncode == 0

@@ -1,0 +1,153 @@
+"""`tail`: follow an Activity stream from a terminal, one line per event, across dropped connections.
+
+What ``otel-eventlog tail URL`` runs. It reads ``/activity/stream`` with the standard library's HTTP
+client, resumes after a dropped connection from the last event it printed (``Last-Event-ID``), says
+when events were missed, and starts over when the server's log was restarted (a new epoch).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+from urllib.parse import urlencode, urlsplit
+
+from otel_eventlog._lines import event_line
+from otel_eventlog.event import Event
+
+__all__ = ["TailError", "tail"]
+
+
+class TailError(Exception):
+    """The stream cannot be followed: a bad URL, a refused connection, a refused request."""
+
+
+def tail(
+    url: str,
+    *,
+    out: TextIO,
+    kinds: Sequence[str] = (),
+    since: int | None = None,
+    token: str | None = None,
+    count: int | None = None,
+    retry_seconds: float = 1.0,
+    timeout: float = 60.0,
+) -> int:
+    """Print the events of the Activity stream at `url` as they come; return how many were printed.
+
+    Args:
+        url: The Activity server (``http://host:port/``) or its ``/activity/stream`` URL.
+        out: Where the lines go.
+        kinds: Only these event names or patterns.
+        since: Start after this event id; by default the server sends its most recent events first.
+        token: The bearer token, if the server wants one.
+        count: Stop after this many events; by default follow until interrupted.
+        retry_seconds: The pause before reconnecting after a dropped connection.
+        timeout: Seconds of silence (heartbeats included) after which the connection counts as lost.
+
+    Raises:
+        TailError: If the first connection fails or the server refuses the request; dropped
+            connections later on are retried.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TailError(f"expected an http:// or https:// URL, got {url!r}")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/activity/stream"):
+        path += "/activity/stream"
+    query = urlencode([("kind", kind) for kind in kinds])
+    follower = _Follower(out, since, count)
+    connected = False
+    while True:
+        connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+        try:
+            headers = {"Accept": "text/event-stream"}
+            if follower.last_id is not None:
+                headers["Last-Event-ID"] = str(follower.last_id)
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            connection.request("GET", f"{path}?{query}" if query else path, headers=headers)
+            response = connection.getresponse()
+            if response.status != 200:
+                raise TailError(_refusal(response))
+            connected = True
+            if follower.follow(response):
+                return follower.printed
+            print("# the stream ended; reconnecting", file=out, flush=True)
+            time.sleep(retry_seconds)
+        except (OSError, http.client.HTTPException) as error:
+            if not connected:
+                raise TailError(f"cannot follow {url}: {error}") from None
+            print(f"# connection lost ({error}); reconnecting", file=out, flush=True)
+            time.sleep(retry_seconds)  # a pause before retrying, not a wait for some state
+        finally:
+            connection.close()
+
+
+class _Follower:
+    """Where the terminal reader stands, across connections."""
+
+    def __init__(self, out: TextIO, since: int | None, count: int | None) -> None:
+        self.out = out
+        self.last_id = since
+        self.count = count
+        self.epoch: str | None = None
+        self.printed = 0
+
+    def follow(self, response: http.client.HTTPResponse) -> bool:
+        """Print the stream's events; return True once `count` are printed, False when it ends."""
+        for kind, data, event_id in _messages(response):
+            if kind == "hello":
+                if self.epoch is not None and data["epoch"] != self.epoch:
+                    print(
+                        "# the server's event log was restarted: following it from its start", file=self.out
+                    )
+                    self.last_id = self.epoch = None
+                    return False
+                self.epoch = data["epoch"]
+            elif kind == "gap":
+                print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
+            elif event_id is not None:
+                print(event_line(Event(**data)), file=self.out, flush=True)
+                self.last_id, self.printed = event_id, self.printed + 1
+                if self.count is not None and self.printed >= self.count:
+                    return True
+        return False
+
+
+def _refusal(response: http.client.HTTPResponse) -> str:
+    body = response.read()
+    try:
+        message = json.loads(body)["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body.decode(errors="replace").strip() or response.reason
+    hint = " (pass --token)" if response.status == 401 else ""
+    return f"the server answered {response.status}: {message}{hint}"
+
+
+def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, int | None]]:
+    """Yield each Server-Sent Events message as (event name, decoded data, id)."""
+    kind, data, event_id = "message", "", None
+    while True:
+        line = response.fp.readline()
+        if not line:
+            return  # the server ended the stream
+        text = line.decode("utf-8").rstrip("\r\n")
+        if text:
+            name, _, value = text.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                kind = value
+            elif name == "data":
+                data += value
+            elif name == "id" and value.isdigit():
+                event_id = int(value)
+            continue
+        if data:
+            yield kind, json.loads(data), event_id if kind == "message" else None
+        kind, data, event_id = "message", "", None
