@@ -187,7 +187,7 @@ def test_payloads_are_always_valid_json(server: ActivityServer, log: InMemoryEve
         ("/activity?kind=", "kind", "expected event names or patterns, got an empty one"),
         ("/activity?sinec=3", "sinec", "unknown parameter; known: kind, limit, since, trace_id, wait"),
         ("/activity/stream?wait=1", "wait", "unknown parameter; known: kind, since, trace_id"),
-        ("/?since=1", "since", "unknown parameter; known: none"),
+        ("/?limit=1", "limit", "unknown parameter; known: since"),
     ],
 )
 def test_bad_parameters_get_a_400_naming_them(

@@ -27,7 +27,7 @@ _TRACE_ID = re.compile(r"[0-9a-f]{32}").fullmatch
 _PARAMETERS = {
     "/activity": frozenset({"since", "limit", "kind", "trace_id", "wait"}),
     "/activity/stream": frozenset({"since", "kind", "trace_id"}),
-    "/": frozenset(),
+    "/": frozenset({"since"}),  # read by the page's script, for its stream
 }
 
 
