@@ -53,3 +53,11 @@ def test_processor_benchmark_prints_its_ratio() -> None:
     result = run_script("benchmarks/bench_processor.py", "--quick")
     assert result.returncode == 0, result.stderr
     assert re.search(r"^with event log / without\s+\d+\.\d\d  \(target", result.stdout, re.MULTILINE)
+
+
+def test_activity_benchmark_prints_its_figures() -> None:
+    """A quick run of the Activity benchmark prints the request ratio and the stream latency."""
+    result = run_script("benchmarks/bench_activity.py", "--quick")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^/activity / fixed JSON requests per second\s+\d+\.\d\d", result.stdout, re.MULTILINE)
+    assert re.search(r"append -> SSE client, 20 events\s+median \d+\.\d\d ms", result.stdout)
