@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -116,11 +116,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="only events of this name or pattern (repeatable)",
     )
-    tail.add_argument("--since", type=int, metavar="ID", help="start after this event id")
+    tail.add_argument("--since", type=_count(0), metavar="ID", help="start after this event id")
     tail.add_argument("--token", help="the bearer token (default: OTEL_EVENTLOG_ACTIVITY_TOKEN)")
-    tail.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    tail.add_argument("--count", type=_count(1), metavar="N", help="stop after N events")
     tail.set_defaults(run=_tail)
     return parser
+
+
+def _count(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < least:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {text!r}")
+        return int(text)
+
+    return parse
 
 
 def _positive(text: str) -> float:
