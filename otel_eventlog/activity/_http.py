@@ -158,9 +158,10 @@ class ActivityApp:
         if request.path == "/":
             return Response(200, [("Content-Type", "text/html; charset=utf-8"), _NO_STORE], self._page)
         if request.path == "/activity/stream":
-            since = _last_event_id(request.headers.get("last-event-id"))
+            since = _cursor(params, "since")
+            resume = _last_event_id(request.headers.get("last-event-id"))  # a reconnecting browser's
             return StreamQuery(
-                since=since if since is not None else _cursor(params, "since"),
+                since=resume if resume is not None else since,
                 kinds=_kinds(params),
                 trace_id=_trace_id(params),
             )
