@@ -4,7 +4,9 @@ The event log is the one object everything reads from or writes to: `create_even
 backend name, `load_config` reads the ``observability.event_log`` section that describes it, and
 `configure` builds one from that section and attaches the processors that fill it:
 `EventLogSpanProcessor` (span events), `EventLogRecordProcessor` (OpenTelemetry log records that name an
-event) and `EventLogHandler` (stdlib log records that do).
+event) and `EventLogHandler` (stdlib log records that do). Readers use the log's `read` (which can
+long-poll), `read_async` and `follow`, or HTTP: `start_activity_server`, `make_wsgi_app` and
+`make_asgi_app` serve ``/activity`` (JSON), ``/activity/stream`` (Server-Sent Events) and a live page.
 """
 
 from __future__ import annotations
