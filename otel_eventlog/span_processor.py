@@ -131,7 +131,7 @@ class EventLogSpanProcessor(SpanProcessor):
         self._by_reference = hasattr(type(event_log), "_extend_span_events")
         self._failures = FailureReporter(_logger, "moving span events into the event log")
         self._lost = 0
-        self._wake = threading.Event()
+        self._stopping = threading.Event()  # set by `shutdown`, to end the helper's wait at once
         self._stopped = False
         self._helper: threading.Thread | None = None
         if self._live_interval:
@@ -225,16 +225,14 @@ class EventLogSpanProcessor(SpanProcessor):
     def shutdown(self) -> None:
         """Stop the helper thread and move what the spans hold one last time."""
         self._stopped = True
-        self._wake.set()
+        self._stopping.set()
         if self._helper is not None and self._helper is not threading.current_thread():
             self._helper.join()
         with self._move_lock:
             self._move_all()
 
     def _run(self) -> None:
-        while not self._stopped:
-            self._wake.wait(self._live_interval)
-            self._wake.clear()
+        while not self._stopping.wait(self._live_interval):
             with self._move_lock:
                 self._move_all()
 
