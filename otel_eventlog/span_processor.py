@@ -164,10 +164,11 @@ class EventLogSpanProcessor(SpanProcessor):
             self._failures.report()
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Hand the ended span to the helper thread. Called on the thread that ends the span; never raises.
+        """Queue the ended span for the next move, and every 64th time make that move here.
 
+        Called on the thread that ends the span; never waits for a move under way, never raises.
         Without a helper thread (``live_interval=0``, or after `shutdown`), move the span's remaining
-        events now.
+        events at once.
         """
         if self._helper is not None and not self._stopped:
             try:
@@ -175,7 +176,7 @@ class EventLogSpanProcessor(SpanProcessor):
                 self._open.pop((context.trace_id, context.span_id), None)
                 self._ended.append(span)
                 # Every so many ended spans, this thread moves them, unless a move is under way:
-                # one batch, while the spans are fresh, instead of waking the helper for it.
+                # one batch, while the spans are still fresh in the CPU's caches.
                 if len(self._ended) >= _BATCH and self._move_lock.acquire(blocking=False):
                     try:
                         self._move_ended()
