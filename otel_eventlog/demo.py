@@ -153,7 +153,7 @@ def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> 
     """
     printed = 0
     while True:
-        page = log.read(since=cursor)
+        page = log.read(since=cursor, wait=max(0.0, until - time.monotonic()))
         if page.missed:
             print(f"  ... {page.missed} events were evicted before they could be read", file=out)
         for event in page.events:
@@ -162,4 +162,3 @@ def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> 
         cursor = page.cursor
         if time.monotonic() >= until:
             return cursor, printed
-        time.sleep(0.1)  # a terminal reader's polling pace

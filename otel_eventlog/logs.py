@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from otel_eventlog._errors import FailureReporter
-from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends.base import EventLog, check_event_log
 from otel_eventlog.span_processor import capture_filter
 
 __all__ = ["EVENT_NAME_KEYS", "EventLogHandler", "EventLogRecordProcessor"]
@@ -59,8 +59,7 @@ class EventLogRecordProcessor(LogRecordProcessor):
         include: str | Iterable[str] | None = None,
         exclude: str | Iterable[str] | None = None,
     ) -> None:
-        if not isinstance(event_log, EventLog):
-            raise TypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
+        check_event_log(event_log)
         self._log = event_log
         self._capture = capture_filter(include, exclude)
         self._failures = FailureReporter(_logger, "appending a log record's event to the event log")
@@ -136,8 +135,7 @@ class EventLogHandler(logging.Handler):
         include: str | Iterable[str] | None = None,
         exclude: str | Iterable[str] | None = None,
     ) -> None:
-        if not isinstance(event_log, EventLog):
-            raise TypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
+        check_event_log(event_log)
         super().__init__(level)
         self._log = event_log
         self._capture = capture_filter(include, exclude)

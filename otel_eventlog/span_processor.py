@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from otel_eventlog._errors import FailureReporter
 from otel_eventlog._kinds import kind_matcher
 from otel_eventlog.backends._common import SpanEventRef
-from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends.base import EventLog, check_event_log
 from otel_eventlog.event import EntryLike
 
 __all__ = ["DEFAULT_LIVE_INTERVAL", "EventLogSpanProcessor"]
@@ -108,8 +108,7 @@ class EventLogSpanProcessor(SpanProcessor):
         span_lifecycle: bool = False,
         live_interval: float = DEFAULT_LIVE_INTERVAL,
     ) -> None:
-        if not isinstance(event_log, EventLog):
-            raise TypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
+        check_event_log(event_log)
         if isinstance(live_interval, bool) or not isinstance(live_interval, (int, float)):
             raise TypeError(f"live_interval must be a number of seconds, got {live_interval!r}")
         if not math.isfinite(live_interval) or live_interval < 0:

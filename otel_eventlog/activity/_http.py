@@ -11,19 +11,18 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends._common import check_trace_id
+from otel_eventlog.backends.base import EventLog, check_event_log
 from otel_eventlog.event import Event, Page
 
 __all__ = ["ActivityApp", "ActivityLimits", "PollQuery", "Request", "Response", "StreamQuery"]
 
-_TRACE_ID = re.compile(r"[0-9a-f]{32}").fullmatch
 _PARAMETERS = {
     "/activity": frozenset({"since", "limit", "kind", "trace_id", "wait"}),
     "/activity/stream": frozenset({"since", "kind", "trace_id"}),
@@ -130,8 +129,7 @@ class ActivityApp:
         limits: ActivityLimits | None = None,
         page: bytes | None = None,
     ) -> None:
-        if not isinstance(event_log, EventLog):
-            raise TypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
+        check_event_log(event_log)
         if token is not None and (not isinstance(token, str) or not token):
             raise ValueError("token must be a non-empty string or None")
         self.event_log = event_log
@@ -221,8 +219,10 @@ def _one(params: Mapping[str, list[str]], name: str) -> str | None:
 
 def _cursor(params: Mapping[str, list[str]], name: str) -> int | None:
     text = _one(params, name)
-    if text is None:
-        return None
+    return None if text is None else _non_negative(text, name)
+
+
+def _non_negative(text: str, name: str) -> int:
     if not text.isdigit() or not text.isascii():
         raise BadRequest(name, f"expected a non-negative integer, got {text!r}")
     return int(text)
@@ -255,18 +255,16 @@ def _trace_id(params: Mapping[str, list[str]]) -> str | None:
     text = _one(params, "trace_id")
     if text is None:
         return None
-    if not _TRACE_ID(text):
-        raise BadRequest("trace_id", f"expected 32 lower-case hex digits, got {text!r}")
-    return text
+    try:
+        return check_trace_id(text)
+    except ValueError:
+        raise BadRequest("trace_id", f"expected 32 lower-case hex digits, got {text!r}") from None
 
 
 def _last_event_id(header: str | None) -> int | None:
     if header is None or not header.strip():
         return None
-    text = header.strip()
-    if not text.isdigit() or not text.isascii():
-        raise BadRequest("Last-Event-ID", f"expected a non-negative integer, got {text!r}")
-    return int(text)
+    return _non_negative(header.strip(), "Last-Event-ID")
 
 
 def dumps(data: Any) -> bytes:

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from otel_eventlog.event import EntryLike, Event, Page
 
-__all__ = ["EventLog"]
+__all__ = ["EventLog", "check_event_log"]
 
 
 @runtime_checkable
@@ -114,3 +114,14 @@ class EventLog(Protocol):
     def __len__(self) -> int:
         """Return how many events are resident."""
         ...
+
+
+def check_event_log(event_log: object) -> EventLog:
+    """Return `event_log` if it keeps the `EventLog` protocol, else raise naming what it is.
+
+    Raises:
+        TypeError: If it does not.
+    """
+    if not isinstance(event_log, EventLog):
+        raise TypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
+    return event_log
