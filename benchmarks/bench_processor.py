@@ -25,8 +25,7 @@ from collections.abc import Callable, Sequence
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_eventlog import EventLogHandler, InMemoryEventLog
-from otel_eventlog.span_processor import EventLogSpanProcessor
+from otel_eventlog import EventLogHandler, EventLogSpanProcessor, InMemoryEventLog
 
 
 class DiscardingExporter(SpanExporter):

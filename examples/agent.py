@@ -5,7 +5,7 @@ configured by ``examples/observability.yaml``: ``otel_eventlog.configure()`` bui
 attaches its processors to the agent's ``TracerProvider`` and to the root logger. Several sessions
 work at once inside long-lived session spans; the ``session.started`` lines appear while those spans
 are still open. Set ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and ``pip install 'otel-eventlog[otlp]'``) to
-export the spans over OTLP/HTTP at the same time. The agent itself is ``otel_eventlog.demo``, which
+export the spans over OTLP/HTTP at the same time. The agent itself is ``otel_eventlog.cli.demo``, which
 ``otel-eventlog demo`` runs too.
 """
 
@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from otel_eventlog.demo import run_demo
+from otel_eventlog.cli.demo import run_demo
 
 CONFIG = Path(__file__).with_name("observability.yaml")
 

@@ -4,9 +4,17 @@ The event log is the one object everything reads from or writes to: `create_even
 backend name, `load_config` reads the ``observability.event_log`` section that describes it, and
 `configure` builds one from that section and attaches the processors that fill it:
 `EventLogSpanProcessor` (span events), `EventLogRecordProcessor` (OpenTelemetry log records that name an
-event) and `EventLogHandler` (stdlib log records that do). Readers use the log's `read` (which can
-long-poll), `read_async` and `follow`, or HTTP: `start_activity_server`, `make_wsgi_app` and
-`make_asgi_app` serve ``/activity`` (JSON), ``/activity/stream`` (Server-Sent Events) and a live page.
+event) and `EventLogHandler` (stdlib log records that do); `unconfigure` takes them off again. Readers
+use the log's `read` (which can long-poll), `read_async` and `follow`, or HTTP: `start_activity_server`,
+`make_wsgi_app` and `make_asgi_app` serve ``/activity`` (JSON), ``/activity/stream`` (Server-Sent
+Events) and a live page. Every exception raised on purpose is an `EventLogError`.
+
+The package is layered, each layer importing only from those below it:
+
+- ``event``, ``errors`` and the private helpers: the records, the exceptions, the shared checks;
+- ``backends``: the store (`EventLog`, the `BatchWriter` contract, the built-in backends);
+- ``capture`` (the OpenTelemetry and logging side) and ``activity`` (the HTTP readers);
+- ``config``, then ``pipeline`` (`configure`), then ``cli``.
 """
 
 from __future__ import annotations
@@ -25,18 +33,17 @@ from otel_eventlog.backends import (
     InMemoryEventLog,
     create_event_log,
 )
+from otel_eventlog.capture import EventLogHandler, EventLogRecordProcessor, EventLogSpanProcessor
 from otel_eventlog.config import (
     ActivityConfig,
     CaptureConfig,
-    ConfigError,
     EventLogConfig,
     ObservabilityConfig,
     load_config,
 )
+from otel_eventlog.errors import ConfigError, EventLogError
 from otel_eventlog.event import Entry, Event, Page
-from otel_eventlog.logs import EventLogHandler, EventLogRecordProcessor
-from otel_eventlog.pipeline import configure, get_activity_server, get_event_log
-from otel_eventlog.span_processor import EventLogSpanProcessor
+from otel_eventlog.pipeline import configure, get_activity_server, get_event_log, unconfigure
 
 __all__ = [
     "ActivityConfig",
@@ -49,6 +56,7 @@ __all__ = [
     "Event",
     "EventLog",
     "EventLogConfig",
+    "EventLogError",
     "EventLogHandler",
     "EventLogRecordProcessor",
     "EventLogSpanProcessor",
@@ -64,4 +72,5 @@ __all__ = [
     "make_asgi_app",
     "make_wsgi_app",
     "start_activity_server",
+    "unconfigure",
 ]

@@ -1,4 +1,8 @@
-"""Matching event kinds against exact names and shell-style patterns such as ``"turn.*"``."""
+"""Matching event kinds against exact names and shell-style patterns such as ``"turn.*"``.
+
+The one home of the pattern rules: readers filter with `kind_matcher` (``read(kinds=...)``, ``?kind=``)
+and the capture processors with `capture_filter` (``include`` / ``exclude``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 
-__all__ = ["KindMatcher", "kind_matcher"]
+from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
+
+__all__ = ["KindMatcher", "capture_filter", "kind_matcher"]
 
 KindMatcher = Callable[[str], bool]
 
@@ -23,21 +29,43 @@ def kind_matcher(kinds: str | Iterable[str], *, argument: str = "kinds") -> Kind
         argument: The name to use for `kinds` in error messages.
 
     Raises:
-        TypeError: If `kinds` is not a string or an iterable of strings.
-        ValueError: If a name is empty.
+        ArgumentTypeError: If `kinds` is not a string or an iterable of strings.
+        ArgumentValueError: If a name is empty.
     """
     if isinstance(kinds, str):
         patterns: tuple[str, ...] = (kinds,)
     elif isinstance(kinds, Iterable):
         patterns = tuple(kinds)
     else:
-        raise TypeError(f"{argument} must be a string or an iterable of strings, got {type(kinds).__name__}")
+        raise ArgumentTypeError(
+            f"{argument} must be a string or an iterable of strings, got {type(kinds).__name__}"
+        )
     for pattern in patterns:
         if not isinstance(pattern, str):
-            raise TypeError(f"{argument} must contain strings, got {pattern!r}")
+            raise ArgumentTypeError(f"{argument} must contain strings, got {pattern!r}")
         if not pattern:
-            raise ValueError(f"{argument} must not contain an empty name")
+            raise ArgumentValueError(f"{argument} must not contain an empty name")
     return _compile(frozenset(patterns))
+
+
+def capture_filter(
+    include: str | Iterable[str] | None, exclude: str | Iterable[str] | None
+) -> KindMatcher | None:
+    """Return a predicate for the event names to capture: in `include` (all if None), not in `exclude`.
+
+    Returns ``None`` when every name is captured, so that the hot paths can skip the call.
+
+    Raises:
+        ArgumentTypeError: If a filter is not a string or an iterable of strings.
+        ArgumentValueError: If a filter holds an empty name.
+    """
+    included = None if include is None else kind_matcher(include, argument="include")
+    excluded = None if exclude is None else kind_matcher(exclude, argument="exclude")
+    if excluded is None:
+        return included
+    if included is None:
+        return lambda name: not excluded(name)
+    return lambda name: included(name) and not excluded(name)
 
 
 @functools.lru_cache(maxsize=128)

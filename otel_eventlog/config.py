@@ -19,6 +19,7 @@
         addr: 127.0.0.1
         port: 9450
 
+Every key has an ``OTEL_EVENTLOG_*`` twin in the environment (`ENV_VARIABLES`), which wins over the file.
 The config objects are frozen, keyword-only dataclasses that check themselves when built, so a bad value
 fails at start-up with a `ConfigError` (a `ValueError`) naming its key path, never later on a hot path.
 The rest of the YAML document belongs to the application and is ignored, and so are keys under
@@ -30,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,10 +39,15 @@ from typing import Any
 
 import yaml
 
-from otel_eventlog.activity import DEFAULT_PORT, ActivityLimits
-from otel_eventlog.backends import BACKEND_NAMES, EventLog, InMemoryEventLog, create_event_log
+from otel_eventlog import _defaults
+from otel_eventlog._checks import check_count, check_seconds, describe, seconds_expected
+from otel_eventlog.activity import ActivityLimits
+from otel_eventlog.backends import BACKEND_NAMES, EventLog, create_event_log
+from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError, ConfigError
 
 __all__ = [
+    "CONFIG_ENV",
+    "ENV_VARIABLES",
     "ActivityConfig",
     "CaptureConfig",
     "ConfigError",
@@ -61,41 +66,26 @@ _ACTIVITY = f"{_SECTION}.activity"
 _INFO = logging.INFO  # the `logging` field of CaptureConfig hides the module in its body
 
 
-class ConfigError(ValueError):
-    """A configuration value, key, file or document is wrong.
+def _seconds(*, positive: bool, finite: bool) -> Callable[[Any, str], float]:
+    """Return the check of a number of seconds: `check_seconds`, failing with a `ConfigError`."""
+    expected = seconds_expected(positive=positive, finite=finite)
 
-    Attributes:
-        path: The key path (``observability.event_log.ttl_seconds``) or environment variable that is
-            wrong, or ``None`` when the whole document is.
-        source: The file the configuration came from, if any.
-    """
+    def check(value: object, path: str) -> float:
+        try:
+            return check_seconds(value, path, positive=positive, finite=finite)
+        except ArgumentTypeError:
+            raise ConfigError(f"expected {expected}, got {describe(value)}", path=path) from None
+        except ArgumentValueError:
+            raise ConfigError(f"expected {expected}, got {value!r}", path=path) from None
 
-    def __init__(self, problem: str, *, path: str | None = None, source: str | None = None):
-        self.problem = problem
-        self.path = path
-        self.source = source
-        message = problem if path is None else f"{path}: {problem}"
-        super().__init__(message if source is None else f"{source}: {message}")
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _positive_number(value: object, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ConfigError(f"expected a positive number of seconds, got {_describe(value)}", path=path)
-    if value <= 0:
-        raise ConfigError(f"expected a positive number of seconds, got {value!r}", path=path)
-    return value
+    return check
 
 
 def _positive_int(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"expected a positive integer, got {_describe(value)}", path=path)
-    return value
+    try:
+        return check_count(value, path)
+    except (ArgumentTypeError, ArgumentValueError):  # a count is shown with its type, as ever
+        raise ConfigError(f"expected a positive integer, got {describe(value)}", path=path) from None
 
 
 def _backend(value: object, path: str) -> str:
@@ -103,7 +93,7 @@ def _backend(value: object, path: str) -> str:
         # YAML 1.1 reads an unquoted `off` (or `no`, `false`) as false: the user meant "disabled".
         return "off"
     if not isinstance(value, str):
-        raise ConfigError(f"expected a backend name, got {_describe(value)}", path=path)
+        raise ConfigError(f"expected a backend name, got {describe(value)}", path=path)
     name = value.strip().lower()
     if name not in BACKEND_NAMES:
         known = sorted(BACKEND_NAMES - {""})
@@ -122,27 +112,16 @@ def _names(value: object, path: str) -> tuple[str, ...] | None:
         for name in names:
             if not isinstance(name, str) or not name.strip():
                 raise ConfigError(
-                    f"expected event names or patterns, got {_describe(name)} among them", path=path
+                    f"expected event names or patterns, got {describe(name)} among them", path=path
                 )
         return tuple(name.strip() for name in names)
-    raise ConfigError(f"expected an event name or a list of them, got {_describe(value)}", path=path)
+    raise ConfigError(f"expected an event name or a list of them, got {describe(value)}", path=path)
 
 
 def _flag(value: object, path: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"expected true or false, got {_describe(value)}", path=path)
+        raise ConfigError(f"expected true or false, got {describe(value)}", path=path)
     return value
-
-
-def _seconds_or_zero(value: object, path: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ConfigError(f"expected a number of seconds >= 0, got {_describe(value)}", path=path)
-    return float(value)
 
 
 def _level(value: object, path: str) -> int:
@@ -151,7 +130,7 @@ def _level(value: object, path: str) -> int:
         return level
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise ConfigError(f"expected a logging level such as INFO or 20, got {_describe(value)}", path=path)
+    raise ConfigError(f"expected a logging level such as INFO or 20, got {describe(value)}", path=path)
 
 
 def _did_you_mean(key: str, known: list[str]) -> str:
@@ -179,7 +158,7 @@ class CaptureConfig:
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
     span_lifecycle: bool = False
-    live_interval_seconds: float = 0.1
+    live_interval_seconds: float = _defaults.LIVE_INTERVAL_SECONDS
     logging: bool = True
     logging_level: int = _INFO
 
@@ -192,7 +171,7 @@ _CAPTURE_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "include": _names,
     "exclude": _names,
     "span_lifecycle": _flag,
-    "live_interval_seconds": _seconds_or_zero,
+    "live_interval_seconds": _seconds(positive=False, finite=True),
     "logging": _flag,
     "logging_level": _level,
 }
@@ -214,15 +193,15 @@ class EventLogConfig:
     """
 
     backend: str = "memory"
-    ttl_seconds: float = InMemoryEventLog.DEFAULT_TTL_SECONDS
-    max_entries: int = InMemoryEventLog.DEFAULT_MAX_ENTRIES
+    ttl_seconds: float = _defaults.TTL_SECONDS
+    max_entries: int = _defaults.MAX_ENTRIES
     capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     def __post_init__(self) -> None:
         for name, check in _EVENT_LOG_FIELDS.items():
             object.__setattr__(self, name, check(getattr(self, name), f"{_EVENT_LOG}.{name}"))
         if not isinstance(self.capture, CaptureConfig):
-            raise ConfigError(f"expected a CaptureConfig, got {_describe(self.capture)}", path=_CAPTURE)
+            raise ConfigError(f"expected a CaptureConfig, got {describe(self.capture)}", path=_CAPTURE)
 
     def create_event_log(self, **backend_options: Any) -> EventLog:
         """Build the event log this section describes, through `create_event_log`."""
@@ -231,7 +210,7 @@ class EventLogConfig:
 
 _EVENT_LOG_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "backend": _backend,
-    "ttl_seconds": _positive_number,
+    "ttl_seconds": _seconds(positive=True, finite=False),
     "max_entries": _positive_int,
 }
 
@@ -262,18 +241,28 @@ _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OTEL_EVENTLOG_ACTIVITY_ADDR": ("activity.addr", str),
     "OTEL_EVENTLOG_ACTIVITY_PORT": ("activity.port", int),
     "OTEL_EVENTLOG_ACTIVITY_TOKEN": ("activity.token", str),
+    "OTEL_EVENTLOG_ACTIVITY_DEFAULT_LIMIT": ("activity.default_limit", int),
+    "OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT": ("activity.max_limit", int),
+    "OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS": ("activity.max_wait_seconds", float),
+    "OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS": ("activity.heartbeat_seconds", float),
+}
+
+
+#: Each ``OTEL_EVENTLOG_*`` variable that `load_config` reads, and the key path it overrides.
+ENV_VARIABLES: dict[str, str] = {
+    variable: f"{_SECTION}.{key}" for variable, (key, _) in _ENV_OVERRIDES.items()
 }
 
 
 def _address(value: object, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"expected a host name or IP address, got {_describe(value)}", path=path)
+        raise ConfigError(f"expected a host name or IP address, got {describe(value)}", path=path)
     return value.strip()
 
 
 def _port(value: object, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-        raise ConfigError(f"expected a TCP port from 0 to 65535, got {_describe(value)}", path=path)
+        raise ConfigError(f"expected a TCP port from 0 to 65535, got {describe(value)}", path=path)
     return value
 
 
@@ -281,7 +270,7 @@ def _token(value: object, path: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"expected a non-empty string or null, got {_describe(value)}", path=path)
+        raise ConfigError(f"expected a non-empty string or null, got {describe(value)}", path=path)
     return value
 
 
@@ -305,13 +294,13 @@ class ActivityConfig:
     """
 
     enabled: bool = False
-    addr: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
+    addr: str = _defaults.ACTIVITY_ADDR
+    port: int = _defaults.ACTIVITY_PORT
     token: str | None = field(default=None, repr=False)
-    default_limit: int = 100
-    max_limit: int = 1000
-    max_wait_seconds: float = 30.0
-    heartbeat_seconds: float = 15.0
+    default_limit: int = _defaults.DEFAULT_LIMIT
+    max_limit: int = _defaults.MAX_LIMIT
+    max_wait_seconds: float = _defaults.MAX_WAIT_SECONDS
+    heartbeat_seconds: float = _defaults.HEARTBEAT_SECONDS
 
     def __post_init__(self) -> None:
         for name, check in _ACTIVITY_FIELDS.items():
@@ -334,8 +323,8 @@ _ACTIVITY_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "token": _token,
     "default_limit": _positive_int,
     "max_limit": _positive_int,
-    "max_wait_seconds": _positive_number,
-    "heartbeat_seconds": _positive_number,
+    "max_wait_seconds": _seconds(positive=True, finite=True),
+    "heartbeat_seconds": _seconds(positive=True, finite=True),
 }
 
 # Each section: its fields' checks, and its subsections.
@@ -363,9 +352,9 @@ class ObservabilityConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.event_log, EventLogConfig):
-            raise ConfigError(f"expected an EventLogConfig, got {_describe(self.event_log)}", path=_EVENT_LOG)
+            raise ConfigError(f"expected an EventLogConfig, got {describe(self.event_log)}", path=_EVENT_LOG)
         if not isinstance(self.activity, ActivityConfig):
-            raise ConfigError(f"expected an ActivityConfig, got {_describe(self.activity)}", path=_ACTIVITY)
+            raise ConfigError(f"expected an ActivityConfig, got {describe(self.activity)}", path=_ACTIVITY)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain data, shaped like the YAML document it reads."""
@@ -388,8 +377,15 @@ def load_config(
     """Load the configuration from a YAML file, YAML text or a mapping, then apply the environment.
 
     The document's ``observability`` section is read; a missing section or key means its default.
-    ``OTEL_EVENTLOG_BACKEND``, ``OTEL_EVENTLOG_TTL_SECONDS`` and ``OTEL_EVENTLOG_MAX_ENTRIES`` override
-    the document; an empty variable counts as unset.
+    These environment variables override the document's keys (an empty one counts as unset):
+    ``OTEL_EVENTLOG_BACKEND``, ``OTEL_EVENTLOG_TTL_SECONDS``, ``OTEL_EVENTLOG_MAX_ENTRIES``,
+    ``OTEL_EVENTLOG_CAPTURE_INCLUDE``, ``OTEL_EVENTLOG_CAPTURE_EXCLUDE`` (comma-separated),
+    ``OTEL_EVENTLOG_SPAN_LIFECYCLE``, ``OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS``, ``OTEL_EVENTLOG_LOGGING``,
+    ``OTEL_EVENTLOG_LOGGING_LEVEL``, ``OTEL_EVENTLOG_ACTIVITY_ENABLED``, ``OTEL_EVENTLOG_ACTIVITY_ADDR``,
+    ``OTEL_EVENTLOG_ACTIVITY_PORT``, ``OTEL_EVENTLOG_ACTIVITY_TOKEN``,
+    ``OTEL_EVENTLOG_ACTIVITY_DEFAULT_LIMIT``, ``OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT``,
+    ``OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS`` and ``OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS``;
+    `ENV_VARIABLES` maps each to its key.
 
     Args:
         source: A path to a YAML file; YAML text; a mapping shaped like the YAML document; an
@@ -510,7 +506,7 @@ def _section(parent: Mapping[Any, Any], key: str, path: str) -> Mapping[str, Any
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"expected a mapping, got {_describe(value)}", path=path)
+        raise ConfigError(f"expected a mapping, got {describe(value)}", path=path)
     return value
 
 

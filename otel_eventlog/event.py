@@ -1,6 +1,9 @@
 """The records of an event log: `Entry` (one to append), `Event` (one stored) and `Page` (one read).
 
-All three are immutable. `Event.to_dict()` and `Page.to_dict()` are the wire format that the HTTP readers
+Also the shapes of the batch-write contract (`otel_eventlog.backends.BatchWriter`): a batch holds
+`Entry` tuples and `SpanEventRef` tuples, span events handed over by reference.
+
+All of them are immutable. `Event.to_dict()` and `Page.to_dict()` are the wire format that the HTTP readers
 serve, so their keys are part of the public contract.
 """
 
@@ -8,9 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-__all__ = ["Entry", "EntryLike", "Event", "Page"]
+__all__ = [
+    "BatchItem",
+    "Entry",
+    "EntryLike",
+    "Event",
+    "Page",
+    "SpanEventLike",
+    "SpanEventRef",
+    "SpanEventRefLike",
+]
 
 
 class Entry(NamedTuple):
@@ -37,6 +49,48 @@ class Entry(NamedTuple):
 
 #: What `EventLog.extend` accepts: an `Entry`, or a plain tuple of the same five fields.
 EntryLike = tuple[str, "Mapping[str, Any] | None", "float | None", "str | int | None", "str | int | None"]
+
+
+class SpanEventLike(Protocol):
+    """A span event as a backend reads it when it builds an `Event`: OpenTelemetry's SDK events fit.
+
+    The backend reads it only after the batch was handed over, and more than once if it likes, so it
+    must not change: the SDK's events never do.
+    """
+
+    @property
+    def name(self) -> str:
+        """The event's name: the entry's ``kind``."""
+        ...
+
+    @property
+    def attributes(self) -> Mapping[str, Any] | None:
+        """The event's attributes: the entry's ``payload`` (copied when the `Event` is built)."""
+        ...
+
+
+class SpanEventRef(NamedTuple):
+    """A span event handed to `BatchWriter.write_batch` by reference: nothing is copied until it is read.
+
+    The capture side builds these as plain 4-tuples, in this order, which is cheaper on its hot path.
+
+    Attributes:
+        time_ns: When the event happened, in nanoseconds since the epoch (an int).
+        event: The event itself, immutable: its ``name`` (a non-empty str) and ``attributes``.
+        trace_id: The trace id of its span, as OpenTelemetry's int.
+        span_id: The span id of its span, as OpenTelemetry's int.
+    """
+
+    time_ns: int
+    event: SpanEventLike
+    trace_id: int
+    span_id: int
+
+
+#: A `SpanEventRef`, or a plain tuple of the same four fields.
+SpanEventRefLike = tuple[int, SpanEventLike, int, int]
+#: One item of a batch: an entry (five fields) or a span event by reference (four fields).
+BatchItem = EntryLike | SpanEventRefLike
 
 
 class Event(NamedTuple):

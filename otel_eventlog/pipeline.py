@@ -10,6 +10,10 @@ It attaches, beside whatever processors the providers already have (the OTLP exp
 
 and it starts the Activity HTTP server when ``observability.activity.enabled`` is true.
 
+`unconfigure` undoes every `configure` call: it removes the handler, shuts the processors down (an
+OpenTelemetry provider cannot drop a processor, but a shut-down one ignores every span and record),
+stops the server and closes the log, so that applications and tests need not reach into this module.
+
 `instrument` is the same call for ``opentelemetry-instrument``: the package registers it as an
 ``opentelemetry_post_instrument`` entry point, so an application run under it gets the event log from
 ``OTEL_EVENTLOG_CONFIG`` and the ``OTEL_EVENTLOG_*`` variables without a code change.
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import _logs, trace
@@ -28,16 +34,41 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_eventlog.activity import ActivityServer, start_activity_server
 from otel_eventlog.backends import DisabledEventLog, EventLog
-from otel_eventlog.config import ConfigError, ObservabilityConfig, load_config
-from otel_eventlog.logs import EventLogHandler, EventLogRecordProcessor
-from otel_eventlog.span_processor import EventLogSpanProcessor
+from otel_eventlog.capture import EventLogHandler, EventLogRecordProcessor, EventLogSpanProcessor
+from otel_eventlog.config import ObservabilityConfig, load_config
+from otel_eventlog.errors import ArgumentTypeError, EventLogError
 
-__all__ = ["configure", "get_activity_server", "get_event_log", "instrument"]
+__all__ = ["configure", "get_activity_server", "get_event_log", "instrument", "unconfigure"]
 
 _logger = logging.getLogger(__name__)
 
-_configured: list[EventLog] = []  # what configure() built, in order
-_servers: list[ActivityServer] = []  # the Activity servers it started
+
+@dataclass(eq=False)
+class _Attached:
+    """What one `configure` call built and attached, so that `unconfigure` can take it all back."""
+
+    event_log: EventLog
+    server: ActivityServer | None = None
+    span_processor: EventLogSpanProcessor | None = None
+    record_processor: EventLogRecordProcessor | None = None
+    handler: EventLogHandler | None = None
+
+    def detach(self) -> None:
+        """Remove the handler, shut the processors down, stop the server and close the log."""
+        if self.handler is not None:
+            logging.getLogger().removeHandler(self.handler)
+            self.handler.close()
+        if self.span_processor is not None:
+            self.span_processor.shutdown()
+        if self.record_processor is not None:
+            self.record_processor.shutdown()
+        if self.server is not None:
+            self.server.close()
+        self.event_log.close()
+
+
+_lock = threading.Lock()
+_attached: list[_Attached] = []  # what each configure() call attached, in order
 
 
 def configure(
@@ -49,7 +80,7 @@ def configure(
     """Build the event log from `config` and attach its processors; return the log.
 
     Call it once, at start-up, after the application set up its own providers (if it does): the
-    processors already on them stay in place and keep working.
+    processors already on them stay in place and keep working. `unconfigure` takes it all back.
 
     Args:
         config: What `load_config` takes: a YAML path or text, a mapping, an `ObservabilityConfig`,
@@ -71,49 +102,78 @@ def configure(
         OSError: If the Activity server is enabled and its address cannot be bound.
     """
     settings = load_config(config)
-    if _configured:
+    if _attached:
         _logger.warning("otel_eventlog: configure() was called before; attaching a second event log")
-    event_log = settings.event_log.create_event_log()
-    _configured.append(event_log)
+    attached = _Attached(settings.event_log.create_event_log())
     activity = settings.activity
     if activity.enabled:  # first, so that a port in use fails before anything is attached
-        _servers.append(
-            start_activity_server(
-                event_log, activity.port, activity.addr, token=activity.token, limits=activity.limits()
-            )
+        attached.server = start_activity_server(
+            attached.event_log, activity.port, activity.addr, token=activity.token, limits=activity.limits()
         )
-    if isinstance(event_log, DisabledEventLog):
-        return event_log
-    capture = settings.event_log.capture
+    try:
+        if not isinstance(attached.event_log, DisabledEventLog):
+            _attach_capture(attached, settings, tracer_provider, logger_provider)
+    except BaseException:
+        attached.detach()  # nothing half-attached stays behind
+        raise
+    with _lock:
+        _attached.append(attached)
+    return attached.event_log
+
+
+def _attach_capture(
+    attached: _Attached,
+    settings: ObservabilityConfig,
+    tracer_provider: TracerProvider | None,
+    logger_provider: LoggerProvider | None,
+) -> None:
+    """Attach the three capture paths that the ``capture`` section asks for."""
+    log, capture = attached.event_log, settings.event_log.capture
     filters = {"include": capture.include, "exclude": capture.exclude}
     tracers = tracer_provider if tracer_provider is not None else _global_tracer_provider()
-    tracers.add_span_processor(
-        EventLogSpanProcessor(
-            event_log,
-            span_lifecycle=capture.span_lifecycle,
-            live_interval=capture.live_interval_seconds,
-            **filters,
-        )
+    attached.span_processor = EventLogSpanProcessor(
+        log, span_lifecycle=capture.span_lifecycle, live_interval=capture.live_interval_seconds, **filters
     )
+    tracers.add_span_processor(attached.span_processor)
     loggers = logger_provider if logger_provider is not None else _logs.get_logger_provider()
     if isinstance(loggers, LoggerProvider):
-        loggers.add_log_record_processor(EventLogRecordProcessor(event_log, **filters))
+        attached.record_processor = EventLogRecordProcessor(log, **filters)
+        loggers.add_log_record_processor(attached.record_processor)
     if capture.logging:
-        logging.getLogger().addHandler(EventLogHandler(event_log, capture.logging_level, **filters))
-    return event_log
+        attached.handler = EventLogHandler(log, capture.logging_level, **filters)
+        logging.getLogger().addHandler(attached.handler)
+
+
+def unconfigure(event_log: EventLog | None = None) -> None:
+    """Undo the `configure` call that built `event_log`, or every one (newest first) when ``None``.
+
+    Removes the logging handler from the root logger, shuts the span and log record processors down
+    (they stay on their providers, which cannot drop them, but ignore everything from then on, after
+    moving what open spans still hold), stops the Activity server and closes the event log, waking
+    its waiting readers. A tracer provider that `configure` set as the global one stays set:
+    OpenTelemetry allows that only once per process. Safe to call when nothing is configured, and
+    with a log that `configure` did not build (then it does nothing).
+    """
+    with _lock:
+        undone = [attached for attached in _attached if event_log is None or attached.event_log is event_log]
+        _attached[:] = [attached for attached in _attached if attached not in undone]
+    for attached in reversed(undone):
+        attached.detach()
 
 
 def get_event_log() -> EventLog | None:
-    """Return the event log the last `configure` call built, or ``None`` before any.
+    """Return the event log the last `configure` call built, or ``None`` before any (or after `unconfigure`).
 
     This is how readers reach the log that ``opentelemetry-instrument`` attached.
     """
-    return _configured[-1] if _configured else None
+    with _lock:
+        return _attached[-1].event_log if _attached else None
 
 
 def get_activity_server() -> ActivityServer | None:
-    """Return the Activity server the last `configure` call started, or ``None`` if none runs."""
-    return _servers[-1] if _servers else None
+    """Return the Activity server the last `configure` call started, or ``None`` if it started none."""
+    with _lock:
+        return _attached[-1].server if _attached else None
 
 
 def _global_tracer_provider() -> TracerProvider:
@@ -124,7 +184,7 @@ def _global_tracer_provider() -> TracerProvider:
         created = TracerProvider()
         trace.set_tracer_provider(created)
         return created
-    raise TypeError(
+    raise ArgumentTypeError(
         f"the global tracer provider is a {type(provider).__name__}, not an SDK TracerProvider: "
         "pass tracer_provider= to configure()"
     )
@@ -138,5 +198,5 @@ def instrument() -> None:
     """
     try:
         configure()
-    except (ConfigError, TypeError, OSError) as error:
+    except (EventLogError, OSError) as error:
         _logger.error("otel_eventlog: not attached: %s", error)

@@ -12,12 +12,17 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_eventlog import Event, EventLogHandler, EventLogRecordProcessor, InMemoryEventLog
+from otel_eventlog.event import BatchItem
 
 
 class FailingLog(InMemoryEventLog):
-    """An event log whose every append raises."""
+    """An event log whose every write raises."""
 
     def append(self, *args: Any, **kwargs: Any) -> Event:
+        """Fail, as a broken backend would."""
+        raise RuntimeError("the event log is broken")
+
+    def write_batch(self, batch: list[BatchItem]) -> None:
         """Fail, as a broken backend would."""
         raise RuntimeError("the event log is broken")
 
@@ -167,7 +172,7 @@ def test_the_library_own_loggers_are_ignored() -> None:
     """Records of otel_eventlog's loggers never become entries, so the handler cannot recurse."""
     log = InMemoryEventLog()
     handler = EventLogHandler(log)
-    own = logging.getLogger("otel_eventlog.span_processor")
+    own = logging.getLogger("otel_eventlog.capture.span_processor")
     own.addHandler(handler)
     try:
         own.warning("failed", extra={"event_name": "turn.started"})
@@ -186,7 +191,7 @@ def test_a_failing_log_never_reaches_the_caller(
         for _ in range(3):
             app_logger.info("go", extra={"event_name": "turn.started"})
     assert handler.failures == 3
-    assert [r.name for r in caplog.records] == ["otel_eventlog.logs"]
+    assert [r.name for r in caplog.records] == ["otel_eventlog.capture.handler"]
 
 
 @pytest.mark.parametrize("factory", [EventLogHandler, EventLogRecordProcessor])

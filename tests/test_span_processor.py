@@ -14,10 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode, Tracer
 
-from otel_eventlog import Event, InMemoryEventLog
-from otel_eventlog.backends._common import SpanEventRef
-from otel_eventlog.event import EntryLike
-from otel_eventlog.span_processor import EventLogSpanProcessor
+from otel_eventlog import Event, EventLogSpanProcessor, InMemoryEventLog
+from otel_eventlog.event import BatchItem, EntryLike
 
 WAIT = 10.0  # seconds: only ever reached when a test fails
 
@@ -43,12 +41,11 @@ class WatchedLog(InMemoryEventLog):
             self._appended.notify_all()
         return ids
 
-    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
-        """Store span events by reference (the processor's fast path), then wake the waiters."""
-        ids = super()._extend_span_events(refs)
+    def write_batch(self, batch: list[BatchItem]) -> None:
+        """Store a batch from the capture side (the processor's path), then wake the waiters."""
+        super().write_batch(batch)
         with self._appended:
             self._appended.notify_all()
-        return ids
 
     def wait_for(self, count: int) -> list[Event]:
         """Wait until `count` events were appended, then return the resident ones."""
@@ -268,7 +265,7 @@ class FailingLog(InMemoryEventLog):
         """Fail, as a broken backend would."""
         raise RuntimeError("the event log is broken")
 
-    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
+    def write_batch(self, batch: list[BatchItem]) -> None:
         """Fail, as a broken backend would."""
         raise RuntimeError("the event log is broken")
 
@@ -405,14 +402,17 @@ def test_a_burst_of_ended_spans_is_moved_without_waiting_for_the_interval() -> N
     assert [e.payload["n"] for e in made.log.query()] == list(range(600))
 
 
-def test_spans_ending_after_shutdown_are_still_moved() -> None:
-    """Once the helper thread is gone, an ended span's events are moved by on_end itself."""
+def test_shutdown_moves_what_open_spans_hold_and_ignores_spans_after() -> None:
+    """Shutdown moves what open spans hold one last time; later events and spans are ignored (the spec)."""
     made = Pipeline(live_interval=3600)
     span = made.tracer.start_span("session")
+    span.add_event("before")
     made.processor.shutdown()
     span.add_event("late")
     span.end()
-    assert kinds(made.log.query()) == ["late"]
+    with made.tracer.start_as_current_span("after") as after:
+        after.add_event("after")
+    assert kinds(made.log.query()) == ["before"]
     made.provider.shutdown()
 
 
@@ -424,11 +424,11 @@ class GatedLog(InMemoryEventLog):
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
+    def write_batch(self, batch: list[BatchItem]) -> None:
         """Wait for the gate, then store."""
         self.entered.set()
         assert self.gate.wait(WAIT)
-        return super()._extend_span_events(refs)
+        super().write_batch(batch)
 
 
 def test_force_flush_gives_up_after_its_timeout() -> None:
@@ -464,7 +464,11 @@ def test_something_that_is_not_a_span_is_counted_not_raised(live_interval: float
     ("kwargs", "error", "message"),
     [
         ({"event_log": object()}, TypeError, "event_log must be an EventLog, got object"),
-        ({"live_interval": "fast"}, TypeError, "live_interval must be a number of seconds, got 'fast'"),
+        (
+            {"live_interval": "fast"},
+            TypeError,
+            "live_interval must be a finite number of seconds >= 0, got 'fast'",
+        ),
         ({"live_interval": -1}, ValueError, "live_interval must be a finite number of seconds >= 0, got -1"),
         ({"include": [""]}, ValueError, "include must not contain an empty name"),
         ({"exclude": 5}, TypeError, "exclude must be a string or an iterable of strings"),

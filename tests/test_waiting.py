@@ -130,8 +130,8 @@ def test_the_disabled_log_waits_out_its_time() -> None:
     [
         (-1, ValueError, "wait must be a number of seconds >= 0, got -1"),
         (math.nan, ValueError, "wait must be a number of seconds >= 0, got nan"),
-        ("soon", TypeError, "wait must be a number of seconds, got str 'soon'"),
-        (True, TypeError, "wait must be a number of seconds, got bool True"),
+        ("soon", TypeError, "wait must be a number of seconds >= 0, got 'soon' \\(str\\)"),
+        (True, TypeError, "wait must be a number of seconds >= 0, got True \\(bool\\)"),
     ],
 )
 def test_bad_waits_are_refused(wait: object, error: type, message: str) -> None:

@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from otel_eventlog.backends._common import check_trace_id
-from otel_eventlog.backends.base import EventLog, check_event_log
+from otel_eventlog import _defaults
+from otel_eventlog._checks import check_count, check_seconds, check_trace_id
+from otel_eventlog.backends import EventLog, check_event_log
+from otel_eventlog.errors import ArgumentValueError, BadRequest
 from otel_eventlog.event import Event, Page
 
-__all__ = ["ActivityApp", "ActivityLimits", "PollQuery", "Request", "Response", "StreamQuery"]
+__all__ = ["WAIT_SLICE", "ActivityApp", "ActivityLimits", "PollQuery", "Request", "Response", "StreamQuery"]
+
+#: How long a request served on a thread (stdlib server, WSGI) waits at a time before it looks at
+#: whether to stop, so that closing the server ends it promptly.
+WAIT_SLICE = _defaults.WAIT_SLICE_SECONDS
 
 _PARAMETERS = {
     "/activity": frozenset({"since", "limit", "kind", "trace_id", "wait"}),
@@ -41,20 +47,16 @@ class ActivityLimits:
         heartbeat: Seconds between two comment lines on a quiet stream, so that proxies keep it open.
     """
 
-    default_limit: int = 100
-    max_limit: int = 1000
-    max_wait: float = 30.0
-    heartbeat: float = 15.0
+    default_limit: int = _defaults.DEFAULT_LIMIT
+    max_limit: int = _defaults.MAX_LIMIT
+    max_wait: float = _defaults.MAX_WAIT_SECONDS
+    heartbeat: float = _defaults.HEARTBEAT_SECONDS
 
     def __post_init__(self) -> None:
-        for name in ("default_limit", "max_limit"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("max_wait", "heartbeat"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        check_count(self.default_limit, "default_limit")
+        check_count(self.max_limit, "max_limit")
+        object.__setattr__(self, "max_wait", check_seconds(self.max_wait, "max_wait", positive=True))
+        object.__setattr__(self, "heartbeat", check_seconds(self.heartbeat, "heartbeat", positive=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +98,6 @@ class StreamQuery:
     trace_id: str | None
 
 
-class BadRequest(Exception):
-    """A request parameter is wrong."""
-
-    def __init__(self, parameter: str, problem: str) -> None:
-        super().__init__(f"{parameter}: {problem}")
-        self.parameter = parameter
-        self.problem = problem
-
-
 _JSON = "application/json"
 _NO_STORE = ("Cache-Control", "no-store")
 
@@ -131,7 +124,7 @@ class ActivityApp:
     ) -> None:
         check_event_log(event_log)
         if token is not None and (not isinstance(token, str) or not token):
-            raise ValueError("token must be a non-empty string or None")
+            raise ArgumentValueError("token must be a non-empty string or None")
         self.event_log = event_log
         self.limits = limits if limits is not None else ActivityLimits()
         self._token = None if token is None else token.encode()
@@ -147,10 +140,10 @@ class ActivityApp:
             return error_response(405, "method_not_allowed", f"{request.method} is not allowed", allow="GET")
         try:
             return self._action(request, self._params(request))
+        except _Unauthorized as error:
+            return error_response(401, "unauthorized", error.problem)
         except BadRequest as error:
             return error_response(400, "bad_request", error.problem, parameter=error.parameter)
-        except _Unauthorized:
-            return error_response(401, "unauthorized", "a valid bearer token is required")
 
     def _action(self, request: Request, params: dict[str, list[str]]) -> Response | PollQuery | StreamQuery:
         if request.path == "/":
@@ -192,8 +185,11 @@ class ActivityApp:
         return Response(200, [("Content-Type", _JSON), _NO_STORE], dumps(page.to_dict()))
 
 
-class _Unauthorized(Exception):
-    pass
+class _Unauthorized(BadRequest):
+    """The request's token is missing or wrong: answered with a ``401``, not a ``400``."""
+
+    def __init__(self) -> None:
+        super().__init__("token", "a valid bearer token is required")
 
 
 def error_response(status: int, error: str, message: str, **extra: str) -> Response:
@@ -257,7 +253,7 @@ def _trace_id(params: Mapping[str, list[str]]) -> str | None:
         return None
     try:
         return check_trace_id(text)
-    except ValueError:
+    except ArgumentValueError:
         raise BadRequest("trace_id", f"expected 32 lower-case hex digits, got {text!r}") from None
 
 

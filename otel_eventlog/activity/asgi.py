@@ -23,7 +23,7 @@ from otel_eventlog.activity._http import (
     sse_page,
     stream_opening,
 )
-from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends import EventLog
 
 __all__ = ["make_asgi_app"]
 

@@ -12,8 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import ClassVar
 
+from otel_eventlog import _defaults
 from otel_eventlog.activity._http import (
     SSE_HEADERS,
+    WAIT_SLICE,
     ActivityApp,
     ActivityLimits,
     PollQuery,
@@ -23,15 +25,12 @@ from otel_eventlog.activity._http import (
     poll,
     stream,
 )
-from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends import EventLog
 
 __all__ = ["DEFAULT_PORT", "ActivityServer", "start_activity_server"]
 
 #: The port `start_activity_server` listens on when given none.
-DEFAULT_PORT = 9450
-
-# How long the server and a waiting request sleep at a time, so that `close` ends them promptly.
-_SLICE = 0.1
+DEFAULT_PORT = _defaults.ACTIVITY_PORT
 
 
 class ActivityServer:
@@ -56,7 +55,7 @@ class ActivityServer:
         self.url = f"http://{host}:{self.port}/"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            args=(_SLICE,),  # how often it checks for `close`
+            args=(WAIT_SLICE,),  # how often it checks for `close`
             name=f"otel-eventlog-activity-{self.port}",
             daemon=True,
         )
@@ -66,7 +65,7 @@ class ActivityServer:
         """Stop accepting requests, end the streams and long-polls under way, and release the port."""
         self._closing.set()
         self._httpd.shutdown()
-        self._httpd.server_close()  # joins the request threads: each notices `_closing` within _SLICE
+        self._httpd.server_close()  # joins the request threads: each notices `_closing` within WAIT_SLICE
         self._thread.join()
 
     def __enter__(self) -> ActivityServer:
@@ -84,7 +83,7 @@ class ActivityServer:
 def start_activity_server(
     event_log: EventLog,
     port: int = DEFAULT_PORT,
-    addr: str = "127.0.0.1",
+    addr: str = _defaults.ACTIVITY_ADDR,
     *,
     token: str | None = None,
     limits: ActivityLimits | None = None,
@@ -121,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(action, Response):
             self._send(action)
         elif isinstance(action, PollQuery):
-            self._send(self.app.page_response(poll(self.app, action, self.closing.is_set, _SLICE)))
+            self._send(self.app.page_response(poll(self.app, action, self.closing.is_set, WAIT_SLICE)))
         else:
             self._stream(action)
 
@@ -144,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         try:
-            for chunk in stream(self.app, query, self.closing.is_set, _SLICE):
+            for chunk in stream(self.app, query, self.closing.is_set, WAIT_SLICE):
                 self.wfile.write(chunk)
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):  # the client went away: nothing to clean up

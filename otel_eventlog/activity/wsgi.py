@@ -13,6 +13,7 @@ from typing import Any
 
 from otel_eventlog.activity._http import (
     SSE_HEADERS,
+    WAIT_SLICE,
     ActivityApp,
     ActivityLimits,
     PollQuery,
@@ -21,14 +22,13 @@ from otel_eventlog.activity._http import (
     poll,
     stream,
 )
-from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends import EventLog
 
 __all__ = ["make_wsgi_app"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_SLICE = 0.25  # how long a waiting response sleeps at a time before it looks at whether to stop
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
 
 
@@ -63,7 +63,7 @@ def make_wsgi_app(
         )
         action = app.route(request)
         if isinstance(action, PollQuery):
-            action = app.page_response(poll(app, action, never, _SLICE))
+            action = app.page_response(poll(app, action, never, WAIT_SLICE))
         if isinstance(action, Response):
             start_response(
                 _status(action.status), [*action.headers, ("Content-Length", str(len(action.body)))]
@@ -72,7 +72,7 @@ def make_wsgi_app(
         start_response(_status(200), list(SSE_HEADERS))
         if request.method == "HEAD":
             return []
-        return stream(app, action, never, _SLICE)  # the server closes the generator when the client goes
+        return stream(app, action, never, WAIT_SLICE)  # the server closes the generator when the client goes
 
     return wsgi_app
 

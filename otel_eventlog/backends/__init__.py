@@ -1,7 +1,10 @@
-"""Event log backends and `create_event_log`, which picks one by name.
+"""The store: the event log backends, their contracts, and `create_event_log`, which picks one by name.
 
 - ``memory`` (also the empty name): `InMemoryEventLog`, the embedded default.
 - ``disabled``, ``off``, ``none``: `DisabledEventLog`, which keeps nothing.
+
+`EventLog` is what every backend keeps and every reader relies on; `BatchWriter` is how the capture
+side hands events over, and `batch_writer` adapts any `EventLog` to it.
 """
 
 from __future__ import annotations
@@ -9,15 +12,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from otel_eventlog.backends.base import EventLog
+from otel_eventlog.backends.base import BatchWriter, EventLog, batch_writer, check_event_log
 from otel_eventlog.backends.disabled import DisabledEventLog
 from otel_eventlog.backends.memory import InMemoryEventLog
+from otel_eventlog.errors import ArgumentTypeError
 
 __all__ = [
     "BACKEND_NAMES",
+    "BatchWriter",
     "DisabledEventLog",
     "EventLog",
     "InMemoryEventLog",
+    "batch_writer",
+    "check_event_log",
     "create_event_log",
 ]
 
@@ -49,10 +56,10 @@ def create_event_log(
         **backend_options: Passed to the backend's constructor, such as ``now`` for a clock.
 
     Raises:
-        TypeError: If `backend` is not a string, or an argument does not suit the backend.
+        ArgumentTypeError: If `backend` is not a string, or an argument does not suit the backend.
     """
     if not isinstance(backend, str):
-        raise TypeError(f"backend must be a string, got {type(backend).__name__} {backend!r}")
+        raise ArgumentTypeError(f"backend must be a string, got {type(backend).__name__} {backend!r}")
     name = backend.strip().lower()
     if name in _DISABLED:
         return DisabledEventLog(**_only_clock(name, backend_options))
@@ -68,5 +75,5 @@ def create_event_log(
 def _only_clock(name: str, options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - {"now"})
     if unknown:
-        raise TypeError(f"backend {name!r} does not take the option(s) {', '.join(unknown)}")
+        raise ArgumentTypeError(f"backend {name!r} does not take the option(s) {', '.join(unknown)}")
     return options

@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
+from otel_eventlog._checks import check_seconds
+from otel_eventlog.errors import ArgumentValueError
 from otel_eventlog.event import Page
 
 # Reads a page from `since` on, without waiting.
@@ -79,11 +81,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 def check_wait(wait: object) -> float:
     """Return `wait` as seconds, or raise naming it."""
-    if isinstance(wait, bool) or not isinstance(wait, (int, float)):
-        raise TypeError(f"wait must be a number of seconds, got {type(wait).__name__} {wait!r}")
-    if not wait >= 0:  # also refuses NaN
-        raise ValueError(f"wait must be a number of seconds >= 0, got {wait!r}")
-    return float(wait)
+    return check_seconds(wait, "wait", finite=False)
 
 
 def read_waiting(
@@ -228,7 +226,7 @@ class WaitingReads:
             ValueError: If `since` is negative, `limit` is not positive, or a filter is malformed.
         """
         if limit == 0:
-            raise ValueError("limit must be a positive integer or None to follow a log, got 0")
+            raise ArgumentValueError("limit must be a positive integer or None to follow a log, got 0")
         return follow(self._reader(since, limit, kinds, trace_id), since, self._waiters, self._latest_id)
 
     def close(self) -> None:

@@ -1,21 +1,34 @@
-"""The `EventLog` protocol: the contract every backend keeps and every reader relies on."""
+"""The store's contracts: `EventLog` for every backend and reader, `BatchWriter` for the capture side.
+
+`EventLog` is what every backend keeps and every reader relies on; `BatchWriter` is how the capture
+side hands events over.
+
+A backend of the application's own implements `EventLog` (nothing here needs subclassing) and, if it
+can take span events without copying them or must not make the writer wait (a network store), also
+`BatchWriter`. `batch_writer` gives the capture side a `BatchWriter` for any `EventLog`: the log itself
+when it is one, else an adapter that calls `EventLog.extend`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from otel_eventlog.event import EntryLike, Event, Page
+from otel_eventlog.errors import ArgumentTypeError
+from otel_eventlog.event import BatchItem, EntryLike, Event, Page
 
-__all__ = ["EventLog", "check_event_log"]
+__all__ = ["BatchWriter", "EventLog", "batch_writer", "check_event_log"]
 
 
 @runtime_checkable
 class EventLog(Protocol):
     """A bounded log of events with monotonic integer ids that readers use as cursors.
 
-    Ids start at 1, strictly increase and never repeat for the lifetime of the log, across eviction and
-    `clear()`. Every method is safe to call from any thread.
+    What an implementation must guarantee: ids start at 1, strictly increase and never repeat for the
+    lifetime of the log, across eviction and `clear()`; resident ids are contiguous, so that `Page.missed`
+    is exact; every method is safe to call from any thread; a wrong argument raises `TypeError` or
+    `ValueError` naming it and changes nothing; `append` and `extend` never wait on a reader.
+    ``tests/test_backend_conformance.py`` checks all of it, and any backend can join it.
     """
 
     @property
@@ -45,9 +58,8 @@ class EventLog(Protocol):
     def extend(self, entries: Iterable[EntryLike]) -> range:
         """Store several events, in order, with consecutive ids, and return their ids.
 
-        All or nothing: if an entry is malformed, none is stored. Cheaper per event than `append`;
-        `EventLogSpanProcessor` hands its events to a log of the application's own this way (the
-        built-in backends take them by reference, through a private method).
+        All or nothing: if an entry is malformed, none is stored. Cheaper per event than `append`.
+        The capture side writes to a log that is not a `BatchWriter` through this method.
 
         Raises:
             TypeError: If `entries` or an entry has the wrong type, naming the entry by its index.
@@ -116,12 +128,79 @@ class EventLog(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchWriter(Protocol):
+    """How the capture side hands events to a backend: in batches, by reference where it can.
+
+    The span processor, the log-record processor and the logging handler write through this
+    contract, on the application's threads and on the span processor's helper thread.
+    """
+
+    def write_batch(self, batch: list[BatchItem]) -> None:
+        """Store the batch's items in order, with consecutive ids, or queue them to be stored so.
+
+        What an implementation must guarantee:
+
+        - It returns promptly: it never waits on the network, on a disk or on a reader. A backend
+          whose store can block queues the batch (bounded) and writes it from a thread of its own.
+        - Items are stored in the order given, each exactly once, with consecutive ids unless
+          another writer's batch comes between two batches.
+        - Each item is an `Entry`-like 5-tuple or a `SpanEventRef`-like 4-tuple (its length tells).
+          A span event by reference is read (``event.name``, ``event.attributes``) only after the
+          call, when the backend likes, and never changed: the SDK's events are immutable.
+        - The batch list, and the payload dicts of its entries, belong to the backend after the
+          call: the caller keeps no reference to them, so the backend may store them uncopied.
+        - A malformed item is left out and the others are stored; then it raises `TypeError` or
+          `ValueError` naming the first malformed item (``batch[i]``). The capture side counts and
+          logs that, at most once a minute, and never passes it on to the application.
+        """
+        ...
+
+
+def batch_writer(event_log: EventLog) -> BatchWriter:
+    """Return `event_log` if it is a `BatchWriter`, else a `BatchWriter` that writes through ``extend``.
+
+    The adapter turns span events by reference into entries (a copy of their attributes, their time
+    in seconds) and hands each batch to `EventLog.extend` in one call.
+
+    Raises:
+        ArgumentTypeError: If `event_log` does not keep the `EventLog` protocol.
+    """
+    check_event_log(event_log)
+    if isinstance(event_log, BatchWriter):
+        return event_log
+    return _ExtendWriter(event_log)
+
+
+class _ExtendWriter:
+    """A `BatchWriter` over an `EventLog` that only has ``extend``."""
+
+    __slots__ = ("_log",)
+
+    def __init__(self, event_log: EventLog) -> None:
+        self._log = event_log
+
+    def write_batch(self, batch: list[BatchItem]) -> None:
+        entries: list[EntryLike] = []
+        for item in batch:
+            if len(item) == 5:
+                entries.append(item)
+            else:  # a span event by reference
+                time_ns, event, trace_id, span_id = item
+                payload = dict(event.attributes or {})
+                entries.append((event.name, payload, time_ns / 1_000_000_000, trace_id, span_id))
+        self._log.extend(entries)
+
+    def __repr__(self) -> str:
+        return f"batch_writer({self._log!r})"
+
+
 def check_event_log(event_log: object) -> EventLog:
     """Return `event_log` if it keeps the `EventLog` protocol, else raise naming what it is.
 
     Raises:
-        TypeError: If it does not.
+        ArgumentTypeError: If it does not.
     """
     if not isinstance(event_log, EventLog):
-        raise TypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
+        raise ArgumentTypeError(f"event_log must be an EventLog, got {type(event_log).__name__}")
     return event_log

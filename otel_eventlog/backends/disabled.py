@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from otel_eventlog.backends._common import (
-    SpanEventRef,
+    batch_rows,
     check_append,
     check_cursor,
     check_entries,
     event_filter,
 )
 from otel_eventlog.backends._waiting import Waiters, WaitingReads
-from otel_eventlog.event import EntryLike, Event, Page
+from otel_eventlog.event import BatchItem, EntryLike, Event, Page
 
 __all__ = ["DisabledEventLog"]
 
@@ -62,11 +62,8 @@ class DisabledEventLog(WaitingReads):
             TypeError: If an argument has the wrong type.
             ValueError: If `kind` is empty or an id or the timestamp is malformed.
         """
-        when, kind, data, trace_hex, span_hex = check_append(kind, payload, timestamp, trace_id, span_id)
-        with self._lock:
-            self._last_id += 1
-            event_id = self._last_id
-        return Event(event_id, self._now() if when is None else when, kind, data, trace_hex, span_hex)
+        row = check_append(kind, payload, timestamp, trace_id, span_id, now=self._now())
+        return Event(self._next_ids(1).start, *row)
 
     def extend(self, entries: Iterable[EntryLike]) -> range:
         """Return the next ids for `entries` without storing them. Thread-safe; all or nothing.
@@ -75,18 +72,25 @@ class DisabledEventLog(WaitingReads):
             TypeError: If `entries` or an entry has the wrong type, naming the entry by its index.
             ValueError: If an entry has a wrong value, naming the entry by its index.
         """
-        count = len(check_entries(entries, 0.0))
+        return self._next_ids(len(check_entries(entries, 0.0)))
+
+    def write_batch(self, batch: list[BatchItem]) -> None:
+        """Use up ids for the well-formed items of a batch, without keeping them; the `BatchWriter` contract.
+
+        Raises:
+            TypeError: After using the ids, if an item has the wrong type, naming the first such.
+            ValueError: After using the ids, if an item has a wrong value, naming the first such.
+        """
+        stored, error = batch_rows(batch, 0.0)
+        self._next_ids(len(stored))
+        if error is not None:
+            raise error
+
+    def _next_ids(self, count: int) -> range:
         with self._lock:
             first = self._last_id + 1
             self._last_id += count
         return range(first, first + count)
-
-    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
-        """Return the next ids for span events handed over by reference, without keeping them."""
-        with self._lock:
-            first = self._last_id + 1
-            self._last_id += len(refs)
-        return range(first, first + len(refs))
 
     def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
         """Return ``[]``, after checking the arguments as every backend does."""

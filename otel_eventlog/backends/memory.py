@@ -17,9 +17,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
+from otel_eventlog import _defaults
+from otel_eventlog._checks import is_number
 from otel_eventlog.backends._common import (
     Row,
-    SpanEventRef,
+    Stored,
+    batch_rows,
     check_append,
     check_cursor,
     check_entries,
@@ -27,7 +30,8 @@ from otel_eventlog.backends._common import (
     span_event_row,
 )
 from otel_eventlog.backends._waiting import Waiters, WaitingReads
-from otel_eventlog.event import EntryLike, Event, Page
+from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
+from otel_eventlog.event import BatchItem, EntryLike, Event, Page
 
 __all__ = ["InMemoryEventLog"]
 
@@ -36,7 +40,7 @@ _logger = logging.getLogger(__name__)
 _new_event = tuple.__new__
 _as_event = functools.partial(_new_event, Event)
 # (id,) + row: the `Event`'s fields. Typed loosely, as mypy cannot see through tuple.__add__.
-_prepend = cast("Callable[[tuple[int], Row | SpanEventRef], tuple[Any, ...]]", tuple.__add__)
+_prepend = cast("Callable[[tuple[int], Row], tuple[Any, ...]]", tuple.__add__)
 # Filtered reads build events in chunks, so that a read stopped by its limit builds few beyond it.
 _SCAN_CHUNK = 512
 
@@ -56,13 +60,12 @@ class InMemoryEventLog(WaitingReads):
         now: The clock, returning seconds since the epoch. It is called with the log's lock held.
 
     Raises:
-        TypeError: If `ttl_seconds` is not a number or `max_entries` not an integer.
-        ValueError: If `ttl_seconds` is NaN.
+        ArgumentTypeError: If `ttl_seconds` is not a number or `max_entries` not an integer.
+        ArgumentValueError: If `ttl_seconds` is NaN.
     """
 
-    DEFAULT_TTL_SECONDS: ClassVar[float] = 3600
-    #: Ten thousand small events take a few megabytes: room for hours of an agent's activity.
-    DEFAULT_MAX_ENTRIES: ClassVar[int] = 10_000
+    DEFAULT_TTL_SECONDS: ClassVar[float] = _defaults.TTL_SECONDS
+    DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
 
     __slots__ = (
         "_epoch",
@@ -88,7 +91,7 @@ class InMemoryEventLog(WaitingReads):
         self._ttl_seconds = _bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
         self._max_entries = int(_bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
         if not callable(now):
-            raise TypeError(f"now must be a callable returning seconds, got {now!r}")
+            raise ArgumentTypeError(f"now must be a callable returning seconds, got {now!r}")
         self._now = now
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()
@@ -97,7 +100,7 @@ class InMemoryEventLog(WaitingReads):
         # The ring: the event with id n lives in slot n % max_entries, its row (the fields of its `Event`
         # but the id, which the slot implies) in `_records` and the
         # clock reading when it was appended in `_stamps`. The resident events are the newest `_size`.
-        self._records: list[Row | SpanEventRef | None] = [None] * self._max_entries
+        self._records: list[Stored | None] = [None] * self._max_entries
         self._stamps = [0.0] * self._max_entries
         self._size = 0
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
@@ -146,19 +149,10 @@ class InMemoryEventLog(WaitingReads):
             ValueError: If `kind` is empty or an id or the timestamp is malformed; nothing is stored.
         """
         now = self._now()
-        row: Row
-        if (
-            type(kind) is str
-            and kind
-            and type(payload) is dict
-            and timestamp is None
-            and trace_id is None
-            and span_id is None
-        ):
-            row = (now, kind, payload.copy(), None, None)  # the common case, checked inline to keep it cheap
+        if type(kind) is str and kind and type(payload) is dict and timestamp is trace_id is span_id is None:
+            row: Row = (now, kind, payload.copy(), None, None)  # the common case: nothing else to check
         else:
-            when, kind, data, trace_hex, span_hex = check_append(kind, payload, timestamp, trace_id, span_id)
-            row = (now if when is None else when, kind, data, trace_hex, span_hex)
+            row = check_append(kind, payload, timestamp, trace_id, span_id, now=now)
         # Under the GIL a thread can only be switched out at a call or a backward jump. The locked
         # section below makes neither (but for the rare sweep), so the lock is never held by a thread
         # waiting for the GIL: that is what keeps concurrent writers from convoying on it. That is why
@@ -166,8 +160,7 @@ class InMemoryEventLog(WaitingReads):
         with self._lock:
             if now >= self._next_expiry:
                 self._evict_expired(now)
-            event_id = self._last_id + 1
-            self._last_id = event_id
+            event_id = self._last_id = self._last_id + 1
             slot = event_id % self._max_entries
             self._records[slot] = row
             self._stamps[slot] = now
@@ -199,14 +192,23 @@ class InMemoryEventLog(WaitingReads):
         now = self._now()
         return self._store(check_entries(entries, now), now)
 
-    def _extend_span_events(self, refs: list[SpanEventRef]) -> range:
-        """Store span events by reference, to be made into `Event`s when read: no copy now.
+    def write_batch(self, batch: list[BatchItem]) -> None:
+        """Store a batch from the capture side, in order, with consecutive ids; the `BatchWriter` contract.
 
-        The fast path of `EventLogSpanProcessor`, which checks each event as `SpanEventRef` says.
+        Span events are kept by reference and made into `Event`s when read; entries' payload dicts are
+        kept as handed over. Thread-safe; takes the lock once for the whole batch; no I/O.
+
+        Raises:
+            TypeError: After storing the rest, if an item has the wrong type, naming the first such.
+            ValueError: After storing the rest, if an item has a wrong value, naming the first such.
         """
-        return self._store(refs, self._now())
+        now = self._now()
+        stored, error = batch_rows(batch, now)
+        self._store(stored, now)
+        if error is not None:
+            raise error
 
-    def _store(self, rows: list[Row] | list[SpanEventRef], now: float) -> range:
+    def _store(self, rows: list[Row] | list[Stored], now: float) -> range:
         """Store checked rows with consecutive ids, the clock reading `now`, and return their ids."""
         count = len(rows)
         stamps = [now] * count
@@ -328,7 +330,7 @@ class InMemoryEventLog(WaitingReads):
             self._size -= 1
         self._next_expiry = stamps[slot] + ttl if self._size else math.inf
 
-    def _rows(self, start: int, stop: int) -> list[Row | SpanEventRef]:
+    def _rows(self, start: int, stop: int) -> list[Stored]:
         """Return the rows of the resident events with ids from `start` to `stop`, both included."""
         count = stop - start + 1
         if count <= 0:
@@ -341,16 +343,17 @@ class InMemoryEventLog(WaitingReads):
         return self._records[first_slot:] + self._records[: end_slot - capacity]  # type: ignore[return-value]
 
 
-def _events(first_id: int, rows: list[Row | SpanEventRef]) -> list[Event]:
+def _events(first_id: int, rows: list[Stored]) -> list[Event]:
     """Return the events whose rows are `rows`, the first with id `first_id`."""
     for index, row in enumerate(rows):
         if len(row) == 4:  # a span event stored by reference
             rows[index] = span_event_row(row)
-    return list(map(_as_event, map(_prepend, zip(range(first_id, first_id + len(rows))), rows)))
+    built = cast("list[Row]", rows)  # every one a row now
+    return list(map(_as_event, map(_prepend, zip(range(first_id, first_id + len(built))), built)))
 
 
 def _scan(
-    start: int, rows: list[Row | SpanEventRef], limit: int | None, accept: Callable[[Event], bool]
+    start: int, rows: list[Stored], limit: int | None, accept: Callable[[Event], bool]
 ) -> tuple[list[Event], int]:
     """Return the accepted events among `rows` (ids from `start` on), at most `limit`, and the cursor."""
     found: list[Event] = []
@@ -369,13 +372,12 @@ def _bound(name: str, value: object, default: float, *types: type) -> float:
     """Return `value` as a positive bound; ``None`` or non-positive values give `default`."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, types):
+    if not is_number(value) or not isinstance(value, types):
         expected = "an integer" if types == (int,) else "a number of seconds"
-        raise TypeError(f"{name} must be {expected} or None, got {type(value).__name__} {value!r}")
-    number: float = value  # type: ignore[assignment]  # checked just above
-    if math.isnan(number):
-        raise ValueError(f"{name} must be a number, got NaN")
-    if number <= 0:
-        _logger.warning("%s=%r is not positive; using the default, %r", name, number, default)
+        raise ArgumentTypeError(f"{name} must be {expected} or None, got {type(value).__name__} {value!r}")
+    if math.isnan(value):
+        raise ArgumentValueError(f"{name} must be a number, got NaN")
+    if value <= 0:
+        _logger.warning("%s=%r is not positive; using the default, %r", name, value, default)
         return default
-    return number
+    return value

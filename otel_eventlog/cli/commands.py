@@ -22,8 +22,9 @@ import yaml
 
 from otel_eventlog._version import __version__
 from otel_eventlog.activity import DEFAULT_PORT, start_activity_server
-from otel_eventlog.activity.tail import TailError, tail
-from otel_eventlog.config import ConfigError, load_config
+from otel_eventlog.cli.tail import tail
+from otel_eventlog.config import load_config
+from otel_eventlog.errors import ConfigError, TailError
 
 __all__ = ["main"]
 
@@ -143,7 +144,7 @@ def _positive(text: str) -> float:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from otel_eventlog.demo import run_demo  # noqa: PLC0415  # the demo's imports only when it runs
+    from otel_eventlog.cli.demo import run_demo  # noqa: PLC0415  # the demo's imports only when it runs
 
     try:
         run_demo(

@@ -7,6 +7,8 @@ when events were missed, and starts over when the server's log was restarted (a 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.client
 import json
 import time
@@ -14,14 +16,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
 
-from otel_eventlog._lines import event_line
+from otel_eventlog.cli._lines import event_line
+from otel_eventlog.errors import TailError
 from otel_eventlog.event import Event
 
 __all__ = ["TailError", "tail"]
-
-
-class TailError(Exception):
-    """The stream cannot be followed: a bad URL, a refused connection, a refused request."""
 
 
 def tail(
@@ -51,40 +50,62 @@ def tail(
         TailError: If the first connection fails or the server refuses the request; dropped
             connections later on are retried.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TailError(f"expected an http:// or https:// URL, got {url!r}")
-    path = parts.path.rstrip("/")
-    if not path.endswith("/activity/stream"):
-        path += "/activity/stream"
-    query = urlencode([("kind", kind) for kind in kinds])
+    stream = _Stream(url, kinds, token, timeout)
     follower = _Follower(out, since, count)
     connected = False
     while True:
-        connection_class = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = connection_class(parts.hostname, parts.port, timeout=timeout)
         try:
-            headers = {"Accept": "text/event-stream"}
-            if follower.last_id is not None:
-                headers["Last-Event-ID"] = str(follower.last_id)
-            if token is not None:
-                headers["Authorization"] = f"Bearer {token}"
-            connection.request("GET", f"{path}?{query}" if query else path, headers=headers)
-            response = connection.getresponse()
-            if response.status != 200:
-                raise TailError(_refusal(response))
-            connected = True
-            if follower.follow(response):
-                return follower.printed
+            with stream.open(follower.last_id) as response:
+                connected = True
+                if follower.follow(response):
+                    return follower.printed
             print("# the stream ended; reconnecting", file=out, flush=True)
-            time.sleep(retry_seconds)
         except (OSError, http.client.HTTPException) as error:
             if not connected:
                 raise TailError(f"cannot follow {url}: {error}") from None
             print(f"# connection lost ({error}); reconnecting", file=out, flush=True)
-            time.sleep(retry_seconds)  # a pause before retrying, not a wait for some state
+        time.sleep(retry_seconds)  # a pause before retrying, not a wait for some state
+
+
+class _Stream:
+    """Where the stream is, and how to ask for it."""
+
+    def __init__(self, url: str, kinds: Sequence[str], token: str | None, timeout: float) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise TailError(f"expected an http:// or https:// URL, got {url!r}")
+        path = parts.path.rstrip("/")
+        if not path.endswith("/activity/stream"):
+            path += "/activity/stream"
+        query = urlencode([("kind", kind) for kind in kinds])
+        self._target = f"{path}?{query}" if query else path
+        self._connect = functools.partial(
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection,
+            parts.hostname,
+            parts.port,
+            timeout=timeout,
+        )
+        self._headers = {"Accept": "text/event-stream"}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
+
+    @contextlib.contextmanager
+    def open(self, last_id: int | None) -> Iterator[http.client.HTTPResponse]:
+        """Connect and ask for the stream after `last_id`; yield the response, then close it.
+
+        Raises:
+            TailError: If the server answers with anything but a ``200``.
+        """
+        connection = self._connect()
+        try:
+            headers = dict(self._headers)
+            if last_id is not None:
+                headers["Last-Event-ID"] = str(last_id)
+            connection.request("GET", self._target, headers=headers)
+            response = connection.getresponse()
+            if response.status != 200:
+                raise TailError(_refusal(response))
+            yield response
         finally:
             connection.close()
 

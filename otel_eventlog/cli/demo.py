@@ -22,10 +22,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
-from otel_eventlog._lines import event_line
 from otel_eventlog.activity import ActivityServer, start_activity_server
 from otel_eventlog.backends import EventLog
-from otel_eventlog.pipeline import configure
+from otel_eventlog.cli._lines import event_line
+from otel_eventlog.pipeline import configure, unconfigure
 
 __all__ = ["DEFAULT_CONFIG", "run_demo"]
 
@@ -95,6 +95,7 @@ def run_demo(
         for agent in agents:
             agent.join()
         provider.shutdown()  # moves what the spans still hold, and flushes the OTLP export
+        unconfigure(log)  # takes the logging handler off the root logger
         if server is not None:
             server.close()
     _, more = _follow(log, out, cursor, until=0)

@@ -1,0 +1,143 @@
+"""Checks shared by every layer: numbers of seconds, counts, and trace and span ids.
+
+Each rule lives here once, with the words that describe it, so that a backend, a processor, the HTTP
+core and the configuration reject the same bad value the same way. The checks raise the argument
+errors of `otel_eventlog.errors`; the configuration turns them into `ConfigError` with a key path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import TypeGuard
+
+from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
+
+__all__ = [
+    "check_count",
+    "check_seconds",
+    "check_span_id",
+    "check_trace_id",
+    "describe",
+    "is_number",
+    "seconds_expected",
+    "span_hex",
+    "trace_hex",
+]
+
+
+def describe(value: object) -> str:
+    """Return `value` for an error message: its repr and its type (``null`` for ``None``)."""
+    if value is None:
+        return "null"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """Tell whether `value` is an int or a float, and not a bool (which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def seconds_expected(*, positive: bool, finite: bool) -> str:
+    """Return the words for what `check_seconds` accepts with these options."""
+    if positive:
+        return "a positive, finite number of seconds" if finite else "a positive number of seconds"
+    return "a finite number of seconds >= 0" if finite else "a number of seconds >= 0"
+
+
+def check_seconds(value: object, name: str, *, positive: bool = False, finite: bool = True) -> float:
+    """Return `value` as a float number of seconds, or raise naming `name` and the value.
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+        positive: Refuse 0 as well as negative numbers.
+        finite: Refuse infinity.
+
+    Raises:
+        ArgumentTypeError: If `value` is not a number (a bool is not).
+        ArgumentValueError: If it is NaN, out of range, or infinite when `finite`.
+    """
+    if not is_number(value):
+        expected = seconds_expected(positive=positive, finite=finite)
+        raise ArgumentTypeError(f"{name} must be {expected}, got {describe(value)}")
+    if not (value > 0 if positive else value >= 0) or (finite and math.isinf(value)):  # NaN fails both
+        expected = seconds_expected(positive=positive, finite=finite)
+        raise ArgumentValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_count(value: object, name: str) -> int:
+    """Return `value` if it is a positive int (not a bool), else raise naming `name` and the value.
+
+    Raises:
+        ArgumentTypeError: If `value` is not an int.
+        ArgumentValueError: If it is 0 or negative.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError(f"{name} must be a positive integer, got {describe(value)}")
+    if value <= 0:
+        raise ArgumentValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def trace_hex(trace_id: int) -> str:
+    """Return the W3C form (32 lower-case hex digits) of a trace id given as OpenTelemetry's int."""
+    return trace_id.to_bytes(16, "big").hex()
+
+
+def span_hex(span_id: int) -> str:
+    """Return the W3C form (16 lower-case hex digits) of a span id given as OpenTelemetry's int."""
+    return span_id.to_bytes(8, "big").hex()
+
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}").fullmatch
+_SPAN_ID = re.compile(r"[0-9a-f]{16}").fullmatch
+
+# Hex ids seen valid lately, one set per kind of id. A span's events all carry the same two ids, so
+# most checks are one lookup.
+_known_trace_ids: set[str] = set()
+_known_span_ids: set[str] = set()
+_KNOWN_IDS_KEPT = 4096
+
+
+def check_trace_id(trace_id: object) -> str:
+    """Return the W3C form of a trace id given as 32 lower-case hex digits or as OpenTelemetry's int.
+
+    Raises:
+        ArgumentTypeError: If `trace_id` is neither a string nor an int.
+        ArgumentValueError: If it is a malformed string or an int out of range.
+    """
+    return _check_id(trace_id, _known_trace_ids, _TRACE_ID, "trace_id", 32)
+
+
+def check_span_id(span_id: object) -> str:
+    """Return the W3C form of a span id given as 16 lower-case hex digits or as OpenTelemetry's int.
+
+    Raises:
+        ArgumentTypeError: If `span_id` is neither a string nor an int.
+        ArgumentValueError: If it is a malformed string or an int out of range.
+    """
+    return _check_id(span_id, _known_span_ids, _SPAN_ID, "span_id", 16)
+
+
+def _check_id(value: object, known: set[str], match: Callable[[str], object], name: str, digits: int) -> str:
+    if type(value) is str and value in known:
+        return value
+    if isinstance(value, str):
+        if not match(value):
+            raise ArgumentValueError(f"{name} must be {digits} lower-case hex digits, got {value!r}")
+        text = str(value)  # a plain str, also when given a subclass
+        if len(known) >= _KNOWN_IDS_KEPT:
+            known.clear()
+        known.add(text)
+        return text
+    if type(value) is int:
+        if 0 <= value < 1 << (4 * digits):
+            return value.to_bytes(digits // 2, "big").hex()
+        raise ArgumentValueError(f"{name} must be an int of at most {4 * digits} bits, got {value!r}")
+    raise ArgumentTypeError(
+        f"{name} must be a string of {digits} lower-case hex digits or an int, "
+        f"got {type(value).__name__} {value!r}"
+    )

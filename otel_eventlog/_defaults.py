@@ -1,0 +1,24 @@
+"""Every default the library uses, in one place, so that the code, the config and the docs cannot drift."""
+
+from __future__ import annotations
+
+# The event log.
+TTL_SECONDS = 3600.0
+#: Ten thousand small events take a few megabytes: room for hours of an agent's activity.
+MAX_ENTRIES = 10_000
+
+# Capture.
+#: Seconds between two looks at the open spans: the most an open span's event waits to reach the log.
+LIVE_INTERVAL_SECONDS = 0.1
+#: The ``extra`` keys that name a stdlib log record's event, in the order they are looked up.
+EVENT_NAME_KEYS = ("event_name", "otel.event.name")
+
+# The Activity readers.
+ACTIVITY_ADDR = "127.0.0.1"
+ACTIVITY_PORT = 9450
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_WAIT_SECONDS = 30.0
+HEARTBEAT_SECONDS = 15.0
+#: How long a stdlib or WSGI request waits at a time before it looks at whether to stop.
+WAIT_SLICE_SECONDS = 0.1

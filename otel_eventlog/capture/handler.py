@@ -1,0 +1,110 @@
+"""`EventLogHandler`: stdlib log records that name an event, into the event log.
+
+A record logged with ``extra={"event_name": ...}`` (or ``"otel.event.name"``) becomes an entry at once,
+on the thread that logs it, correlated with the span current at that moment. The handler ignores this
+library's own loggers, so that it cannot recurse, and never raises into the application.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry import trace
+
+from otel_eventlog._defaults import EVENT_NAME_KEYS
+from otel_eventlog._kinds import capture_filter
+from otel_eventlog._reporting import FailureReporter
+from otel_eventlog.backends import EventLog, batch_writer
+
+__all__ = ["EventLogHandler"]
+
+_logger = logging.getLogger(__name__)
+
+# The attributes every stdlib LogRecord has: whatever else a record carries came from `extra`.
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_OWN_LOGGER = __name__.partition(".")[0]
+
+
+class EventLogHandler(logging.Handler):
+    """A `logging.Handler` that appends the log records naming an event to an event log.
+
+    A record becomes an entry when it carries an event name in ``extra``, under ``event_name`` or
+    ``otel.event.name``. The entry's ``payload`` holds the record's other ``extra`` fields plus its
+    ``message``, ``level`` and ``logger``; its ``timestamp`` is the record's creation time and its ids
+    are those of the span current when the record was logged, if any. Records without an event
+    name, and records of this library's own loggers (so that it cannot recurse), are ignored.
+
+    `emit` runs on the logging thread, appends at once and never raises; a failing event log is
+    counted in `failures` and logged at most once a minute (through this library's own logger,
+    which this handler ignores).
+
+    Args:
+        event_log: Where the events go.
+        level: The least level of the records to capture.
+        include: Event names or shell-style patterns to capture; ``None`` captures all.
+        exclude: Event names or patterns to leave out, even when included.
+
+    Raises:
+        TypeError: If `event_log` is not an event log or a filter has the wrong type.
+        ValueError: If a filter holds an empty name.
+    """
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        level: int | str = logging.INFO,
+        *,
+        include: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
+    ) -> None:
+        self._writer = batch_writer(event_log)
+        super().__init__(level)
+        self._log = event_log
+        self._capture = capture_filter(include, exclude)
+        self._failures = FailureReporter(_logger, "appending a logged event to the event log")
+
+    @property
+    def event_log(self) -> EventLog:
+        """The event log this handler appends to."""
+        return self._log
+
+    @property
+    def failures(self) -> int:
+        """How many times appending to the log failed (the log raised)."""
+        return self._failures.count
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Append `record` if it names an event. Called on the logging thread; never raises."""
+        try:
+            fields = record.__dict__
+            name = _event_name(fields)
+            if name is None:
+                return
+            if record.name.partition(".")[0] == _OWN_LOGGER:
+                return
+            if self._capture is not None and not self._capture(name):
+                return
+            payload: dict[str, Any] = {
+                key: value
+                for key, value in fields.items()
+                if key not in _RECORD_ATTRIBUTES and key not in EVENT_NAME_KEYS
+            }
+            payload["message"] = record.getMessage()
+            payload["level"] = record.levelname
+            payload["logger"] = record.name
+            context = trace.get_current_span().get_span_context()
+            ids = (context.trace_id, context.span_id) if context.is_valid else (None, None)
+            self._writer.write_batch([(name, payload, record.created, *ids)])
+        except Exception:
+            self._failures.report()
+
+
+def _event_name(fields: Mapping[str, Any]) -> str | None:
+    """Return the event name a record's ``extra`` gives, under the first of `EVENT_NAME_KEYS` set."""
+    for key in EVENT_NAME_KEYS:
+        name = fields.get(key)
+        if name:
+            return name if isinstance(name, str) else None
+    return None

@@ -1,0 +1,361 @@
+"""`EventLogSpanProcessor`: span events into the event log, live, while their spans are still open.
+
+The OpenTelemetry SDK has no hook on ``Span.add_event``. The specification allows a processor to keep a
+reference to a span from ``on_start`` and to read its public ``events`` from elsewhere, which is what this
+processor does: ``on_start`` keeps a weak reference to the span, a helper thread looks at the open spans
+every ``live_interval`` seconds and moves their new events into the log, and ended spans have their
+remaining events moved in small batches. Each followed span remembers the last event moved (by
+identity), so every event is moved exactly once, even when the SDK's per-span event limit has dropped
+older events from the span in between.
+
+Each move hands its events to the log in one `BatchWriter.write_batch` call, ordered by the events' own
+times. Span events are immutable, so they go by reference: the built-in backends build the `Event` only
+when it is read, and the cost of an event that no reader ever asks for stays small.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import operator
+import threading
+import weakref
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event as SpanEvent
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from otel_eventlog import _defaults
+from otel_eventlog._checks import check_seconds, span_hex
+from otel_eventlog._kinds import KindMatcher, capture_filter
+from otel_eventlog._reporting import FailureReporter
+from otel_eventlog.backends import BatchWriter, EventLog, batch_writer
+from otel_eventlog.event import BatchItem, EntryLike
+
+__all__ = ["EventLogSpanProcessor"]
+
+_logger = logging.getLogger(__name__)
+
+# Ended spans waiting to be moved: the thread that ends the one that makes this many moves them all.
+_BATCH = 64
+_REF_TIME = operator.itemgetter(0)
+_SpanKey = tuple[int, int]  # a span's trace id and span id
+
+
+class _Progress:
+    """How far the processor got through the events of an open span. Only the mover touches it."""
+
+    __slots__ = ("consumed", "last")
+
+    def __init__(self) -> None:
+        self.last: SpanEvent | None = None  # the last event moved into the log
+        self.consumed = 0  # how many of the span's events were moved or filtered out
+
+
+class _Move:
+    """The events one move collects, handed to the log in one call, in the order of their times."""
+
+    __slots__ = ("entries", "refs")
+
+    def __init__(self) -> None:
+        self.refs: list[BatchItem] = []  # span events, by reference
+        self.entries: list[EntryLike] = []  # lifecycle entries, and events with an unusual time
+
+    def add_events(
+        self, events: Sequence[SpanEvent], trace_id: int, span_id: int, capture: KindMatcher | None
+    ) -> None:
+        """Add the span events that `capture` lets through (all when it is ``None``)."""
+        refs, entries = self.refs, self.entries
+        for event in events:
+            name, time_ns = event.name, event.timestamp
+            if capture is not None and not capture(name):
+                continue
+            if type(name) is str and name and type(time_ns) is int:
+                refs.append((time_ns, event, trace_id, span_id))  # SDK events are immutable
+            else:  # an odd name or time, given by the application: the backend checks the entry
+                payload = dict(event.attributes or {})
+                entries.append((name, payload, _seconds(time_ns), trace_id, span_id))
+
+    def hand_over(self, writer: BatchWriter) -> None:
+        """Write the collected events to `writer` in one batch, ordered by their own times."""
+        batch = self.refs
+        batch.sort(key=_REF_TIME)
+        if self.entries:
+            self.entries.sort(key=_entry_time_ns)
+            batch = list(heapq.merge(batch, self.entries, key=_item_time_ns))
+        if batch:
+            writer.write_batch(batch)
+
+
+class EventLogSpanProcessor(SpanProcessor):
+    """A span processor that appends span events, live, to an event log, beside any other processor.
+
+    Each span event becomes one entry: ``kind`` is the event's name, ``payload`` its attributes,
+    ``timestamp`` its own time, and ``trace_id`` / ``span_id`` the span's W3C ids. Optionally, a
+    ``span.started`` and a ``span.ended`` entry mark each span's life.
+
+    `on_start` and `on_end` run on the application's threads, never wait for readers or for the
+    helper thread, do no I/O and never raise. `on_start` notes the span; `on_end` queues it, and
+    every 64th queued span the thread that ends it moves the batch into the log while the spans are
+    still fresh in memory (a fraction of a millisecond, amortised O(1) per span; skipped when a move
+    is already under way). The helper thread moves the events of open spans, and of any queued
+    ended spans, every `live_interval` seconds. A failing event log is counted in `failures` and
+    logged at most once a minute. With ``live_interval=0`` there is no helper thread: `on_end`
+    moves each span's events itself, and open spans are looked at only on `force_flush`. After
+    `shutdown`, new spans are ignored, as the OpenTelemetry specification asks.
+
+    The events reach the log through its `BatchWriter` side (`batch_writer`): by reference for the
+    built-in backends, through ``extend`` for a log of the application's own.
+
+    Args:
+        event_log: Where the events go.
+        include: Event names or shell-style patterns to capture; ``None`` captures all.
+        exclude: Event names or patterns to leave out, even when included.
+        span_lifecycle: Whether to append ``span.started`` and ``span.ended`` entries.
+        live_interval: Seconds between two moves, the most an event waits before readers see it;
+            ``0`` moves events when spans end and on `force_flush` only.
+
+    Raises:
+        TypeError: If `event_log` is not an event log, or an argument has the wrong type.
+        ValueError: If `live_interval` is negative or a filter holds an empty name.
+    """
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        *,
+        include: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
+        span_lifecycle: bool = False,
+        live_interval: float = _defaults.LIVE_INTERVAL_SECONDS,
+    ) -> None:
+        self._writer = batch_writer(event_log)
+        self._log = event_log
+        self._live_interval = check_seconds(live_interval, "live_interval")
+        self._capture = capture_filter(include, exclude)
+        self._span_lifecycle = bool(span_lifecycle)
+        # The open spans, weakly, so that a span that is never ended does not live on here: `on_start`
+        # adds, `on_end` removes. With a helper thread, `on_end` queues the span in `_ended`.
+        self._open: dict[_SpanKey, weakref.ref[Span]] = {}
+        self._ended: deque[ReadableSpan] = deque()
+        # The mover is whoever holds `_move_lock`: the helper thread, `force_flush`, `shutdown`, or
+        # `on_end`. Only the mover reads events and touches `_progress`.
+        self._move_lock = threading.Lock()
+        self._progress: dict[_SpanKey, _Progress] = {}
+        self._dying: list[_SpanKey] = []  # followed spans found dropped, as of the last move
+        self._failures = FailureReporter(_logger, "moving span events into the event log")
+        self._lost = 0
+        self._stopping = threading.Event()  # set by `shutdown`, to end the helper's wait at once
+        self._helper: threading.Thread | None = None
+        if self._live_interval:
+            self._helper = threading.Thread(target=self._run, name="otel-eventlog-live-spans", daemon=True)
+            self._helper.start()
+
+    @property
+    def event_log(self) -> EventLog:
+        """The event log this processor appends to."""
+        return self._log
+
+    @property
+    def failures(self) -> int:
+        """How many times moving events into the log failed (the log raised)."""
+        return self._failures.count
+
+    @property
+    def lost_span_events(self) -> int:
+        """Events the SDK's per-span limit dropped from ended spans before this processor saw them."""
+        return self._lost
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Start following `span`. Called on the thread that starts the span; O(1), never raises."""
+        if self._stopping.is_set():
+            return
+        try:
+            context = span.context
+            self._open[context.trace_id, context.span_id] = weakref.ref(span)
+            if self._span_lifecycle and self._captures("span.started"):
+                # Written at once rather than by the mover, so that it comes before its children's entries.
+                self._writer.write_batch([_started_entry(span)])
+        except Exception:
+            self._failures.report()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the ended span for the next move, and every 64th time make that move here.
+
+        Called on the thread that ends the span; never waits for a move under way, never raises.
+        Without a helper thread (``live_interval=0``), move the span's remaining events at once.
+        """
+        if self._stopping.is_set():
+            return
+        try:
+            context = span.context
+            self._open.pop((context.trace_id, context.span_id), None)
+            if self._helper is None:
+                with self._move_lock:
+                    self._move([], [span])
+                return
+            self._ended.append(span)
+            # Every so many ended spans, this thread moves them, unless a move is under way: one
+            # batch, while the spans are still fresh in the CPU's caches.
+            if len(self._ended) >= _BATCH and self._move_lock.acquire(blocking=False):
+                try:
+                    self._move([], self._take_ended())
+                finally:
+                    self._move_lock.release()
+        except Exception:
+            self._failures.report()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Move the new events of every span, open or ended, into the log now.
+
+        Returns False if the helper thread's move did not finish within `timeout_millis`.
+        """
+        if not self._move_lock.acquire(timeout=max(timeout_millis, 0) / 1000):
+            return False
+        try:
+            self._move_all()
+        finally:
+            self._move_lock.release()
+        return True
+
+    def shutdown(self) -> None:
+        """Stop the helper thread and move what the spans hold one last time; ignore spans after."""
+        self._stopping.set()
+        if self._helper is not None and self._helper is not threading.current_thread():
+            self._helper.join()
+        with self._move_lock:
+            self._move_all()
+
+    def _captures(self, name: str) -> bool:
+        return self._capture is None or self._capture(name)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._live_interval):
+            with self._move_lock:
+                self._move_all()
+
+    def _take_ended(self) -> list[ReadableSpan]:
+        return [self._ended.popleft() for _ in range(len(self._ended))]
+
+    def _move_all(self) -> None:
+        """Move the new events of every span followed or ended. Hold `_move_lock`."""
+        # A span leaves `_open` before it is queued as ended, so the spans taken here as ended are not
+        # among the open ones looked at below, and no span is looked at as open after its end.
+        ended = self._take_ended()
+        # A span that ends while this runs is moved as open, then, next time, as ended: each event once.
+        self._move(self._open_spans(), ended)
+
+    def _open_spans(self) -> list[ReadableSpan]:
+        """Return the open spans still alive; forget the progress of those abandoned since last time."""
+        # A span is queued as ended before the application can drop it, so a span found dropped in
+        # the last move and not among the ended ones since was abandoned: forget how far it got.
+        for key in self._dying:
+            self._progress.pop(key, None)
+        self._dying = []
+        alive: list[ReadableSpan] = []
+        for key, ref in self._open.copy().items():
+            span = ref()
+            if span is None:  # dropped by the application: ended (and queued), or abandoned
+                self._open.pop(key, None)
+                self._dying.append(key)
+            else:
+                alive.append(span)
+        return alive
+
+    def _move(self, open_spans: list[ReadableSpan], ended_spans: list[ReadableSpan]) -> None:
+        """Move the new events of the open spans, then of the ended ones, in one batch.
+
+        Hold `_move_lock`. Never raises: what fails is counted and logged, and the rest moves on.
+        """
+        move = _Move()
+        for spans, ended in ((open_spans, False), (ended_spans, True)):
+            for span in spans:
+                try:
+                    self._move_span(span, move, ended=ended)
+                except Exception:
+                    self._failures.report()
+        try:
+            move.hand_over(self._writer)
+        except Exception:
+            self._failures.report()
+
+    def _move_span(self, span: ReadableSpan, move: _Move, *, ended: bool) -> None:
+        """Add the span's events after the last one moved to `move`. Hold `_move_lock`."""
+        context = span.context
+        trace_id, span_id = context.trace_id, context.span_id
+        progress = self._progress_of((trace_id, span_id), ended=ended)
+        events = span.events
+        start = 0 if progress is None else _after(events, progress.last)
+        move.add_events(events[start:] if start else events, trace_id, span_id, self._capture)
+        if progress is not None and len(events) > start:
+            progress.last = events[-1]
+            progress.consumed += len(events) - start
+        if ended:
+            self._end_span(span, len(events) if progress is None else progress.consumed, move)
+
+    def _progress_of(self, key: _SpanKey, *, ended: bool) -> _Progress | None:
+        """Return how far a span's events were moved: made for an open span, let go for an ended one."""
+        if ended:  # most ended spans were never followed: then there is nothing to look up
+            return self._progress.pop(key, None) if self._progress else None
+        progress = self._progress.get(key)
+        if progress is None:
+            self._progress[key] = progress = _Progress()
+        return progress
+
+    def _end_span(self, span: ReadableSpan, consumed: int, move: _Move) -> None:
+        """Count the events of an ended span lost before they were moved; add its lifecycle entry."""
+        dropped = span.dropped_events
+        if dropped:  # the SDK dropped events: some may have gone before they were moved
+            self._lost += max(0, len(span.events) + dropped - consumed)
+        if self._span_lifecycle and self._captures("span.ended"):
+            move.entries.append(_ended_entry(span))
+
+
+def _after(events: Sequence[SpanEvent], last: SpanEvent | None) -> int:
+    """Return the index of the first event after `last`: 0 if `last` is None or gone."""
+    if last is None:
+        return 0
+    start = len(events)
+    while start and events[start - 1] is not last:
+        start -= 1
+    # `start` is 0 when the last moved event is gone, dropped by the SDK's per-span limit: then every
+    # event in the snapshot came after it.
+    return start
+
+
+def _seconds(time_ns: object) -> float | None:
+    if isinstance(time_ns, (int, float)):
+        return time_ns / 1_000_000_000  # int / int rounds once, exactly
+    return None
+
+
+def _entry_time_ns(entry: EntryLike) -> float:
+    time = entry[2]
+    return time * 1_000_000_000 if isinstance(time, (int, float)) else 0
+
+
+def _item_time_ns(item: BatchItem) -> float:
+    if len(item) == 4:
+        return item[0]
+    return _entry_time_ns(item)
+
+
+def _started_entry(span: Span) -> EntryLike:
+    payload: dict[str, Any] = {"name": span.name, "span_kind": span.kind.name}
+    if span.parent is not None:
+        payload["parent_span_id"] = span_hex(span.parent.span_id)
+    context = span.context
+    return ("span.started", payload, _seconds(span.start_time), context.trace_id, context.span_id)
+
+
+def _ended_entry(span: ReadableSpan) -> EntryLike:
+    payload: dict[str, Any] = {"name": span.name, "status": span.status.status_code.name}
+    if span.status.description:
+        payload["status_description"] = span.status.description
+    if span.start_time is not None and span.end_time is not None:
+        payload["duration_ms"] = (span.end_time - span.start_time) / 1_000_000
+    context = span.context
+    return ("span.ended", payload, _seconds(span.end_time), context.trace_id, context.span_id)
