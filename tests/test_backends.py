@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from otel_eventlog import DisabledEventLog, EventLog, InMemoryEventLog, create_event_log
-from tests.conftest import ManualClock
+from tests.helpers import ManualClock
 
 
 @pytest.mark.parametrize("name", ["disabled", "off", "none", " OFF ", "Disabled", "\tnone\n"])

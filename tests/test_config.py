@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from otel_eventlog import (
+    ActivityConfig,
+    ActivityLimits,
     CaptureConfig,
     ConfigError,
     DisabledEventLog,
@@ -19,6 +21,7 @@ from otel_eventlog import (
     ObservabilityConfig,
     load_config,
 )
+from otel_eventlog.config import ENV_VARIABLES
 
 NO_ENV: dict[str, str] = {}
 
@@ -282,6 +285,42 @@ def test_activity_section_is_read_and_overridden_by_the_environment() -> None:
     assert activity.limits().max_limit == 50
     assert "s3cret" not in repr(activity)
     assert config.to_dict()["observability"]["activity"]["token"] == "<set>"  # never printed
+
+
+def test_every_key_has_an_environment_twin_named_in_the_docs() -> None:
+    """Each key has an OTEL_EVENTLOG_* variable, named in load_config's docstring and in the README."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    keys = {path.removeprefix("observability.") for path in ENV_VARIABLES.values()}
+    sections = {
+        "event_log": EventLogConfig(),
+        "event_log.capture": CaptureConfig(),
+        "activity": ActivityConfig(),
+    }
+    for section, config in sections.items():
+        for field in dataclasses.fields(config):
+            if field.name != "capture":
+                assert f"{section}.{field.name}" in keys, f"{section}.{field.name} has no variable"
+    for variable in ENV_VARIABLES:
+        assert variable in (load_config.__doc__ or ""), variable
+        assert variable in readme, variable
+
+
+def test_the_activity_limits_come_from_the_environment_too() -> None:
+    """The limits of the activity section are read from their variables, checked like the file's."""
+    config = load_config(
+        None,
+        environ={
+            "OTEL_EVENTLOG_ACTIVITY_DEFAULT_LIMIT": "20",
+            "OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT": "200",
+            "OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS": "5",
+            "OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS": "2.5",
+        },
+    )
+    assert config.activity.limits() == ActivityLimits(
+        default_limit=20, max_limit=200, max_wait=5, heartbeat=2.5
+    )
+    with pytest.raises(ConfigError, match="OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT: expected a positive integer"):
+        load_config(None, environ={"OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT": "many"})
 
 
 @pytest.mark.parametrize(

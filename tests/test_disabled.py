@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_eventlog import DisabledEventLog, Entry
-from tests.conftest import ManualClock
+from tests.helpers import ManualClock
 
 
 def test_append_returns_events_with_monotonic_ids(clock: ManualClock) -> None:
@@ -83,3 +83,13 @@ def test_span_events_use_ids_but_are_not_kept() -> None:
         span.add_event("turn.completed")
     assert log.query() == []
     assert log.append("next").id == 3
+
+
+def test_write_batch_uses_ids_for_the_well_formed_items_only() -> None:
+    """A batch from the capture side uses one id per stored-looking item; a bad one is named."""
+    log = DisabledEventLog()
+    log.write_batch([("a", {}, None, None, None), (1, object(), 1, 1)])
+    with pytest.raises(ValueError, match=r"batch\[0\]"):
+        log.write_batch([("", {}, None, None, None), ("b", {}, None, None, None)])
+    assert log.append("next").id == 4
+    assert log.query() == []

@@ -6,12 +6,13 @@ import logging
 import math
 import random
 import types
+from typing import Any
 
 import pytest
 from opentelemetry.attributes import BoundedAttributes
 
 from otel_eventlog import Entry, Event, InMemoryEventLog
-from tests.conftest import ManualClock
+from tests.helpers import ManualClock
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
@@ -609,6 +610,63 @@ def test_bad_extend_raises_naming_the_entry_and_stores_nothing(
     assert log.append("next").id == 2
 
 
+# write_batch: the capture side's way in
+
+
+class SpanEvent:
+    """A span event as the SDK's: a name and attributes, never changed."""
+
+    def __init__(self, name: Any, attributes: Any = None) -> None:
+        self.name = name
+        self.attributes = attributes
+
+
+def test_span_events_by_reference_are_copied_only_when_read(clock: ManualClock) -> None:
+    """A span event handed over by reference becomes an Event with a copy of its attributes, on read."""
+    log = InMemoryEventLog(now=clock)
+    attributes = BoundedAttributes(attributes={"tool": "search"}, immutable=True)
+    log.write_batch([(1_700_000_000_250_000_000, SpanEvent("tool.called", attributes), 1, 2)])
+    [event] = log.query()
+    assert (event.kind, event.payload, event.timestamp) == (
+        "tool.called",
+        {"tool": "search"},
+        1_700_000_000.25,
+    )
+    assert (event.trace_id, event.span_id) == (f"{1:032x}", f"{2:016x}")
+    assert type(event.payload) is dict
+
+
+def test_a_malformed_reference_is_read_as_a_marked_event_not_an_error() -> None:
+    """A reference that breaks the SpanEventRef shape never stops a reader: it reads as a marked event."""
+    log = InMemoryEventLog()
+    log.write_batch([(1, SpanEvent(None), 1, 1), (2, object(), 1, 1), (3, SpanEvent("ok"), 1, 1)])
+    kinds = [e.kind for e in log.query()]
+    assert kinds == ["otel_eventlog.malformed_span_event", "otel_eventlog.malformed_span_event", "ok"]
+
+
+def test_write_batch_takes_any_iterable_and_refuses_what_is_not_one() -> None:
+    """A tuple or generator of items is a batch too; a string, a mapping or a number is refused whole."""
+    log = InMemoryEventLog()
+    log.write_batch(item for item in [("a", {}, None, None, None)])  # type: ignore[arg-type]
+    for bad in ("a", {"kind": "a"}, 5):
+        with pytest.raises(TypeError, match="batch must be a list of Entry and SpanEventRef tuples"):
+            log.write_batch(bad)  # type: ignore[arg-type]
+    assert [e.kind for e in log.query()] == ["a"]
+
+
+def test_handed_over_payloads_are_kept_and_others_copied() -> None:
+    """A dict payload in a batch is the caller's no more, so it is kept; any other mapping is copied."""
+    log = InMemoryEventLog()
+    handed = {"n": 1}
+    log.write_batch(
+        [("a", handed, None, None, None), ("b", BoundedAttributes(attributes={"n": 2}), 1.5, None, None)]
+    )
+    first, second = log.query()
+    assert first.payload is handed
+    assert type(second.payload) is dict
+    assert second.payload == {"n": 2}
+
+
 # A model-based check: random appends, clock moves, clears and reads against a plain list.
 
 
@@ -628,7 +686,14 @@ def test_random_operations_match_a_simple_model(clock: ManualClock) -> None:
             model = model[-capacity:]
         elif op < 0.6:
             count = rng.choice([0, 1, 5, capacity - 1, capacity + 3])
-            assert log.extend([Entry("tick")] * count) == range(last_id + 1, last_id + count + 1)
+            if rng.random() < 0.5:
+                assert log.extend([Entry("tick")] * count) == range(last_id + 1, last_id + count + 1)
+            else:  # the capture side's batch: span events by reference and entries, mixed
+                batch: list[Any] = [
+                    (1, SpanEvent("tick"), 1, 1) if rng.random() < 0.5 else ("tick", {}, None, None, None)
+                    for _ in range(count)
+                ]
+                log.write_batch(batch)
             model.extend((last_id + n, clock.now) for n in range(1, count + 1))
             model = model[-capacity:]
             last_id += count

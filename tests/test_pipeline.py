@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from otel_eventlog import (
     configure,
     get_activity_server,
     get_event_log,
+    unconfigure,
 )
 from otel_eventlog.pipeline import instrument
 from tests.otlp_receiver import otlp_receiver
@@ -34,13 +36,10 @@ LIVE_ZERO = {"observability": {"event_log": {"capture": {"live_interval_seconds"
 
 
 @pytest.fixture(autouse=True)
-def root_handlers() -> Iterator[None]:
-    """Take off the root logger whatever handlers a test's configure() put there."""
-    before = list(logging.getLogger().handlers)
+def undo_configure() -> Iterator[None]:
+    """Undo whatever a test's configure() attached, through the public way to do it."""
     yield
-    for handler in logging.getLogger().handlers:
-        if handler not in before:
-            logging.getLogger().removeHandler(handler)
+    unconfigure()
 
 
 def test_configure_beside_an_otlp_export() -> None:
@@ -162,7 +161,6 @@ def test_configure_starts_the_activity_server_when_enabled() -> None:
         assert [e["kind"] for e in page["events"]] == ["turn.started"]
         assert page["epoch"] == log.epoch
     finally:
-        server.close()
         provider.shutdown()
 
 
@@ -184,6 +182,64 @@ def test_configure_refuses_a_bad_config() -> None:
             {"observability": {"event_log": {"capture": {"span_lifecycle": "yes"}}}}, tracer_provider=provider
         )
     assert provider._active_span_processor._span_processors == ()
+
+
+def test_unconfigure_takes_back_everything_configure_attached() -> None:
+    """After unconfigure() the handler is gone, the processors ignore new work, server and log are closed."""
+    config = {
+        "observability": {
+            "event_log": {"capture": {"live_interval_seconds": 0.05}},
+            "activity": {"enabled": True, "port": 0},
+        }
+    }
+    provider, loggers = TracerProvider(), LoggerProvider()
+    handlers = list(logging.getLogger().handlers)
+    log = configure(config, tracer_provider=provider, logger_provider=loggers)
+    server = get_activity_server()
+    assert server is not None
+    assert get_event_log() is log
+    tracer = provider.get_tracer("agent")
+    with tracer.start_as_current_span("session") as session:
+        session.add_event("before")
+        unconfigure()  # moves what the open span holds one last time
+        session.add_event("after")
+    with tracer.start_as_current_span("turn") as span:
+        span.add_event("after")
+    loggers.get_logger("agent").emit(event_name="after")
+    logging.getLogger("agent").warning("after", extra={"event_name": "after"})
+    assert [e.kind for e in log.query()] == ["before"]
+    assert logging.getLogger().handlers == handlers
+    assert log.closed
+    assert (get_event_log(), get_activity_server()) == (None, None)
+    with pytest.raises(urllib.error.URLError, match="refused"):
+        urllib.request.urlopen(server.url + "activity", timeout=10)
+    unconfigure()  # nothing left: does nothing
+    provider.shutdown()
+
+
+def test_unconfigure_with_a_log_undoes_only_that_configure_call() -> None:
+    """unconfigure(log) detaches that call's handler and keeps the other's."""
+    first = configure(LIVE_ZERO, tracer_provider=TracerProvider())
+    second = configure(LIVE_ZERO, tracer_provider=TracerProvider())
+    unconfigure(first)
+    assert get_event_log() is second
+    assert first.closed
+    assert not second.closed
+    logging.getLogger("agent").warning("go", extra={"event_name": "tool.called"})
+    assert ([e.kind for e in first.query()], [e.kind for e in second.query()]) == ([], ["tool.called"])
+
+
+def test_a_configure_that_fails_half_way_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When attaching fails after the server started, the server is stopped and nothing stays attached."""
+    from opentelemetry import trace
+
+    monkeypatch.setattr(trace, "get_tracer_provider", object)
+    handlers = list(logging.getLogger().handlers)
+    config = {"observability": {"activity": {"enabled": True, "port": 0}}}
+    with pytest.raises(TypeError, match="not an SDK TracerProvider"):
+        configure(config)
+    assert (get_event_log(), get_activity_server()) == (None, None)
+    assert logging.getLogger().handlers == handlers
 
 
 def test_instrument_logs_a_bad_environment_and_lets_the_app_run(

@@ -479,3 +479,35 @@ def test_bad_arguments_fail_at_construction(kwargs: dict[str, Any], error: type,
     arguments: dict[str, Any] = {"event_log": InMemoryEventLog(), **kwargs}
     with pytest.raises(error, match=message):
         EventLogSpanProcessor(**arguments)
+
+
+def test_events_with_a_time_or_name_out_of_the_ordinary_keep_their_order_or_are_counted(
+    pipeline: Pipeline,
+) -> None:
+    """A float event time is honoured in the move's order; an event without a name is left out and counted."""
+    with pipeline.tracer.start_as_current_span("turn") as span:
+        start = span.start_time or 0
+        span.add_event("second", timestamp=start + 2_000)
+        span.add_event("first", timestamp=float(start + 1_000))  # type: ignore[arg-type]
+        span.add_event(None, timestamp=start + 3_000)  # type: ignore[arg-type]
+        span.add_event("third", timestamp=start + 4_000)
+    assert kinds(pipeline.log.query()) == ["first", "second", "third"]
+    assert pipeline.processor.failures == 1
+
+
+def test_a_span_whose_events_cannot_be_read_does_not_stop_the_others(pipeline: Pipeline) -> None:
+    """A span that raises when its events are read is counted; the other spans of the move still land."""
+
+    class Unreadable:
+        context = pipeline.tracer.start_span("ghost").get_span_context()
+        dropped_events = 0
+
+        @property
+        def events(self) -> list[Any]:
+            raise RuntimeError("cannot read")
+
+    pipeline.processor.on_end(Unreadable())  # type: ignore[arg-type]
+    with pipeline.tracer.start_as_current_span("turn") as span:
+        span.add_event("landed")
+    assert kinds(pipeline.log.query()) == ["landed"]
+    assert pipeline.processor.failures == 1

@@ -55,16 +55,21 @@ def check_append(
 ) -> Row:
     """Check the arguments of ``append`` and return them as a row, with a copy of the payload.
 
-    A missing `timestamp` becomes `now`; the ids take their W3C form.
+    A missing `timestamp` becomes `now`; the ids take their W3C form. Each field is tested for its
+    usual type first, so that the common values cost no further call.
 
     Raises:
         ArgumentTypeError: If an argument has the wrong type.
         ArgumentValueError: If an argument has the right type but a wrong value.
     """
+    if timestamp is None:
+        timestamp = now
+    elif not (type(timestamp) is float and -math.inf < timestamp < math.inf):
+        timestamp = check_timestamp(timestamp)
     return (
-        now if timestamp is None else check_timestamp(timestamp),
-        check_kind(kind),
-        copy_payload(payload),
+        timestamp,
+        kind if type(kind) is str and kind else check_kind(kind),
+        payload.copy() if type(payload) is dict else copy_payload(payload),
         None if trace_id is None else check_trace_id(trace_id),
         None if span_id is None else check_span_id(span_id),
     )
@@ -105,24 +110,24 @@ def check_entries(entries: object, now: float) -> list[Row]:
 def batch_rows(batch: list[BatchItem], now: float) -> tuple[list[Stored], Exception | None]:
     """Return what to store of a batch handed to ``write_batch``, and the error of its first bad item.
 
-    Span events by reference are kept as they are. Entries come from the capture side, which hands
-    their payload dicts over, so a well-formed one is stored without a copy; any other is checked and
-    copied. A malformed item is left out, and named in the error, so that the rest is still stored.
+    A batch of span events by reference alone, what the span processor hands over, is kept as it is:
+    the caller handed the list over, and each event is made into a row when it is read. Entries come
+    from the capture side too, which hands their payload dicts over, so a well-formed one is stored
+    without a copy; any other is checked and copied. A malformed item is left out, and named in the
+    error, so that the rest is still stored.
     """
     if type(batch) is not list:
         batch = _as_list(batch)
+    try:
+        if 5 not in map(len, batch):  # no entries: only span events by reference
+            return batch, None  # type: ignore[return-value]  # the 4-tuples are SpanEventRefs
+    except TypeError:  # an item without a length: the loop below names it
+        pass
     stored: list[Stored] = []
     error: Exception | None = None
     for index, item in enumerate(batch):
-        if (  # a span event by reference: its ids and time are ints, its event is read later
-            isinstance(item, tuple)
-            and len(item) == 4
-            and type(item[0]) is type(item[2]) is type(item[3]) is int
-        ):
-            stored.append(item)
-            continue
         try:
-            stored.append(_handed_over_row(item, now))
+            stored.append(item if isinstance(item, tuple) and len(item) == 4 else _handed_over_row(item, now))
         except (ArgumentTypeError, ArgumentValueError) as problem:
             error = error or type(problem)(f"batch[{index}]: {problem}")
     return stored, error
@@ -136,38 +141,49 @@ def _as_list(batch: object) -> list[BatchItem]:
     return list(batch)
 
 
+_TRACE_IDS = 1 << 128
+_SPAN_IDS = 1 << 64
+
+
 def _handed_over_row(item: object, now: float) -> Row:
     """Return the row of an entry handed over in a batch; its payload dict is kept, not copied."""
     if type(item) is tuple and len(item) == 5:
         kind, payload, timestamp, trace_id, span_id = item
-        if (
+        if (  # what the capture side sends, checked inline: it is on the application's thread
             type(kind) is str
             and kind
             and type(payload) is dict
             and (timestamp is None or (type(timestamp) is float and -math.inf < timestamp < math.inf))
-            and (trace_id is None or type(trace_id) is int)
-            and (span_id is None or type(span_id) is int)
+            and (trace_id is None or (type(trace_id) is int and 0 <= trace_id < _TRACE_IDS))
+            and (span_id is None or (type(span_id) is int and 0 <= span_id < _SPAN_IDS))
         ):
             return (
                 now if timestamp is None else timestamp,
                 kind,
                 payload,
-                None if trace_id is None else check_trace_id(trace_id),
-                None if span_id is None else check_span_id(span_id),
+                None if trace_id is None else trace_id.to_bytes(16, "big").hex(),
+                None if span_id is None else span_id.to_bytes(8, "big").hex(),
             )
     return entry_row(item, now)
 
 
 def span_event_row(ref: SpanEventRefLike) -> Row:
-    """Return the row of a span event stored by reference: a copy of its attributes, hex ids."""
+    """Return the row of a span event stored by reference: a copy of its attributes, hex ids.
+
+    Called by readers. A reference that breaks the `SpanEventRef` shape gives a row that says so,
+    rather than an error that would stop every reader at this event.
+    """
     time_ns, event, trace_id, span_id = ref
-    return (
-        time_ns / 1_000_000_000,  # int / int rounds once, exactly
-        event.name,
-        copy_payload(event.attributes),
-        trace_hex(trace_id),
-        span_hex(span_id),
-    )
+    try:
+        return (
+            time_ns / 1_000_000_000,  # int / int rounds once, exactly
+            check_kind(event.name),
+            copy_payload(event.attributes),
+            trace_hex(trace_id),
+            span_hex(span_id),
+        )
+    except Exception as error:  # a writer broke the contract: keep the reader going
+        return (0.0, "otel_eventlog.malformed_span_event", {"error": str(error)}, None, None)
 
 
 def check_cursor(since: object, limit: object) -> None:

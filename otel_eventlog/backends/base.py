@@ -181,18 +181,35 @@ class _ExtendWriter:
         self._log = event_log
 
     def write_batch(self, batch: list[BatchItem]) -> None:
-        entries: list[EntryLike] = []
-        for item in batch:
-            if len(item) == 5:
-                entries.append(item)
-            else:  # a span event by reference
-                time_ns, event, trace_id, span_id = item
-                payload = dict(event.attributes or {})
-                entries.append((event.name, payload, time_ns / 1_000_000_000, trace_id, span_id))
-        self._log.extend(entries)
+        entries = [_as_entry(item) for item in batch]
+        try:
+            self._log.extend(entries)
+        except (TypeError, ValueError):
+            self._write_one_by_one(entries)  # `extend` is all or nothing; the contract stores the rest
+
+    def _write_one_by_one(self, entries: list[EntryLike]) -> None:
+        error: Exception | None = None
+        for index, entry in enumerate(entries):
+            try:
+                self._log.extend([entry])
+            except (TypeError, ValueError) as problem:
+                error = error or type(problem)(f"batch[{index}]: {problem}")
+        if error is not None:
+            raise error
 
     def __repr__(self) -> str:
         return f"batch_writer({self._log!r})"
+
+
+def _as_entry(item: BatchItem) -> EntryLike:
+    """Return a batch item as an entry: a span event by reference becomes one with its own payload.
+
+    Anything that is not a 4-tuple goes on as it is, for ``extend`` to accept or to name.
+    """
+    if not (isinstance(item, tuple) and len(item) == 4):
+        return item  # extend checks it
+    time_ns, event, trace_id, span_id = item
+    return (event.name, dict(event.attributes or {}), time_ns / 1_000_000_000, trace_id, span_id)
 
 
 def check_event_log(event_log: object) -> EventLog:

@@ -211,22 +211,27 @@ class InMemoryEventLog(WaitingReads):
     def _store(self, rows: list[Row] | list[Stored], now: float) -> range:
         """Store checked rows with consecutive ids, the clock reading `now`, and return their ids."""
         count = len(rows)
-        stamps = [now] * count
         capacity = self._max_entries
         if count > capacity:  # the oldest of the batch would be evicted at once
-            rows, stamps = rows[-capacity:], stamps[-capacity:]
+            rows = rows[-capacity:]
+        kept = len(rows)
+        stamps = [now] * kept if kept > 1 else None
         # As in `append`, the locked section makes no Python-level call and no backward jump.
         with self._lock:
             if now >= self._next_expiry:
                 self._evict_expired(now)
             first = self._last_id + 1
             self._last_id += count
-            start = (first + count - len(rows)) % capacity
-            end = start + len(rows)
-            if end <= capacity:
+            start = (first + count - kept) % capacity
+            end = start + kept
+            if stamps is None:  # one row, as a logging handler writes them: no slices to make
+                if kept:
+                    self._records[start] = rows[0]
+                    self._stamps[start] = now
+            elif end <= capacity:
                 self._records[start:end] = rows
                 self._stamps[start:end] = stamps
-            else:
+            else:  # the batch wraps around the end of the ring
                 split = capacity - start
                 self._records[start:] = rows[:split]
                 self._records[: end - capacity] = rows[split:]
@@ -234,7 +239,8 @@ class InMemoryEventLog(WaitingReads):
                 self._stamps[: end - capacity] = stamps[split:]
             if count and not self._size:
                 self._next_expiry = now + self._ttl_seconds
-            self._size = min(self._size + count, capacity)
+            size = self._size + count
+            self._size = size if size < capacity else capacity
         if self._waiters.count:
             self._waiters.notify()
         return range(first, first + count)

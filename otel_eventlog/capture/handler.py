@@ -8,7 +8,7 @@ library's own loggers, so that it cannot recurse, and never raises into the appl
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry import trace
@@ -17,6 +17,7 @@ from otel_eventlog._defaults import EVENT_NAME_KEYS
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
+from otel_eventlog.event import EntryLike
 
 __all__ = ["EventLogHandler"]
 
@@ -25,6 +26,7 @@ _logger = logging.getLogger(__name__)
 # The attributes every stdlib LogRecord has: whatever else a record carries came from `extra`.
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _OWN_LOGGER = __name__.partition(".")[0]
+_NAME_KEY, _OTEL_NAME_KEY = EVENT_NAME_KEYS  # looked up in this order
 
 
 class EventLogHandler(logging.Handler):
@@ -79,8 +81,8 @@ class EventLogHandler(logging.Handler):
         """Append `record` if it names an event. Called on the logging thread; never raises."""
         try:
             fields = record.__dict__
-            name = _event_name(fields)
-            if name is None:
+            name = fields.get(_NAME_KEY) or fields.get(_OTEL_NAME_KEY)
+            if not isinstance(name, str) or not name:
                 return
             if record.name.partition(".")[0] == _OWN_LOGGER:
                 return
@@ -95,16 +97,11 @@ class EventLogHandler(logging.Handler):
             payload["level"] = record.levelname
             payload["logger"] = record.name
             context = trace.get_current_span().get_span_context()
-            ids = (context.trace_id, context.span_id) if context.is_valid else (None, None)
-            self._writer.write_batch([(name, payload, record.created, *ids)])
+            entry: EntryLike
+            if context.is_valid:
+                entry = (name, payload, record.created, context.trace_id, context.span_id)
+            else:
+                entry = (name, payload, record.created, None, None)
+            self._writer.write_batch([entry])
         except Exception:
             self._failures.report()
-
-
-def _event_name(fields: Mapping[str, Any]) -> str | None:
-    """Return the event name a record's ``extra`` gives, under the first of `EVENT_NAME_KEYS` set."""
-    for key in EVENT_NAME_KEYS:
-        name = fields.get(key)
-        if name:
-            return name if isinstance(name, str) else None
-    return None
