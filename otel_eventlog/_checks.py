@@ -92,14 +92,49 @@ def span_hex(span_id: int) -> str:
     return span_id.to_bytes(8, "big").hex()
 
 
-_TRACE_ID = re.compile(r"[0-9a-f]{32}").fullmatch
-_SPAN_ID = re.compile(r"[0-9a-f]{16}").fullmatch
+class _IdForm:
+    """One kind of OpenTelemetry id: its name, its length in hex digits, and the forms seen valid lately.
 
-# Hex ids seen valid lately, one set per kind of id. A span's events all carry the same two ids, so
-# most checks are one lookup.
-_known_trace_ids: set[str] = set()
-_known_span_ids: set[str] = set()
-_KNOWN_IDS_KEPT = 4096
+    A span's events all carry the same two ids, so most checks of a hex id are one set lookup.
+    """
+
+    _KEPT = 4096
+
+    def __init__(self, name: str, digits: int, to_hex: Callable[[int], str]) -> None:
+        self.name = name
+        self.digits = digits
+        self.to_hex = to_hex
+        self.match = re.compile(f"[0-9a-f]{{{digits}}}").fullmatch
+        self.known: set[str] = set()
+
+    def check(self, value: object) -> str:
+        """Return the W3C form of `value`, given in hex or as an int, or raise naming the id."""
+        if type(value) is str and value in self.known:
+            return value
+        if isinstance(value, str):
+            if not self.match(value):
+                raise ArgumentValueError(
+                    f"{self.name} must be {self.digits} lower-case hex digits, got {value!r}"
+                )
+            text = str(value)  # a plain str, also when given a subclass
+            if len(self.known) >= self._KEPT:
+                self.known.clear()
+            self.known.add(text)
+            return text
+        if type(value) is int:
+            if 0 <= value < 1 << (4 * self.digits):
+                return self.to_hex(value)
+            raise ArgumentValueError(
+                f"{self.name} must be an int of at most {4 * self.digits} bits, got {value!r}"
+            )
+        raise ArgumentTypeError(
+            f"{self.name} must be a string of {self.digits} lower-case hex digits or an int, "
+            f"got {type(value).__name__} {value!r}"
+        )
+
+
+_TRACE = _IdForm("trace_id", 32, trace_hex)
+_SPAN = _IdForm("span_id", 16, span_hex)
 
 
 def check_trace_id(trace_id: object) -> str:
@@ -109,7 +144,7 @@ def check_trace_id(trace_id: object) -> str:
         ArgumentTypeError: If `trace_id` is neither a string nor an int.
         ArgumentValueError: If it is a malformed string or an int out of range.
     """
-    return _check_id(trace_id, _known_trace_ids, _TRACE_ID, "trace_id", 32)
+    return _TRACE.check(trace_id)
 
 
 def check_span_id(span_id: object) -> str:
@@ -119,25 +154,4 @@ def check_span_id(span_id: object) -> str:
         ArgumentTypeError: If `span_id` is neither a string nor an int.
         ArgumentValueError: If it is a malformed string or an int out of range.
     """
-    return _check_id(span_id, _known_span_ids, _SPAN_ID, "span_id", 16)
-
-
-def _check_id(value: object, known: set[str], match: Callable[[str], object], name: str, digits: int) -> str:
-    if type(value) is str and value in known:
-        return value
-    if isinstance(value, str):
-        if not match(value):
-            raise ArgumentValueError(f"{name} must be {digits} lower-case hex digits, got {value!r}")
-        text = str(value)  # a plain str, also when given a subclass
-        if len(known) >= _KNOWN_IDS_KEPT:
-            known.clear()
-        known.add(text)
-        return text
-    if type(value) is int:
-        if 0 <= value < 1 << (4 * digits):
-            return value.to_bytes(digits // 2, "big").hex()
-        raise ArgumentValueError(f"{name} must be an int of at most {4 * digits} bits, got {value!r}")
-    raise ArgumentTypeError(
-        f"{name} must be a string of {digits} lower-case hex digits or an int, "
-        f"got {type(value).__name__} {value!r}"
-    )
+    return _SPAN.check(span_id)

@@ -161,8 +161,8 @@ def _handed_over_row(item: object, now: float) -> Row:
                 now if timestamp is None else timestamp,
                 kind,
                 payload,
-                None if trace_id is None else trace_id.to_bytes(16, "big").hex(),
-                None if span_id is None else span_id.to_bytes(8, "big").hex(),
+                None if trace_id is None else trace_hex(trace_id),
+                None if span_id is None else span_hex(span_id),
             )
     return entry_row(item, now)
 

@@ -1,8 +1,5 @@
 """The store's contracts: `EventLog` for every backend and reader, `BatchWriter` for the capture side.
 
-`EventLog` is what every backend keeps and every reader relies on; `BatchWriter` is how the capture
-side hands events over.
-
 A backend of the application's own implements `EventLog` (nothing here needs subclassing) and, if it
 can take span events without copying them or must not make the writer wait (a network store), also
 `BatchWriter`. `batch_writer` gives the capture side a `BatchWriter` for any `EventLog`: the log itself

@@ -149,8 +149,16 @@ class InMemoryEventLog(WaitingReads):
             ValueError: If `kind` is empty or an id or the timestamp is malformed; nothing is stored.
         """
         now = self._now()
-        if type(kind) is str and kind and type(payload) is dict and timestamp is trace_id is span_id is None:
-            row: Row = (now, kind, payload.copy(), None, None)  # the common case: nothing else to check
+        row: Row
+        if (  # the common case: nothing else to check
+            type(kind) is str
+            and kind
+            and type(payload) is dict
+            and timestamp is None
+            and trace_id is None
+            and span_id is None
+        ):
+            row = (now, kind, payload.copy(), None, None)
         else:
             row = check_append(kind, payload, timestamp, trace_id, span_id, now=now)
         # Under the GIL a thread can only be switched out at a call or a backward jump. The locked
@@ -160,7 +168,8 @@ class InMemoryEventLog(WaitingReads):
         with self._lock:
             if now >= self._next_expiry:
                 self._evict_expired(now)
-            event_id = self._last_id = self._last_id + 1
+            event_id = self._last_id + 1
+            self._last_id = event_id
             slot = event_id % self._max_entries
             self._records[slot] = row
             self._stamps[slot] = now

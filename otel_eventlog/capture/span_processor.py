@@ -149,6 +149,7 @@ class EventLogSpanProcessor(SpanProcessor):
         self._failures = FailureReporter(_logger, "moving span events into the event log")
         self._lost = 0
         self._stopping = threading.Event()  # set by `shutdown`, to end the helper's wait at once
+        self._stopped = False  # the same, as a plain attribute: read on every span
         self._helper: threading.Thread | None = None
         if self._live_interval:
             self._helper = threading.Thread(target=self._run, name="otel-eventlog-live-spans", daemon=True)
@@ -171,7 +172,7 @@ class EventLogSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Start following `span`. Called on the thread that starts the span; O(1), never raises."""
-        if self._stopping.is_set():
+        if self._stopped:
             return
         try:
             context = span.context
@@ -188,7 +189,7 @@ class EventLogSpanProcessor(SpanProcessor):
         Called on the thread that ends the span; never waits for a move under way, never raises.
         Without a helper thread (``live_interval=0``), move the span's remaining events at once.
         """
-        if self._stopping.is_set():
+        if self._stopped:
             return
         try:
             context = span.context
@@ -223,6 +224,7 @@ class EventLogSpanProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         """Stop the helper thread and move what the spans hold one last time; ignore spans after."""
+        self._stopped = True
         self._stopping.set()
         if self._helper is not None and self._helper is not threading.current_thread():
             self._helper.join()
@@ -286,7 +288,10 @@ class EventLogSpanProcessor(SpanProcessor):
         """Add the span's events after the last one moved to `move`. Hold `_move_lock`."""
         context = span.context
         trace_id, span_id = context.trace_id, context.span_id
-        progress = self._progress_of((trace_id, span_id), ended=ended)
+        # Most ended spans were never followed: then there is no progress to look up.
+        progress = (
+            self._progress_of((trace_id, span_id), ended=ended) if self._progress or not ended else None
+        )
         events = span.events
         start = 0 if progress is None else _after(events, progress.last)
         move.add_events(events[start:] if start else events, trace_id, span_id, self._capture)
@@ -298,8 +303,8 @@ class EventLogSpanProcessor(SpanProcessor):
 
     def _progress_of(self, key: _SpanKey, *, ended: bool) -> _Progress | None:
         """Return how far a span's events were moved: made for an open span, let go for an ended one."""
-        if ended:  # most ended spans were never followed: then there is nothing to look up
-            return self._progress.pop(key, None) if self._progress else None
+        if ended:
+            return self._progress.pop(key, None)
         progress = self._progress.get(key)
         if progress is None:
             self._progress[key] = progress = _Progress()

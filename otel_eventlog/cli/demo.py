@@ -29,15 +29,13 @@ from otel_eventlog.pipeline import configure, unconfigure
 
 __all__ = ["DEFAULT_CONFIG", "run_demo"]
 
-#: The configuration the demo uses when given none: a small log, every event, lifecycle entries off.
+#: The configuration the demo uses when given none: a small log, every event, the default capture.
 DEFAULT_CONFIG = """
 observability:
   event_log:
     backend: memory
     ttl_seconds: 600
     max_entries: 1000
-    capture:
-      live_interval_seconds: 0.1
 """
 
 _TOOLS = ("search", "read_file", "run_tests", "summarize")
