@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import socketserver
 import threading
@@ -17,7 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 import uvicorn
 
-from otel_eventlog import ActivityLimits, InMemoryEventLog
+from otel_eventlog import ActivityLimits, EventLogHandler, InMemoryEventLog, start_activity_server
 from otel_eventlog.activity.asgi import make_asgi_app
 from otel_eventlog.activity.wsgi import make_wsgi_app
 from tests.test_activity_server import WAIT, Stream, get, get_json
@@ -72,7 +73,10 @@ def asgi_served(app: Any) -> Iterator[Served]:
 
 @contextmanager
 def served(kind: str, log: InMemoryEventLog, **options: Any) -> Iterator[Served]:
-    if kind == "wsgi":
+    if kind == "stdlib":
+        with start_activity_server(log, port=0, limits=LIMITS, **options) as running:
+            yield Served(running.addr, running.port)
+    elif kind == "wsgi":
         with wsgi_served(make_wsgi_app(log, limits=LIMITS, **options)) as server:
             yield server
     else:
@@ -226,3 +230,45 @@ def test_the_asgi_app_ignores_other_connection_types() -> None:
 
     asyncio.run(make_asgi_app(InMemoryEventLog())({"type": "websocket"}, receive, send))
     assert sent == []
+
+
+class Unprintable:
+    """An object whose __str__ raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize("kind", ["stdlib", *KINDS])
+def test_a_poison_event_is_served_marked_and_the_feed_goes_on(kind: str) -> None:
+    """A logged cycle, deep nesting and an unprintable object reach readers as placeholders, not errors."""
+    log = InMemoryEventLog()
+    logger = logging.getLogger("tests.poison")
+    logger.propagate = False
+    handler = EventLogHandler(log)
+    logger.addHandler(handler)
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    deep: list[Any] = []
+    for _ in range(5_000):
+        deep = [deep]
+    try:
+        logger.warning(
+            "bad",
+            extra={"event_name": "tool.called", "arguments": cyclic, "deep": deep, "obj": Unprintable()},
+        )
+    finally:
+        logger.removeHandler(handler)
+    log.append("turn.completed")
+    with served(kind, log) as server:
+        status, page = get_json(server, "/activity?since=0")  # type: ignore[arg-type]
+        assert status == 200
+        assert [e["kind"] for e in page["events"]] == ["tool.called", "turn.completed"]
+        assert page["events"][0]["payload"]["arguments"] == {"self": "<cycle>"}
+        assert page["events"][0]["payload"]["obj"] == "<unprintable Unprintable>"
+        stream = Stream(server, "/activity/stream?since=0")  # type: ignore[arg-type]
+        try:
+            assert stream.next_event()["payload"]["arguments"] == {"self": "<cycle>"}
+            assert stream.next_event()["kind"] == "turn.completed"
+        finally:
+            stream.close()

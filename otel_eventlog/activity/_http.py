@@ -9,7 +9,6 @@ an unknown path a ``404``, a missing or wrong token a ``401``; never a ``500``.
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +18,7 @@ from urllib.parse import parse_qs
 
 from otel_eventlog import _defaults
 from otel_eventlog._checks import check_count, check_seconds, check_trace_id
+from otel_eventlog.activity._json import dumps
 from otel_eventlog.backends import EventLog, check_event_log
 from otel_eventlog.errors import ArgumentValueError, BadRequest
 from otel_eventlog.event import Event, Page
@@ -261,24 +261,6 @@ def _last_event_id(header: str | None) -> int | None:
     if header is None or not header.strip():
         return None
     return _non_negative(header.strip(), "Last-Event-ID")
-
-
-def dumps(data: Any) -> bytes:
-    """Encode `data` as JSON; values JSON has no form for become strings (non-finite floats too)."""
-    try:
-        return json.dumps(data, default=str, allow_nan=False, separators=(",", ":")).encode()
-    except ValueError:  # a NaN or an infinity somewhere in a payload
-        return json.dumps(_finite(data), default=str, separators=(",", ":")).encode()
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
 
 
 def sse_event(event: Event) -> bytes:
