@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Callable
 from typing import TypeGuard
 
@@ -22,16 +23,35 @@ __all__ = [
     "describe",
     "is_number",
     "seconds_expected",
+    "shown",
     "span_hex",
     "trace_hex",
 ]
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+
+
+def shown(value: object) -> str:
+    """Return `value`'s repr for an error message: cut when long, and never raising.
+
+    A value from a configuration file or a caller can be anything: an int too long to print, a
+    structure nested too deep for `repr`, an object whose ``__repr__`` raises.
+    """
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return f"<an int of {value.bit_length()} bits>"
+    try:
+        return _REPR.repr(value)
+    except Exception:  # the object's own __repr__ failed
+        return f"<a {type(value).__name__} that cannot be shown>"
 
 
 def describe(value: object) -> str:
     """Return `value` for an error message: its repr and its type (``null`` for ``None``)."""
     if value is None:
         return "null"
-    return f"{value!r} ({type(value).__name__})"
+    return f"{shown(value)} ({type(value).__name__})"
 
 
 def is_number(value: object) -> TypeGuard[int | float]:
@@ -64,8 +84,13 @@ def check_seconds(value: object, name: str, *, positive: bool = False, finite: b
         raise ArgumentTypeError(f"{name} must be {expected}, got {describe(value)}")
     if not (value > 0 if positive else value >= 0) or (finite and math.isinf(value)):  # NaN fails both
         expected = seconds_expected(positive=positive, finite=finite)
-        raise ArgumentValueError(f"{name} must be {expected}, got {value!r}")
-    return float(value)
+        raise ArgumentValueError(f"{name} must be {expected}, got {shown(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float: no number of seconds is that long
+        raise ArgumentValueError(
+            f"{name} must be {seconds_expected(positive=positive, finite=True)}, got {shown(value)}"
+        ) from None
 
 
 def check_count(value: object, name: str) -> int:
@@ -78,7 +103,7 @@ def check_count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArgumentTypeError(f"{name} must be a positive integer, got {describe(value)}")
     if value <= 0:
-        raise ArgumentValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ArgumentValueError(f"{name} must be a positive integer, got {shown(value)}")
     return value
 
 
@@ -114,7 +139,7 @@ class _IdForm:
         if isinstance(value, str):
             if not self.match(value):
                 raise ArgumentValueError(
-                    f"{self.name} must be {self.digits} lower-case hex digits, got {value!r}"
+                    f"{self.name} must be {self.digits} lower-case hex digits, got {shown(value)}"
                 )
             text = str(value)  # a plain str, also when given a subclass
             if len(self.known) >= self._KEPT:
@@ -125,11 +150,11 @@ class _IdForm:
             if 0 <= value < 1 << (4 * self.digits):
                 return self.to_hex(value)
             raise ArgumentValueError(
-                f"{self.name} must be an int of at most {4 * self.digits} bits, got {value!r}"
+                f"{self.name} must be an int of at most {4 * self.digits} bits, got {shown(value)}"
             )
         raise ArgumentTypeError(
             f"{self.name} must be a string of {self.digits} lower-case hex digits or an int, "
-            f"got {type(value).__name__} {value!r}"
+            f"got {type(value).__name__} {shown(value)}"
         )
 
 

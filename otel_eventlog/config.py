@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from otel_eventlog import _defaults
-from otel_eventlog._checks import check_count, check_seconds, describe, seconds_expected
+from otel_eventlog._checks import check_count, check_seconds, describe, seconds_expected, shown
 from otel_eventlog.activity import ActivityLimits
 from otel_eventlog.backends import BACKEND_NAMES, EventLog, create_event_log
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError, ConfigError
@@ -76,7 +76,7 @@ def _seconds(*, positive: bool, finite: bool) -> Callable[[Any, str], float]:
         except ArgumentTypeError:
             raise ConfigError(f"expected {expected}, got {describe(value)}", path=path) from None
         except ArgumentValueError:
-            raise ConfigError(f"expected {expected}, got {value!r}", path=path) from None
+            raise ConfigError(f"expected {expected}, got {shown(value)}", path=path) from None
 
     return check
 
@@ -98,7 +98,7 @@ def _backend(value: object, path: str) -> str:
     if name not in BACKEND_NAMES:
         known = sorted(BACKEND_NAMES - {""})
         raise ConfigError(
-            f"unknown backend {value!r}{_did_you_mean(name, known)}; known: {', '.join(known)}",
+            f"unknown backend {shown(value)}{_did_you_mean(name, known)}; known: {', '.join(known)}",
             path=path,
         )
     return name or "memory"
@@ -400,7 +400,19 @@ def load_config(
     """
     if isinstance(source, ObservabilityConfig):
         return source
-    env = os.environ if environ is None else environ
+    try:
+        return _load(source, os.environ if environ is None else environ)
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError("the configuration is nested too deeply to read") from None
+    except Exception as error:  # whatever else a hostile document does: still a ConfigError, named
+        raise ConfigError(f"cannot read the configuration: {type(error).__name__}: {error}") from None
+
+
+def _load(
+    source: str | os.PathLike[str] | Mapping[str, Any] | None, env: Mapping[str, str]
+) -> ObservabilityConfig:
     if source is None and env.get(CONFIG_ENV):
         source = Path(env[CONFIG_ENV])
     document, origin = _read_document(source)
@@ -449,10 +461,16 @@ def _read_file(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("config file not found", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config file: {error}", source=str(path)) from None
+        raise ConfigError("config file not found", source=_file_name(path)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # ValueError: a NUL byte in the path
+        raise ConfigError(f"cannot read config file: {error}", source=_file_name(path)) from None
     return _parse_yaml(text, str(path))
+
+
+def _file_name(path: Path) -> str:
+    """Return a file's name for a message: as it is, unless it holds control characters or is very long."""
+    text = str(path)
+    return text if text.isprintable() and len(text) <= 200 else shown(text)
 
 
 def _looks_like_yaml(text: str) -> bool:
@@ -469,6 +487,10 @@ def _parse_yaml(text: str, origin: str | None) -> object:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"malformed YAML{where}: {problem}", source=origin) from None
+    except ValueError as error:  # an int of more digits than Python converts
+        raise ConfigError(f"malformed YAML: {error}", source=origin) from None
+    except RecursionError:
+        raise ConfigError("malformed YAML: nested too deeply", source=origin) from None
 
 
 def _from_document(document: object) -> ObservabilityConfig:

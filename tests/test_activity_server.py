@@ -209,7 +209,7 @@ def test_unknown_paths_and_methods(server: ActivityServer) -> None:
     """Unknown paths are 404s and other methods 405s, with JSON bodies."""
     assert get_json(server, "/metrics")[0] == 404
     status, headers, _ = get(server, "/activity", method="POST")
-    assert (status, headers["allow"]) == (405, "GET")
+    assert (status, headers["allow"]) == (405, "GET, HEAD")
 
 
 def test_head_answers_without_a_body(server: ActivityServer) -> None:

@@ -712,3 +712,21 @@ def test_random_operations_match_a_simple_model(clock: ManualClock) -> None:
             first = model[0][0] if model else last_id + 1
             assert page.missed == (0 if since is None else max(0, first - since - 1))
             assert page.oldest_id == (model[0][0] if model else None)
+
+
+def test_a_large_max_entries_costs_nothing_until_events_arrive() -> None:
+    """The ring grows as slots are used, so max_entries=10**8 or 2**63 builds at once and small."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        log = InMemoryEventLog(max_entries=10**8)
+        for n in range(1000):
+            log.append("tick", {"n": n})
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert used < 2_000_000
+    huge = InMemoryEventLog(max_entries=2**63)
+    assert [huge.append("tick").id for _ in range(3)] == [1, 2, 3]
+    assert len(huge.query()) == 3

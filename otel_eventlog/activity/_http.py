@@ -137,7 +137,9 @@ class ActivityApp:
         if request.path not in _PARAMETERS:
             return error_response(404, "not_found", f"no such path: {request.path}")
         if request.method not in ("GET", "HEAD"):
-            return error_response(405, "method_not_allowed", f"{request.method} is not allowed", allow="GET")
+            return error_response(
+                405, "method_not_allowed", f"{request.method} is not allowed", allow="GET, HEAD"
+            )
         try:
             return self._action(request, self._params(request))
         except _Unauthorized as error:
@@ -218,10 +220,23 @@ def _cursor(params: Mapping[str, list[str]], name: str) -> int | None:
     return None if text is None else _non_negative(text, name)
 
 
+# Ids beyond this many digits cannot exist; refusing them also keeps int() under CPython's digit limit.
+_MAX_DIGITS = 30
+
+
 def _non_negative(text: str, name: str) -> int:
     if not text.isdigit() or not text.isascii():
-        raise BadRequest(name, f"expected a non-negative integer, got {text!r}")
+        raise BadRequest(name, f"expected a non-negative integer, got {_shown(text)}")
+    if len(text) > _MAX_DIGITS:
+        raise BadRequest(
+            name, f"expected a non-negative integer of at most {_MAX_DIGITS} digits, got {len(text)}"
+        )
     return int(text)
+
+
+def _shown(text: str) -> str:
+    """Return a client's text for an error message: quoted, and cut when long."""
+    return repr(text) if len(text) <= 64 else f"{text[:61]!r}..."
 
 
 def _wait(params: Mapping[str, list[str]], most: float) -> float:
@@ -233,7 +248,7 @@ def _wait(params: Mapping[str, list[str]], most: float) -> float:
     except ValueError:
         seconds = math.nan
     if not 0 <= seconds < math.inf:
-        raise BadRequest("wait", f"expected a number of seconds >= 0, got {text!r}")
+        raise BadRequest("wait", f"expected a number of seconds >= 0, got {_shown(text)}")
     return min(seconds, most)
 
 
@@ -254,7 +269,7 @@ def _trace_id(params: Mapping[str, list[str]]) -> str | None:
     try:
         return check_trace_id(text)
     except ArgumentValueError:
-        raise BadRequest("trace_id", f"expected 32 lower-case hex digits, got {text!r}") from None
+        raise BadRequest("trace_id", f"expected 32 lower-case hex digits, got {_shown(text)}") from None
 
 
 def _last_event_id(header: str | None) -> int | None:

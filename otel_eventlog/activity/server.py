@@ -117,12 +117,15 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         headers = {name.lower(): value for name, value in self.headers.items()}
         action = self.app.route(Request(self.command, path, query, headers))
-        if isinstance(action, Response):
-            self._send(action)
-        elif isinstance(action, PollQuery):
-            self._send(self.app.page_response(poll(self.app, action, self.closing.is_set, WAIT_SLICE)))
-        else:
-            self._stream(action)
+        try:
+            if isinstance(action, Response):
+                self._send(action)
+            elif isinstance(action, PollQuery):
+                self._send(self.app.page_response(poll(self.app, action, self.closing.is_set, WAIT_SLICE)))
+            else:
+                self._stream(action)
+        except OSError:  # the client went away, or stopped reading: nothing to clean up, nothing to print
+            self.close_connection = True
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
@@ -142,12 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        try:
-            for chunk in stream(self.app, query, self.closing.is_set, WAIT_SLICE):
-                self.wfile.write(chunk)
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):  # the client went away: nothing to clean up
-            return
+        for chunk in stream(self.app, query, self.closing.is_set, WAIT_SLICE):
+            self.wfile.write(chunk)
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep requests off stderr; applications log their own access if they want it."""

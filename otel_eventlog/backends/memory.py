@@ -68,6 +68,7 @@ class InMemoryEventLog(WaitingReads):
     DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
 
     __slots__ = (
+        "_allocated",
         "_epoch",
         "_last_id",
         "_lock",
@@ -98,10 +99,13 @@ class InMemoryEventLog(WaitingReads):
         self._waiters = Waiters()
         self._last_id = 0
         # The ring: the event with id n lives in slot n % max_entries, its row (the fields of its `Event`
-        # but the id, which the slot implies) in `_records` and the
-        # clock reading when it was appended in `_stamps`. The resident events are the newest `_size`.
-        self._records: list[Stored | None] = [None] * self._max_entries
-        self._stamps = [0.0] * self._max_entries
+        # but the id, which the slot implies) in `_records` and the clock reading when it was appended
+        # in `_stamps`. The resident events are the newest `_size`. The two lists grow, doubling, as
+        # slots are first used (`_allocated` of them so far), so that a large max_entries costs nothing
+        # until events arrive.
+        self._records: list[Stored | None] = []
+        self._stamps: list[float] = []
+        self._allocated = 0
         self._size = 0
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
         # on without updating it), which costs one needless sweep, never a missed one.
@@ -171,6 +175,8 @@ class InMemoryEventLog(WaitingReads):
             event_id = self._last_id + 1
             self._last_id = event_id
             slot = event_id % self._max_entries
+            if slot >= self._allocated:
+                self._grow(slot + 1)
             self._records[slot] = row
             self._stamps[slot] = now
             if self._size < self._max_entries:
@@ -233,6 +239,8 @@ class InMemoryEventLog(WaitingReads):
             self._last_id += count
             start = (first + count - kept) % capacity
             end = start + kept
+            if end > self._allocated:
+                self._grow(end)
             if stamps is None:  # one row, as a logging handler writes them: no slices to make
                 if kept:
                     self._records[start] = rows[0]
@@ -312,7 +320,7 @@ class InMemoryEventLog(WaitingReads):
     def clear(self) -> None:
         """Drop every resident event; ids keep counting from where they were. Thread-safe."""
         with self._lock:
-            self._records = [None] * self._max_entries
+            self._records, self._stamps, self._allocated = [], [], 0
             self._size = 0
             self._next_expiry = math.inf
 
@@ -329,6 +337,13 @@ class InMemoryEventLog(WaitingReads):
         )
 
     # The methods below run with the lock held.
+
+    def _grow(self, slots: int) -> None:
+        """Make room for at least `slots` slots (at most `max_entries`), doubling to keep growth rare."""
+        size = min(self._max_entries, max(slots, 2 * self._allocated, 16))
+        self._records.extend([None] * (size - self._allocated))
+        self._stamps.extend([0.0] * (size - self._allocated))
+        self._allocated = size
 
     def _sweep(self) -> None:
         now = self._now()
