@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from otel_eventlog import _forks
+
 
 class FailureReporter:
     """Counts failures and logs them, rate-limited, with the traceback of the one being logged.
@@ -33,9 +35,16 @@ class FailureReporter:
         self._interval = interval
         self._clock = clock
         self._lock = threading.Lock()
+        _forks.track(self)
         self._count = 0
         self._unlogged = 0
         self._next_log = -float("inf")
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self._lock,)
+
+    def _after_fork_in_child(self) -> None:  # nothing to resume
+        self._lock = threading.Lock()
 
     @property
     def count(self) -> int:

@@ -32,6 +32,7 @@ from opentelemetry import _logs, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 
+from otel_eventlog import _forks
 from otel_eventlog.activity import ActivityServer, start_activity_server
 from otel_eventlog.backends import DisabledEventLog, EventLog
 from otel_eventlog.capture import EventLogHandler, EventLogRecordProcessor, EventLogSpanProcessor
@@ -67,8 +68,22 @@ class _Attached:
         self.event_log.close()
 
 
-_lock = threading.Lock()
-_attached: list[_Attached] = []  # what each configure() call attached, in order
+class _Registry:
+    """What each `configure` call attached, in order, behind a lock that survives a fork."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.attached: list[_Attached] = []
+        _forks.track(self)
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self.lock,)
+
+    def _after_fork_in_child(self) -> None:  # nothing to resume
+        self.lock = threading.Lock()
+
+
+_registry = _Registry()
 
 
 def configure(
@@ -102,7 +117,7 @@ def configure(
         OSError: If the Activity server is enabled and its address cannot be bound.
     """
     settings = load_config(config)
-    if _attached:
+    if _registry.attached:
         _logger.warning("otel_eventlog: configure() was called before; attaching a second event log")
     attached = _Attached(settings.event_log.create_event_log())
     activity = settings.activity
@@ -116,8 +131,8 @@ def configure(
     except BaseException:
         attached.detach()  # nothing half-attached stays behind
         raise
-    with _lock:
-        _attached.append(attached)
+    with _registry.lock:
+        _registry.attached.append(attached)
     return attached.event_log
 
 
@@ -154,9 +169,10 @@ def unconfigure(event_log: EventLog | None = None) -> None:
     OpenTelemetry allows that only once per process. Safe to call when nothing is configured, and
     with a log that `configure` did not build (then it does nothing).
     """
-    with _lock:
-        undone = [attached for attached in _attached if event_log is None or attached.event_log is event_log]
-        _attached[:] = [attached for attached in _attached if attached not in undone]
+    with _registry.lock:
+        every = _registry.attached
+        undone = [attached for attached in every if event_log is None or attached.event_log is event_log]
+        _registry.attached = [attached for attached in every if attached not in undone]
     for attached in reversed(undone):
         attached.detach()
 
@@ -166,14 +182,14 @@ def get_event_log() -> EventLog | None:
 
     This is how readers reach the log that ``opentelemetry-instrument`` attached.
     """
-    with _lock:
-        return _attached[-1].event_log if _attached else None
+    with _registry.lock:
+        return _registry.attached[-1].event_log if _registry.attached else None
 
 
 def get_activity_server() -> ActivityServer | None:
     """Return the Activity server the last `configure` call started, or ``None`` if it started none."""
-    with _lock:
-        return _attached[-1].server if _attached else None
+    with _registry.lock:
+        return _registry.attached[-1].server if _registry.attached else None
 
 
 def _global_tracer_provider() -> TracerProvider:

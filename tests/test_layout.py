@@ -24,6 +24,7 @@ LAYERS = {
     "_checks": 1,
     "_kinds": 1,
     "_reporting": 1,
+    "_forks": 0,
     "event": 1,
     "backends": 2,
     "capture": 3,

@@ -7,12 +7,13 @@ stream or a long-poll waits on the event log without holding any lock a writer n
 
 from __future__ import annotations
 
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import ClassVar
 
-from otel_eventlog import _defaults
+from otel_eventlog import _defaults, _forks
 from otel_eventlog.activity._http import (
     SSE_HEADERS,
     WAIT_SLICE,
@@ -28,6 +29,8 @@ from otel_eventlog.activity._http import (
 from otel_eventlog.backends import EventLog
 
 __all__ = ["DEFAULT_PORT", "ActivityServer", "start_activity_server"]
+
+_logger = logging.getLogger(__name__)
 
 #: The port `start_activity_server` listens on when given none.
 DEFAULT_PORT = _defaults.ACTIVITY_PORT
@@ -60,9 +63,28 @@ class ActivityServer:
             daemon=True,
         )
         self._thread.start()
+        self._forked = False
+        _forks.track(self)
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return ()
+
+    def _after_fork_in_child(self) -> None:  # nothing to resume
+        """Let the parent keep its server: close the child's copy of the port, and say so."""
+        self._forked = True
+        self._httpd.socket.close()
+        _logger.warning(
+            "otel_eventlog: this process was forked from the one running the Activity server at %s; "
+            "that server stays with the parent and serves the parent's event log, not this process's. "
+            "Start the server after the fork (gunicorn's post_fork hook), or share the feed through a "
+            "backend all processes write to.",
+            self.url,
+        )
 
     def close(self) -> None:
         """Stop accepting requests, end the streams and long-polls under way, and release the port."""
+        if self._forked:  # the server runs in the parent; this process only had a copy of its port
+            return
         self._closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()  # joins the request threads: each notices `_closing` within WAIT_SLICE

@@ -33,6 +33,12 @@ class Waiters:
         self.count = 0
         self.closed = False
 
+    def reset_after_fork(self) -> None:
+        """Forget the parent's readers in a forked child: none of them runs there."""
+        self._changed = threading.Condition()
+        self._futures = {}
+        self.count = 0
+
     def notify(self) -> None:
         """Wake every waiting reader. Called by writers after they stored events."""
         with self._changed:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from otel_eventlog import _forks
 from otel_eventlog.backends._common import (
     batch_rows,
     check_append,
@@ -33,7 +34,7 @@ class DisabledEventLog(WaitingReads):
         now: The clock that stamps appended events, returning seconds since the epoch.
     """
 
-    __slots__ = ("_epoch", "_last_id", "_lock", "_now", "_waiters")
+    __slots__ = ("__weakref__", "_epoch", "_last_id", "_lock", "_now", "_waiters")
 
     def __init__(self, *, now: Callable[[], float] = time.time) -> None:
         self._now = now
@@ -41,6 +42,7 @@ class DisabledEventLog(WaitingReads):
         self._lock = threading.Lock()
         self._last_id = 0
         self._waiters = Waiters()  # a waiting read waits out its time: nothing ever arrives
+        _forks.track(self)
 
     @property
     def epoch(self) -> str:
@@ -123,6 +125,15 @@ class DisabledEventLog(WaitingReads):
 
     def _latest_id(self) -> int:
         return self._last_id
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self._lock,)
+
+    def _after_fork_in_child(self) -> None:  # nothing to resume
+        """Give the child's copy of the log a working lock, no parent readers, and its own epoch."""
+        self._lock = threading.Lock()
+        self._waiters.reset_after_fork()
+        self._epoch = secrets.token_hex(8)
 
     def clear(self) -> None:
         """Do nothing: there is nothing to drop."""

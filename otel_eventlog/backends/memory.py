@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
-from otel_eventlog import _defaults
+from otel_eventlog import _defaults, _forks
 from otel_eventlog._checks import is_number
 from otel_eventlog.backends._common import (
     Row,
@@ -68,6 +68,7 @@ class InMemoryEventLog(WaitingReads):
     DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
 
     __slots__ = (
+        "__weakref__",
         "_allocated",
         "_epoch",
         "_last_id",
@@ -97,6 +98,7 @@ class InMemoryEventLog(WaitingReads):
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._waiters = Waiters()
+        _forks.track(self)
         self._last_id = 0
         # The ring: the event with id n lives in slot n % max_entries, its row (the fields of its `Event`
         # but the id, which the slot implies) in `_records` and the clock reading when it was appended
@@ -316,6 +318,15 @@ class InMemoryEventLog(WaitingReads):
             latest_id=last,
             epoch=self._epoch,
         )
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self._lock,)
+
+    def _after_fork_in_child(self) -> None:  # nothing to resume
+        """Give the child's copy of the log a working lock, no parent readers, and its own epoch."""
+        self._lock = threading.Lock()
+        self._waiters.reset_after_fork()
+        self._epoch = secrets.token_hex(8)
 
     def clear(self) -> None:
         """Drop every resident event; ids keep counting from where they were. Thread-safe."""

@@ -21,14 +21,14 @@ import operator
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event as SpanEvent
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from otel_eventlog import _defaults
+from otel_eventlog import _defaults, _forks
 from otel_eventlog._checks import check_seconds, span_hex
 from otel_eventlog._kinds import KindMatcher, capture_filter
 from otel_eventlog._reporting import FailureReporter
@@ -152,8 +152,28 @@ class EventLogSpanProcessor(SpanProcessor):
         self._stopped = False  # the same, as a plain attribute: read on every span
         self._helper: threading.Thread | None = None
         if self._live_interval:
-            self._helper = threading.Thread(target=self._run, name="otel-eventlog-live-spans", daemon=True)
-            self._helper.start()
+            self._start_helper()
+        _forks.track(self, first=True)  # a move holds its lock while it takes the log's
+
+    def _start_helper(self) -> None:
+        self._helper = threading.Thread(target=self._run, name="otel-eventlog-live-spans", daemon=True)
+        self._helper.start()
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self._move_lock,)  # so that the child never gets a move half-done
+
+    def _after_fork_in_child(self) -> Callable[[], None] | None:
+        """Give the child a working move lock and, unless shut down, its own helper thread.
+
+        The open spans are forgotten: those of the parent's other threads never end here, and their
+        own locks may be held for ever. A span the forking thread has open is still moved when it ends.
+        """
+        self._open = {}
+        self._move_lock = threading.Lock()
+        self._stopping = threading.Event()
+        if self._stopped:
+            self._stopping.set()
+        return self._start_helper if self._helper is not None and not self._stopped else None
 
     @property
     def event_log(self) -> EventLog:
