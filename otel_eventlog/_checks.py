@@ -41,10 +41,7 @@ def shown(value: object) -> str:
     """
     if isinstance(value, int) and value.bit_length() > 1000:
         return f"<an int of {value.bit_length()} bits>"
-    try:
-        return _REPR.repr(value)
-    except Exception:  # the object's own __repr__ failed
-        return f"<a {type(value).__name__} that cannot be shown>"
+    return _REPR.repr(value)  # reprlib shows an object whose __repr__ raises by its type and address
 
 
 def describe(value: object) -> str:

@@ -14,6 +14,9 @@
           live_interval_seconds: 0.1      # most an open span's event waits; 0: at span end only
           logging: true                   # stdlib log records that name an event
           logging_level: INFO
+        redact:
+          keys: [customer_email]          # redacted besides password, token, authorization, ...
+          patterns: ["sk-[A-Za-z0-9]{20,}"]  # matches in string values are redacted too
       activity:
         enabled: false         # configure() starts the HTTP server when true
         addr: 127.0.0.1
@@ -44,6 +47,7 @@ from otel_eventlog._checks import check_count, check_seconds, describe, seconds_
 from otel_eventlog.activity import ActivityLimits
 from otel_eventlog.backends import BACKEND_NAMES, EventLog, create_event_log
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError, ConfigError
+from otel_eventlog.redaction import Redaction
 
 __all__ = [
     "CONFIG_ENV",
@@ -53,6 +57,7 @@ __all__ = [
     "ConfigError",
     "EventLogConfig",
     "ObservabilityConfig",
+    "RedactConfig",
     "load_config",
 ]
 
@@ -62,6 +67,7 @@ CONFIG_ENV = "OTEL_EVENTLOG_CONFIG"
 _SECTION = "observability"
 _EVENT_LOG = f"{_SECTION}.event_log"
 _CAPTURE = f"{_EVENT_LOG}.capture"
+_REDACT = f"{_EVENT_LOG}.redact"
 _ACTIVITY = f"{_SECTION}.activity"
 _INFO = logging.INFO  # the `logging` field of CaptureConfig hides the module in its body
 
@@ -177,6 +183,59 @@ _CAPTURE_FIELDS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
+def _key_words(value: object, path: str) -> tuple[str, ...]:
+    names = _names(value, path)
+    return () if names is None else names
+
+
+def _patterns(value: object, path: str) -> tuple[str, ...]:
+    patterns = _key_words(value, path)
+    try:
+        Redaction(patterns=patterns)
+    except ArgumentValueError as error:
+        raise ConfigError(str(error).removeprefix("patterns: "), path=path) from None
+    return patterns
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedactConfig:
+    """The ``observability.event_log.redact`` section: which values readers never see.
+
+    Attributes:
+        enabled: Whether anything is redacted.
+        keys: Key words to redact besides the defaults (one word, or two written apart).
+        default_keys: Whether the default key words (``password``, ``token``, ``authorization``, ...)
+            are redacted too.
+        patterns: Regular expressions; what they match in string values is redacted.
+
+    Raises:
+        ConfigError: If a value has the wrong type or a pattern is not a valid regular expression.
+    """
+
+    enabled: bool = True
+    keys: tuple[str, ...] = ()
+    default_keys: bool = True
+    patterns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, check in _REDACT_FIELDS.items():
+            object.__setattr__(self, name, check(getattr(self, name), f"{_REDACT}.{name}"))
+
+    def redaction(self) -> Redaction:
+        """Return the `Redaction` this section describes."""
+        return Redaction(
+            self.keys, default_keys=self.default_keys, patterns=self.patterns, enabled=self.enabled
+        )
+
+
+_REDACT_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "enabled": _flag,
+    "keys": _key_words,
+    "default_keys": _flag,
+    "patterns": _patterns,
+}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EventLogConfig:
     """The ``observability.event_log`` section: which backend keeps the events, and for how long.
@@ -187,6 +246,7 @@ class EventLogConfig:
         ttl_seconds: How long an event stays in the log, in seconds.
         max_entries: How many events the log keeps at most.
         capture: The ``capture`` section: what the OpenTelemetry processors put in the log.
+        redact: The ``redact`` section: which values readers never see.
 
     Raises:
         ConfigError: If a value has the wrong type or is out of range.
@@ -196,16 +256,20 @@ class EventLogConfig:
     ttl_seconds: float = _defaults.TTL_SECONDS
     max_entries: int = _defaults.MAX_ENTRIES
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    redact: RedactConfig = field(default_factory=RedactConfig)
 
     def __post_init__(self) -> None:
         for name, check in _EVENT_LOG_FIELDS.items():
             object.__setattr__(self, name, check(getattr(self, name), f"{_EVENT_LOG}.{name}"))
         if not isinstance(self.capture, CaptureConfig):
             raise ConfigError(f"expected a CaptureConfig, got {describe(self.capture)}", path=_CAPTURE)
+        if not isinstance(self.redact, RedactConfig):
+            raise ConfigError(f"expected a RedactConfig, got {describe(self.redact)}", path=_REDACT)
 
     def create_event_log(self, **backend_options: Any) -> EventLog:
         """Build the event log this section describes, through `create_event_log`."""
-        return create_event_log(self.backend, self.ttl_seconds, self.max_entries, **backend_options)
+        options = {"redaction": self.redact.redaction(), **backend_options}
+        return create_event_log(self.backend, self.ttl_seconds, self.max_entries, **options)
 
 
 _EVENT_LOG_FIELDS: dict[str, Callable[[Any, str], Any]] = {
@@ -217,6 +281,13 @@ _EVENT_LOG_FIELDS: dict[str, Callable[[Any, str], Any]] = {
 
 def _comma_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",")]
+
+
+def _pattern_list(text: str) -> object:
+    """Read regular expressions from a variable: a YAML flow list (``["a,b", "c"]``) or just one."""
+    if text.startswith("["):
+        return yaml.safe_load(text)
+    return [text]
 
 
 def _boolean(text: str) -> object:
@@ -237,6 +308,10 @@ _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS": ("event_log.capture.live_interval_seconds", float),
     "OTEL_EVENTLOG_LOGGING": ("event_log.capture.logging", _boolean),
     "OTEL_EVENTLOG_LOGGING_LEVEL": ("event_log.capture.logging_level", str),
+    "OTEL_EVENTLOG_REDACT": ("event_log.redact.enabled", _boolean),
+    "OTEL_EVENTLOG_REDACT_KEYS": ("event_log.redact.keys", _comma_list),
+    "OTEL_EVENTLOG_REDACT_DEFAULT_KEYS": ("event_log.redact.default_keys", _boolean),
+    "OTEL_EVENTLOG_REDACT_PATTERNS": ("event_log.redact.patterns", _pattern_list),
     "OTEL_EVENTLOG_ACTIVITY_ENABLED": ("activity.enabled", _boolean),
     "OTEL_EVENTLOG_ACTIVITY_ADDR": ("activity.addr", str),
     "OTEL_EVENTLOG_ACTIVITY_PORT": ("activity.port", int),
@@ -331,6 +406,7 @@ _ACTIVITY_FIELDS: dict[str, Callable[[Any, str], Any]] = {
 _SECTIONS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "event_log": _EVENT_LOG_FIELDS,
     "event_log.capture": _CAPTURE_FIELDS,
+    "event_log.redact": _REDACT_FIELDS,
     "activity": _ACTIVITY_FIELDS,
 }
 
@@ -364,6 +440,8 @@ class ObservabilityConfig:
             if capture[key] is not None:
                 capture[key] = list(capture[key])
         capture["logging_level"] = logging.getLevelName(capture["logging_level"])
+        redact = document["event_log"]["redact"]
+        redact["keys"], redact["patterns"] = list(redact["keys"]), list(redact["patterns"])
         if document["activity"]["token"] is not None:
             document["activity"]["token"] = "<set>"  # printed by check-config: never echo a secret
         return {_SECTION: document}
@@ -381,7 +459,9 @@ def load_config(
     ``OTEL_EVENTLOG_BACKEND``, ``OTEL_EVENTLOG_TTL_SECONDS``, ``OTEL_EVENTLOG_MAX_ENTRIES``,
     ``OTEL_EVENTLOG_CAPTURE_INCLUDE``, ``OTEL_EVENTLOG_CAPTURE_EXCLUDE`` (comma-separated),
     ``OTEL_EVENTLOG_SPAN_LIFECYCLE``, ``OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS``, ``OTEL_EVENTLOG_LOGGING``,
-    ``OTEL_EVENTLOG_LOGGING_LEVEL``, ``OTEL_EVENTLOG_ACTIVITY_ENABLED``, ``OTEL_EVENTLOG_ACTIVITY_ADDR``,
+    ``OTEL_EVENTLOG_LOGGING_LEVEL``, ``OTEL_EVENTLOG_REDACT``, ``OTEL_EVENTLOG_REDACT_KEYS``,
+    ``OTEL_EVENTLOG_REDACT_DEFAULT_KEYS``, ``OTEL_EVENTLOG_REDACT_PATTERNS`` (a YAML list, or one
+    pattern), ``OTEL_EVENTLOG_ACTIVITY_ENABLED``, ``OTEL_EVENTLOG_ACTIVITY_ADDR``,
     ``OTEL_EVENTLOG_ACTIVITY_PORT``, ``OTEL_EVENTLOG_ACTIVITY_TOKEN``,
     ``OTEL_EVENTLOG_ACTIVITY_DEFAULT_LIMIT``, ``OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT``,
     ``OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS`` and ``OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS``;
@@ -432,9 +512,12 @@ def _load(
         }
 
     capture = dataclasses.replace(config.event_log.capture, **within("event_log.capture"))
+    redact = dataclasses.replace(config.event_log.redact, **within("event_log.redact"))
     return dataclasses.replace(
         config,
-        event_log=dataclasses.replace(config.event_log, capture=capture, **within("event_log")),
+        event_log=dataclasses.replace(
+            config.event_log, capture=capture, redact=redact, **within("event_log")
+        ),
         activity=dataclasses.replace(config.activity, **within("activity")),
     )
 
@@ -501,13 +584,18 @@ def _from_document(document: object) -> ObservabilityConfig:
     section = _section(document, _SECTION, _SECTION)
     event_log = dict(_section(section, "event_log", _EVENT_LOG))
     capture = _section(event_log, "capture", _CAPTURE) if "capture" in event_log else {}
+    redact = _section(event_log, "redact", _REDACT) if "redact" in event_log else {}
     event_log.pop("capture", None)
-    _reject_unknown_keys(event_log, {**_EVENT_LOG_FIELDS, "capture": None}, _EVENT_LOG)
+    event_log.pop("redact", None)
+    _reject_unknown_keys(event_log, {**_EVENT_LOG_FIELDS, "capture": None, "redact": None}, _EVENT_LOG)
     _reject_unknown_keys(capture, _CAPTURE_FIELDS, _CAPTURE)
+    _reject_unknown_keys(redact, _REDACT_FIELDS, _REDACT)
     activity = _section(section, "activity", _ACTIVITY)
     _reject_unknown_keys(activity, _ACTIVITY_FIELDS, _ACTIVITY)
     return ObservabilityConfig(
-        event_log=EventLogConfig(capture=CaptureConfig(**capture), **event_log),
+        event_log=EventLogConfig(
+            capture=CaptureConfig(**capture), redact=RedactConfig(**redact), **event_log
+        ),
         activity=ActivityConfig(**activity),
     )
 

@@ -21,7 +21,7 @@ from otel_eventlog import (
     ObservabilityConfig,
     load_config,
 )
-from otel_eventlog.config import ENV_VARIABLES
+from otel_eventlog.config import ENV_VARIABLES, RedactConfig
 
 NO_ENV: dict[str, str] = {}
 
@@ -179,6 +179,7 @@ def test_to_dict_is_shaped_like_the_document() -> None:
                 "ttl_seconds": 3600,
                 "max_entries": 10_000,
                 "capture": DEFAULT_CAPTURE,
+                "redact": {"enabled": True, "keys": [], "default_keys": True, "patterns": []},
             },
             "activity": DEFAULT_ACTIVITY,
         }
@@ -294,11 +295,12 @@ def test_every_key_has_an_environment_twin_named_in_the_docs() -> None:
     sections = {
         "event_log": EventLogConfig(),
         "event_log.capture": CaptureConfig(),
+        "event_log.redact": RedactConfig(),
         "activity": ActivityConfig(),
     }
     for section, config in sections.items():
         for field in dataclasses.fields(config):
-            if field.name != "capture":
+            if field.name not in ("capture", "redact"):
                 assert f"{section}.{field.name}" in keys, f"{section}.{field.name} has no variable"
     for variable in ENV_VARIABLES:
         assert variable in (load_config.__doc__ or ""), variable
@@ -393,12 +395,12 @@ def test_bad_activity_port_variable_names_it() -> None:
         (
             "ttl_second: 5",
             "observability.event_log.ttl_second: unknown key (did you mean 'ttl_seconds'?); "
-            "known keys: backend, ttl_seconds, max_entries, capture",
+            "known keys: backend, ttl_seconds, max_entries, capture, redact",
         ),
         (
             "colour: blue",
             "observability.event_log.colour: unknown key; "
-            "known keys: backend, ttl_seconds, max_entries, capture",
+            "known keys: backend, ttl_seconds, max_entries, capture, redact",
         ),
     ],
 )

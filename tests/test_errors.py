@@ -57,3 +57,19 @@ def test_errors_carry_what_went_wrong() -> None:
         "expected a non-negative integer",
         "since: expected a non-negative integer",
     )
+
+
+class Unrepresentable:
+    """An object whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no")
+
+
+def test_a_value_that_cannot_be_shown_still_gives_a_clear_error() -> None:
+    """The message names the argument and the value's type even when the value's repr raises."""
+    with pytest.raises(
+        TypeError,
+        match=r"live_interval must be .* got <Unrepresentable instance at 0x[0-9a-f]+> \(Unrepresentable\)",
+    ):
+        otel_eventlog.EventLogSpanProcessor(InMemoryEventLog(), live_interval=Unrepresentable())  # type: ignore[arg-type]

@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterator
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_eventlog import EventLogSpanProcessor, InMemoryEventLog, start_activity_server
+from otel_eventlog import (
+    DisabledEventLog,
+    EventLogSpanProcessor,
+    InMemoryEventLog,
+    _forks,
+    start_activity_server,
+)
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is not available on this platform"),
@@ -44,6 +50,17 @@ def in_child(check: Callable[[], bool]) -> int:
     return -1
 
 
+def follow_until(log: InMemoryEventLog, cursor: int, kind: str) -> bool:
+    """Follow the log from `cursor` until an event of `kind` arrives (True) or five seconds pass."""
+    deadline = time.monotonic() + 5
+    while (remaining := deadline - time.monotonic()) > 0:
+        page = log.read(since=cursor, kinds=kind, wait=remaining)  # returns early on a gap, too
+        if page.events:
+            return [event.kind for event in page.events] == [kind]
+        cursor = page.cursor
+    return False
+
+
 class Busy:
     """Threads that append to a log and end spans with events, until stopped."""
 
@@ -74,7 +91,7 @@ class Busy:
 @pytest.fixture
 def busy() -> Iterator[tuple[InMemoryEventLog, TracerProvider]]:
     """A log and a provider kept busy by four threads for the length of a test."""
-    log = InMemoryEventLog(max_entries=1000)
+    log = InMemoryEventLog(max_entries=100_000)
     provider = TracerProvider()
     provider.add_span_processor(EventLogSpanProcessor(log, live_interval=0.001))
     running = Busy(log, provider)
@@ -95,8 +112,7 @@ def test_fifty_forks_under_load_never_hang(busy: tuple[InMemoryEventLog, TracerP
         assert log.read(since=first - 1).events[0].kind == "child.started"
         with tracer.start_as_current_span("child") as span:  # open: only the helper can move it
             span.add_event("child.event")
-            page = log.read(since=first, kinds="child.event", wait=5)
-        return [e.kind for e in page.events] == ["child.event"]
+            return follow_until(log, first, "child.event")
 
     statuses = [in_child(child) for _ in range(50)]
     assert statuses == [0] * 50
@@ -118,3 +134,51 @@ def test_a_child_leaves_the_activity_server_to_its_parent(caplog: pytest.LogCapt
 
         with urllib.request.urlopen(server.url + "activity", timeout=10) as response:
             assert b"still served" in response.read()
+
+
+def test_a_forked_disabled_log_keeps_counting_with_a_new_epoch() -> None:
+    """The disabled log's child has a working lock, its own epoch, and its ids go on."""
+    log = DisabledEventLog()
+    log.append("before")
+    epoch = log.epoch
+
+    def child() -> bool:
+        return log.epoch != epoch and log.append("after").id == 2
+
+    assert in_child(child) == 0
+
+
+class Stubborn:
+    """An owner whose fork hooks fail: a fork must go on regardless."""
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        raise RuntimeError("no")
+
+    def _after_fork_in_child(self) -> Callable[[], None] | None:
+        raise RuntimeError("no")
+
+
+class Held:
+    """An owner whose lock another thread holds through the fork, and whose resumption fails."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self.lock,)
+
+    def _after_fork_in_child(self) -> Callable[[], None] | None:
+        def resume() -> None:
+            raise RuntimeError("no")
+
+        return resume
+
+
+def test_a_failing_owner_never_stops_a_fork() -> None:
+    """Owners whose hooks raise, or whose lock stays held, are passed over; the fork and the others go on."""
+    owners = [Stubborn(), Held()]
+    for owner in owners:
+        _forks.track(owner)
+    log = InMemoryEventLog()
+    assert in_child(lambda: log.append("x").id == 1) == 0

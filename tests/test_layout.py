@@ -25,6 +25,7 @@ LAYERS = {
     "_kinds": 1,
     "_reporting": 1,
     "_forks": 0,
+    "redaction": 1,
     "event": 1,
     "backends": 2,
     "capture": 3,

@@ -53,7 +53,8 @@ def create_event_log(
             ``"none"`` for `DisabledEventLog`.
         ttl_seconds: Passed to the backend; ``None`` means the backend's default.
         max_entries: Passed to the backend; ``None`` means the backend's default.
-        **backend_options: Passed to the backend's constructor, such as ``now`` for a clock.
+        **backend_options: Passed to the backend's constructor: ``now`` (a clock) and ``redaction``
+            (an `otel_eventlog.redaction.Redaction`).
 
     Raises:
         ArgumentTypeError: If `backend` is not a string, or an argument does not suit the backend.
@@ -62,18 +63,18 @@ def create_event_log(
         raise ArgumentTypeError(f"backend must be a string, got {type(backend).__name__} {backend!r}")
     name = backend.strip().lower()
     if name in _DISABLED:
-        return DisabledEventLog(**_only_clock(name, backend_options))
+        return DisabledEventLog(**_options(name, backend_options))
     if name not in _MEMORY:
         _logger.warning(
             "unknown event log backend %r; using the in-memory backend (known: %s)",
             backend,
             ", ".join(sorted(BACKEND_NAMES - {""})),
         )
-    return InMemoryEventLog(ttl_seconds, max_entries, **_only_clock(name, backend_options))
+    return InMemoryEventLog(ttl_seconds, max_entries, **_options(name, backend_options))
 
 
-def _only_clock(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - {"now"})
+def _options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - {"now", "redaction"})
     if unknown:
         raise ArgumentTypeError(f"backend {name!r} does not take the option(s) {', '.join(unknown)}")
     return options

@@ -9,8 +9,9 @@ when it is one, else an adapter that calls `EventLog.extend`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
+from otel_eventlog import redaction
 from otel_eventlog.errors import ArgumentTypeError
 from otel_eventlog.event import BatchItem, EntryLike, Event, Page
 
@@ -158,7 +159,8 @@ def batch_writer(event_log: EventLog) -> BatchWriter:
     """Return `event_log` if it is a `BatchWriter`, else a `BatchWriter` that writes through ``extend``.
 
     The adapter turns span events by reference into entries (a copy of their attributes, their time
-    in seconds) and hands each batch to `EventLog.extend` in one call.
+    in seconds), redacts every payload with the default `Redaction` (the log is not known to do it),
+    and hands each batch to `EventLog.extend` in one call.
 
     Raises:
         ArgumentTypeError: If `event_log` does not keep the `EventLog` protocol.
@@ -198,15 +200,19 @@ class _ExtendWriter:
         return f"batch_writer({self._log!r})"
 
 
-def _as_entry(item: BatchItem) -> EntryLike:
-    """Return a batch item as an entry: a span event by reference becomes one with its own payload.
+def _as_entry(item: object) -> EntryLike:
+    """Return a batch item as an entry, its payload redacted; a span event by reference gets its own.
 
-    Anything that is not a 4-tuple goes on as it is, for ``extend`` to accept or to name.
+    Anything malformed goes on as it is, for ``extend`` to name.
     """
-    if not (isinstance(item, tuple) and len(item) == 4):
-        return item  # extend checks it
-    time_ns, event, trace_id, span_id = item
-    return (event.name, dict(event.attributes or {}), time_ns / 1_000_000_000, trace_id, span_id)
+    if isinstance(item, tuple) and len(item) == 4:
+        time_ns, event, trace_id, span_id = item
+        attributes = event.attributes
+        payload = redaction.DEFAULT.apply(attributes if attributes is not None else {})
+        return (event.name, payload, time_ns / 1_000_000_000, trace_id, span_id)
+    if isinstance(item, tuple) and len(item) == 5 and isinstance(item[1], Mapping):
+        return (item[0], redaction.DEFAULT.apply(item[1]), item[2], item[3], item[4])
+    return cast("EntryLike", item)
 
 
 def check_event_log(event_log: object) -> EventLog:

@@ -18,6 +18,7 @@ from otel_eventlog.backends._common import (
 )
 from otel_eventlog.backends._waiting import Waiters, WaitingReads
 from otel_eventlog.event import BatchItem, EntryLike, Event, Page
+from otel_eventlog.redaction import Redaction
 
 __all__ = ["DisabledEventLog"]
 
@@ -32,11 +33,13 @@ class DisabledEventLog(WaitingReads):
 
     Args:
         now: The clock that stamps appended events, returning seconds since the epoch.
+        redaction: Accepted for the same signature as the other backends; nothing is kept, so
+            nothing is ever shown to a reader.
     """
 
     __slots__ = ("__weakref__", "_epoch", "_last_id", "_lock", "_now", "_waiters")
 
-    def __init__(self, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, now: Callable[[], float] = time.time, redaction: Redaction | None = None) -> None:
         self._now = now
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
 from otel_eventlog import _defaults, _forks
+from otel_eventlog import redaction as _redaction
 from otel_eventlog._checks import is_number
 from otel_eventlog.backends._common import (
     Row,
@@ -32,6 +33,7 @@ from otel_eventlog.backends._common import (
 from otel_eventlog.backends._waiting import Waiters, WaitingReads
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, EntryLike, Event, Page
+from otel_eventlog.redaction import Redaction
 
 __all__ = ["InMemoryEventLog"]
 
@@ -58,6 +60,8 @@ class InMemoryEventLog(WaitingReads):
         max_entries: How many events stay resident at most. ``None`` or a non-positive value means
             `DEFAULT_MAX_ENTRIES` (the latter with a logged warning).
         now: The clock, returning seconds since the epoch. It is called with the log's lock held.
+        redaction: What readers never see; by default `otel_eventlog.redaction.Redaction` with its
+            default key words. Applied as events are read: an append pays nothing for it.
 
     Raises:
         ArgumentTypeError: If `ttl_seconds` is not a number or `max_entries` not an integer.
@@ -77,6 +81,7 @@ class InMemoryEventLog(WaitingReads):
         "_next_expiry",
         "_now",
         "_records",
+        "_redaction",
         "_size",
         "_stamps",
         "_ttl_seconds",
@@ -89,7 +94,9 @@ class InMemoryEventLog(WaitingReads):
         max_entries: int | None = DEFAULT_MAX_ENTRIES,
         *,
         now: Callable[[], float] = time.time,
+        redaction: Redaction | None = None,
     ) -> None:
+        self._redaction = _redaction.DEFAULT if redaction is None else _check_redaction(redaction)
         self._ttl_seconds = _bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
         self._max_entries = int(_bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
         if not callable(now):
@@ -306,10 +313,10 @@ class InMemoryEventLog(WaitingReads):
             oldest = first if self._size else None
         # The events are built once the lock is released: rows are immutable once stored.
         if accept is None:
-            events = _events(start, rows)
+            events = _events(start, rows, self._redaction)
             cursor = max(stop, start - 1)
         else:
-            events, cursor = _scan(start, rows, limit, accept)
+            events, cursor = _scan(start, rows, limit, accept, self._redaction)
         return Page(
             events=tuple(events),
             cursor=cursor,
@@ -384,29 +391,37 @@ class InMemoryEventLog(WaitingReads):
         return self._records[first_slot:] + self._records[: end_slot - capacity]  # type: ignore[return-value]
 
 
-def _events(first_id: int, rows: list[Stored]) -> list[Event]:
-    """Return the events whose rows are `rows`, the first with id `first_id`."""
-    for index, row in enumerate(rows):
-        if len(row) == 4:  # a span event stored by reference
-            rows[index] = span_event_row(row)
+def _events(first_id: int, rows: list[Stored], redaction: Redaction) -> list[Event]:
+    """Return the events whose rows are `rows`, the first with id `first_id`, redacted."""
+    apply = redaction.apply
+    for index, stored in enumerate(rows):
+        row = span_event_row(stored) if len(stored) == 4 else stored  # a span event by reference
+        payload = apply(row[2])
+        rows[index] = row if payload is row[2] else (row[0], row[1], payload, row[3], row[4])
     built = cast("list[Row]", rows)  # every one a row now
     return list(map(_as_event, map(_prepend, zip(range(first_id, first_id + len(built))), built)))
 
 
 def _scan(
-    start: int, rows: list[Stored], limit: int | None, accept: Callable[[Event], bool]
+    start: int, rows: list[Stored], limit: int | None, accept: Callable[[Event], bool], redaction: Redaction
 ) -> tuple[list[Event], int]:
     """Return the accepted events among `rows` (ids from `start` on), at most `limit`, and the cursor."""
     found: list[Event] = []
     if limit == 0:
         return found, start - 1
     for offset in range(0, len(rows), _SCAN_CHUNK):
-        for event in _events(start + offset, rows[offset : offset + _SCAN_CHUNK]):
+        for event in _events(start + offset, rows[offset : offset + _SCAN_CHUNK], redaction):
             if accept(event):
                 found.append(event)
                 if len(found) == limit:
                     return found, event.id
     return found, start + len(rows) - 1
+
+
+def _check_redaction(redaction: object) -> Redaction:
+    if not isinstance(redaction, Redaction):
+        raise ArgumentTypeError(f"redaction must be a Redaction or None, got {type(redaction).__name__}")
+    return redaction
 
 
 def _bound(name: str, value: object, default: float, *types: type) -> float:

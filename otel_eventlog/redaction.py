@@ -1,0 +1,224 @@
+"""`Redaction`: sensitive values in payloads are replaced by a marker before any reader sees them.
+
+A key is sensitive when one of its *parts* is a sensitive word: keys are split on ``.``, ``_``, ``-``,
+spaces and camelCase boundaries and compared case-insensitively, word by word and two words at a time.
+So ``password``, ``db.password``, ``http.request.header.authorization``, ``X-Api-Key``, ``apiKey`` and
+``session_token`` are sensitive, while ``gen_ai.usage.input_tokens``, ``max_tokens``, ``session.id``
+and ``author`` are not. The value under a sensitive key is replaced whole, whatever it is; mappings and
+lists under other keys are searched, to any depth. Optional regular expressions also replace matching
+parts of string values (an ``sk-...`` key pasted into a prompt, a ``Bearer ...`` header value).
+
+Redaction is applied where a payload becomes an `Event` for a reader, and before anything leaves the
+process, on every capture path and every built-in backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
+
+__all__ = ["DEFAULT_SENSITIVE_KEYS", "REDACTED", "Redaction"]
+
+#: What a redacted value reads as.
+REDACTED = "[redacted]"
+
+#: The key words (one word, or two written apart) whose values are redacted by default.
+DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "api key",
+        "authorization",
+        "auth",
+        "cookie",
+        "cookies",
+        "sessionid",
+        "credential",
+        "credentials",
+        "privatekey",
+        "private key",
+        "accesskey",
+        "access key",
+        "client secret",
+        "jwt",
+        "bearer",
+        "csrf",
+        "xsrf",
+    }
+)
+
+_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_MAX_DEPTH = 32  # deeper than this, a value is redacted rather than searched
+_CACHE_LIMIT = 10_000
+
+
+class Redaction:
+    """A policy that replaces sensitive values in payloads by `REDACTED`. Thread-safe.
+
+    Args:
+        keys: Key words to redact, besides the defaults (or instead of them); one word, or two
+            written apart (``"api key"``), compared with the parts of each key, case-insensitively.
+        default_keys: Whether `DEFAULT_SENSITIVE_KEYS` are redacted too.
+        patterns: Regular expressions; what they match in a string value is replaced by `REDACTED`.
+        enabled: ``False`` turns redaction off: payloads are shown as they are.
+
+    Raises:
+        ArgumentTypeError: If `keys` or `patterns` is not an iterable of strings.
+        ArgumentValueError: If a key is empty or a pattern is not a valid regular expression.
+    """
+
+    def __init__(
+        self,
+        keys: Iterable[str] = (),
+        *,
+        default_keys: bool = True,
+        patterns: Iterable[str] = (),
+        enabled: bool = True,
+    ) -> None:
+        words = {_word(key) for key in _strings(keys, "keys")}
+        self._words = frozenset(words | (DEFAULT_SENSITIVE_KEYS if default_keys else frozenset()))
+        self._patterns = tuple(_compile(pattern) for pattern in _strings(patterns, "patterns"))
+        self._enabled = bool(enabled)
+        self._verdicts: dict[str, bool] = {}  # key -> sensitive, learnt as keys are seen
+        self._lock = threading.Lock()
+        self._redacted = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything is redacted at all."""
+        return self._enabled
+
+    @property
+    def redacted(self) -> int:
+        """How many values were redacted so far."""
+        return self._redacted
+
+    def apply(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Return `payload` as a dict with its sensitive values replaced; the dict itself if none is.
+
+        Never raises: a value that cannot be searched is redacted.
+        """
+        if not self._enabled:
+            return payload if type(payload) is dict else dict(payload)
+        try:
+            redacted = self._mapping(payload, 0, set())
+            return redacted if redacted is not None else payload if type(payload) is dict else dict(payload)
+        except Exception:  # a payload that cannot be searched is not shown
+            self._count()
+            return {"payload": REDACTED}
+
+    def is_sensitive(self, key: object) -> bool:
+        """Tell whether values under `key` are redacted."""
+        if not isinstance(key, str):
+            key = str(key)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._judge(key)
+            if len(self._verdicts) >= _CACHE_LIMIT:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
+
+    def _judge(self, key: str) -> bool:
+        parts = [part.lower() for part in _PARTS.findall(key)]
+        words = self._words
+        if any(part in words for part in parts):
+            return True
+        return any(f"{first} {second}" in words for first, second in itertools.pairwise(parts))
+
+    def _mapping(self, payload: Mapping[Any, Any], depth: int, path: set[int]) -> dict[Any, Any] | None:
+        """Return a redacted copy of `payload`, or None when nothing in it is redacted.
+
+        `path` holds the ids of the containers above this one: a cycle is left as it is, for the
+        readers' encoder to mark.
+        """
+        copy: dict[Any, Any] | None = None
+        path.add(id(payload))
+        for key, value in payload.items():
+            if self.is_sensitive(key):
+                new: Any = REDACTED
+                self._count()
+            else:
+                new = self._value(value, depth + 1, path)
+                if new is None:
+                    continue
+            if copy is None:
+                copy = dict(payload)
+            copy[key] = new
+        path.discard(id(payload))
+        return copy
+
+    def _value(self, value: object, depth: int, path: set[int]) -> Any:
+        """Return a redacted copy of `value`, or None when nothing in it is redacted."""
+        if isinstance(value, str):
+            return self._text(value)
+        if not isinstance(value, (Mapping, list, tuple)) or id(value) in path:
+            return None
+        if depth >= _MAX_DEPTH:  # too deep to search: not shown
+            self._count()
+            return REDACTED
+        if isinstance(value, Mapping):
+            return self._mapping(value, depth, path)
+        path.add(id(value))
+        items = [self._value(item, depth + 1, path) for item in value]
+        path.discard(id(value))
+        if all(item is None for item in items):
+            return None
+        return [original if item is None else item for original, item in zip(value, items, strict=True)]
+
+    def _text(self, text: str) -> str | None:
+        changed = text
+        for pattern in self._patterns:
+            changed = pattern.sub(REDACTED, changed)
+        if changed is text:
+            return None
+        self._count()
+        return changed
+
+    def _count(self) -> None:
+        with self._lock:
+            self._redacted += 1
+
+    def __repr__(self) -> str:
+        if not self._enabled:
+            return "Redaction(enabled=False)"
+        return f"Redaction({len(self._words)} key words, {len(self._patterns)} patterns)"
+
+
+def _strings(values: Iterable[str], name: str) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ArgumentTypeError(f"{name} must be an iterable of strings, got {type(values).__name__}")
+    found = list(values)
+    for value in found:
+        if not isinstance(value, str):
+            raise ArgumentTypeError(f"{name} must hold strings, got {type(value).__name__}")
+        if not value.strip():
+            raise ArgumentValueError(f"{name} must not hold an empty string")
+    return found
+
+
+def _word(key: str) -> str:
+    """Return a configured key word as it is compared: its parts, lower case, one space apart."""
+    return " ".join(part.lower() for part in _PARTS.findall(key))
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ArgumentValueError(
+            f"patterns: {pattern!r} is not a valid regular expression: {error}"
+        ) from None
+
+
+#: Redaction with the defaults: what a log built without one uses.
+DEFAULT = Redaction()
