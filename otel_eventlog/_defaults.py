@@ -22,3 +22,7 @@ MAX_WAIT_SECONDS = 30.0
 HEARTBEAT_SECONDS = 15.0
 #: How long a stdlib or WSGI request waits at a time before it looks at whether to stop.
 WAIT_SLICE_SECONDS = 0.1
+#: How long the stdlib server waits on a connection that sends nothing or reads nothing.
+IO_TIMEOUT_SECONDS = 10.0
+MAX_CONNECTIONS = 64
+MAX_STREAMS = 32

@@ -320,6 +320,10 @@ _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT": ("activity.max_limit", int),
     "OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS": ("activity.max_wait_seconds", float),
     "OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS": ("activity.heartbeat_seconds", float),
+    "OTEL_EVENTLOG_ACTIVITY_MAX_STREAMS": ("activity.max_streams", int),
+    "OTEL_EVENTLOG_ACTIVITY_MAX_CONNECTIONS": ("activity.max_connections", int),
+    "OTEL_EVENTLOG_ACTIVITY_IO_TIMEOUT_SECONDS": ("activity.io_timeout_seconds", float),
+    "OTEL_EVENTLOG_ACTIVITY_ALLOW_UNAUTHENTICATED": ("activity.allow_unauthenticated", _boolean),
 }
 
 
@@ -363,6 +367,10 @@ class ActivityConfig:
         max_limit: The most events one page returns.
         max_wait_seconds: The longest long-poll.
         heartbeat_seconds: Seconds between two heartbeats on a quiet stream.
+        max_streams: The most streams open at once; more get a ``503``.
+        max_connections: The most connections the server serves at once; more get a ``503``.
+        io_timeout_seconds: How long the server waits on a connection that sends or reads nothing.
+        allow_unauthenticated: Serve an address beyond the loopback interface without a token.
 
     Raises:
         ConfigError: If a value has the wrong type or is out of range.
@@ -376,6 +384,10 @@ class ActivityConfig:
     max_limit: int = _defaults.MAX_LIMIT
     max_wait_seconds: float = _defaults.MAX_WAIT_SECONDS
     heartbeat_seconds: float = _defaults.HEARTBEAT_SECONDS
+    max_streams: int = _defaults.MAX_STREAMS
+    max_connections: int = _defaults.MAX_CONNECTIONS
+    io_timeout_seconds: float = _defaults.IO_TIMEOUT_SECONDS
+    allow_unauthenticated: bool = False
 
     def __post_init__(self) -> None:
         for name, check in _ACTIVITY_FIELDS.items():
@@ -388,6 +400,9 @@ class ActivityConfig:
             max_limit=self.max_limit,
             max_wait=self.max_wait_seconds,
             heartbeat=self.heartbeat_seconds,
+            max_streams=self.max_streams,
+            max_connections=self.max_connections,
+            io_timeout=self.io_timeout_seconds,
         )
 
 
@@ -400,6 +415,10 @@ _ACTIVITY_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "max_limit": _positive_int,
     "max_wait_seconds": _seconds(positive=True, finite=True),
     "heartbeat_seconds": _seconds(positive=True, finite=True),
+    "max_streams": _positive_int,
+    "max_connections": _positive_int,
+    "io_timeout_seconds": _seconds(positive=True, finite=True),
+    "allow_unauthenticated": _flag,
 }
 
 # Each section: its fields' checks, and its subsections.
@@ -464,7 +483,9 @@ def load_config(
     pattern), ``OTEL_EVENTLOG_ACTIVITY_ENABLED``, ``OTEL_EVENTLOG_ACTIVITY_ADDR``,
     ``OTEL_EVENTLOG_ACTIVITY_PORT``, ``OTEL_EVENTLOG_ACTIVITY_TOKEN``,
     ``OTEL_EVENTLOG_ACTIVITY_DEFAULT_LIMIT``, ``OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT``,
-    ``OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS`` and ``OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS``;
+    ``OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS``, ``OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS``,
+    ``OTEL_EVENTLOG_ACTIVITY_MAX_STREAMS``, ``OTEL_EVENTLOG_ACTIVITY_MAX_CONNECTIONS``,
+    ``OTEL_EVENTLOG_ACTIVITY_IO_TIMEOUT_SECONDS`` and ``OTEL_EVENTLOG_ACTIVITY_ALLOW_UNAUTHENTICATED``;
     `ENV_VARIABLES` maps each to its key.
 
     Args:

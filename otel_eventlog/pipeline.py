@@ -115,6 +115,8 @@ def configure(
         ConfigError: If the configuration is wrong.
         TypeError: If the global tracer provider is not an SDK ``TracerProvider`` and none was given.
         OSError: If the Activity server is enabled and its address cannot be bound.
+        ValueError: If the Activity server is enabled beyond the loopback interface without a token
+            and without ``allow_unauthenticated``.
     """
     settings = load_config(config)
     if _registry.attached:
@@ -123,7 +125,12 @@ def configure(
     activity = settings.activity
     if activity.enabled:  # first, so that a port in use fails before anything is attached
         attached.server = start_activity_server(
-            attached.event_log, activity.port, activity.addr, token=activity.token, limits=activity.limits()
+            attached.event_log,
+            activity.port,
+            activity.addr,
+            token=activity.token,
+            limits=activity.limits(),
+            allow_unauthenticated=activity.allow_unauthenticated,
         )
     try:
         if not isinstance(attached.event_log, DisabledEventLog):

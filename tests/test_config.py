@@ -167,6 +167,10 @@ DEFAULT_ACTIVITY = {
     "max_limit": 1000,
     "max_wait_seconds": 30.0,
     "heartbeat_seconds": 15.0,
+    "max_streams": 32,
+    "max_connections": 64,
+    "io_timeout_seconds": 10.0,
+    "allow_unauthenticated": False,
 }
 
 

@@ -8,8 +8,11 @@ an unknown path a ``404``, a missing or wrong token a ``401``; never a ``500``.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import ipaddress
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,16 +48,26 @@ class ActivityLimits:
         max_limit: The most events one page returns; larger ``limit`` values are capped.
         max_wait: The longest long-poll, in seconds; larger ``wait`` values are capped.
         heartbeat: Seconds between two comment lines on a quiet stream, so that proxies keep it open.
+        max_streams: The most streams open at once; more are refused with a ``503``.
+        max_connections: The most connections the stdlib server serves at once; more get a ``503``.
+        io_timeout: Seconds the stdlib server waits on a connection that sends nothing (a half-sent
+            request) or reads nothing (a stalled stream) before it drops it.
     """
 
     default_limit: int = _defaults.DEFAULT_LIMIT
     max_limit: int = _defaults.MAX_LIMIT
     max_wait: float = _defaults.MAX_WAIT_SECONDS
     heartbeat: float = _defaults.HEARTBEAT_SECONDS
+    max_streams: int = _defaults.MAX_STREAMS
+    max_connections: int = _defaults.MAX_CONNECTIONS
+    io_timeout: float = _defaults.IO_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         check_count(self.default_limit, "default_limit")
         check_count(self.max_limit, "max_limit")
+        check_count(self.max_streams, "max_streams")
+        check_count(self.max_connections, "max_connections")
+        object.__setattr__(self, "io_timeout", check_seconds(self.io_timeout, "io_timeout", positive=True))
         object.__setattr__(self, "max_wait", check_seconds(self.max_wait, "max_wait", positive=True))
         object.__setattr__(self, "heartbeat", check_seconds(self.heartbeat, "heartbeat", positive=True))
 
@@ -112,6 +125,9 @@ class ActivityApp:
             time.
         limits: What one request may ask for.
         page: The HTML of ``GET /``; by default the built-in Activity page.
+        loopback_hosts_only: Answer only requests whose ``Host`` is a loopback name (``localhost``,
+            ``127.0.0.1``, ``[::1]``), as a server without a token on the loopback interface should:
+            a web page elsewhere cannot then reach it through a DNS rebinding.
     """
 
     def __init__(
@@ -121,6 +137,7 @@ class ActivityApp:
         token: str | None = None,
         limits: ActivityLimits | None = None,
         page: bytes | None = None,
+        loopback_hosts_only: bool = False,
     ) -> None:
         check_event_log(event_log)
         if token is not None and (not isinstance(token, str) or not token):
@@ -129,23 +146,55 @@ class ActivityApp:
         self.limits = limits if limits is not None else ActivityLimits()
         self._token = None if token is None else token.encode()
         self._page = page if page is not None else _builtin_page()
+        self._loopback_hosts_only = loopback_hosts_only
+        self._streams_lock = threading.Lock()
+        #: How many streams are open now.
+        self.open_streams = 0
 
     # The shared first step of every adapter.
 
     def route(self, request: Request) -> Response | PollQuery | StreamQuery:
         """Check `request` and say what to do: send a response, make a read, or run a stream."""
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        try:
+            action = self._action(request, self._params(request))
+        except _Unauthorized as error:
+            return error_response(401, "unauthorized", error.problem)
+        except BadRequest as error:
+            return error_response(400, "bad_request", error.problem, parameter=error.parameter)
+        if isinstance(action, StreamQuery) and self.open_streams >= self.limits.max_streams:
+            response = error_response(
+                503, "unavailable", f"{self.open_streams} streams are open, the most allowed"
+            )
+            return Response(503, [*response.headers, ("Retry-After", "5")], response.body)
+        return action
+
+    def _refusal(self, request: Request) -> Response | None:
+        """Return the response to a request for no endpoint, by another method, or to a foreign host."""
         if request.path not in _PARAMETERS:
             return error_response(404, "not_found", f"no such path: {request.path}")
         if request.method not in ("GET", "HEAD"):
             return error_response(
                 405, "method_not_allowed", f"{request.method} is not allowed", allow="GET, HEAD"
             )
+        host = request.headers.get("host")
+        if self._loopback_hosts_only and host is not None and not is_loopback(host_name(host)):
+            message = f"this server has no token and answers loopback host names only, not {_shown(host)}"
+            return error_response(403, "forbidden", message)
+        return None
+
+    @contextlib.contextmanager
+    def counted_stream(self) -> Iterator[None]:
+        """Count a stream as open while the block runs; `route` refuses streams beyond the limit."""
+        with self._streams_lock:
+            self.open_streams += 1
         try:
-            return self._action(request, self._params(request))
-        except _Unauthorized as error:
-            return error_response(401, "unauthorized", error.problem)
-        except BadRequest as error:
-            return error_response(400, "bad_request", error.problem, parameter=error.parameter)
+            yield
+        finally:
+            with self._streams_lock:
+                self.open_streams -= 1
 
     def _action(self, request: Request, params: dict[str, list[str]]) -> Response | PollQuery | StreamQuery:
         if request.path == "/":
@@ -192,6 +241,25 @@ class _Unauthorized(BadRequest):
 
     def __init__(self) -> None:
         super().__init__("token", "a valid bearer token is required")
+
+
+def host_name(host: str) -> str:
+    """Return the name in a ``Host`` header, without its port or an IPv6 address's brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def is_loopback(name: str) -> bool:
+    """Tell whether a host name or address names this machine's loopback interface."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return bool(address.is_loopback)
 
 
 def error_response(status: int, error: str, message: str, **extra: str) -> Response:
@@ -349,18 +417,19 @@ def stream(
     yields a heartbeat comment after `ActivityLimits.heartbeat` quiet seconds.
     """
     log, limits = app.event_log, app.limits
-    opening, cursor = stream_opening(app, query)
-    yield opening
-    quiet_since = time.monotonic()
-    while not stopped() and not log.closed:
-        page = log.read(
-            cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=slice_seconds
-        )
-        cursor = page.cursor
-        if page.events or page.missed:
-            yield sse_page(page)
-        elif time.monotonic() - quiet_since >= limits.heartbeat:
-            yield SSE_HEARTBEAT
-        else:
-            continue
+    with app.counted_stream():
+        opening, cursor = stream_opening(app, query)
+        yield opening
         quiet_since = time.monotonic()
+        while not stopped() and not log.closed:
+            page = log.read(
+                cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=slice_seconds
+            )
+            cursor = page.cursor
+            if page.events or page.missed:
+                yield sse_page(page)
+            elif time.monotonic() - quiet_since >= limits.heartbeat:
+                yield SSE_HEARTBEAT
+            else:
+                continue
+            quiet_since = time.monotonic()

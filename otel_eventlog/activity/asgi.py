@@ -105,7 +105,8 @@ async def _stream_until_disconnect(
     pumping = asyncio.ensure_future(pump())
     watching = asyncio.ensure_future(disconnected())
     try:
-        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+        with app.counted_stream():
+            await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (pumping, watching):
             task.cancel()

@@ -7,11 +7,13 @@ stream or a long-poll waits on the event log without holding any lock a writer n
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from otel_eventlog import _defaults, _forks
 from otel_eventlog.activity._http import (
@@ -23,10 +25,13 @@ from otel_eventlog.activity._http import (
     Request,
     Response,
     StreamQuery,
+    is_loopback,
     poll,
     stream,
 )
+from otel_eventlog.activity._json import dumps
 from otel_eventlog.backends import EventLog
+from otel_eventlog.errors import ArgumentValueError
 
 __all__ = ["DEFAULT_PORT", "ActivityServer", "start_activity_server"]
 
@@ -39,6 +44,9 @@ DEFAULT_PORT = _defaults.ACTIVITY_PORT
 class ActivityServer:
     """A running Activity server. Use `close` (or a ``with`` block) to stop it.
 
+    Its threads never keep the interpreter alive, and `close` returns within about a second whatever
+    the clients do: connections that outlast it are cut.
+
     Attributes:
         app: The `ActivityApp` answering the requests.
         addr: The address the server is bound to.
@@ -49,9 +57,10 @@ class ActivityServer:
     def __init__(self, app: ActivityApp, addr: str, port: int) -> None:
         self.app = app
         self._closing = threading.Event()
-        handler = type("Handler", (_Handler,), {"app": app, "closing": self._closing})
-        self._httpd = ThreadingHTTPServer((addr, port), handler)
-        self._httpd.daemon_threads = False  # close() waits for the requests under way, which end fast
+        handler = type(
+            "Handler", (_Handler,), {"app": app, "closing": self._closing, "timeout": app.limits.io_timeout}
+        )
+        self._httpd = _Server((addr, port), handler, max_connections=app.limits.max_connections)
         self.addr = addr
         self.port: int = self._httpd.server_address[1]
         host = f"[{addr}]" if ":" in addr else addr
@@ -85,10 +94,11 @@ class ActivityServer:
         """Stop accepting requests, end the streams and long-polls under way, and release the port."""
         if self._forked:  # the server runs in the parent; this process only had a copy of its port
             return
-        self._closing.set()
+        self._closing.set()  # streams and long-polls notice it within WAIT_SLICE
         self._httpd.shutdown()
-        self._httpd.server_close()  # joins the request threads: each notices `_closing` within WAIT_SLICE
+        self._httpd.server_close()
         self._thread.join()
+        self._httpd.cut_connections(grace=_CLOSE_GRACE)
 
     def __enter__(self) -> ActivityServer:
         return self
@@ -109,6 +119,7 @@ def start_activity_server(
     *,
     token: str | None = None,
     limits: ActivityLimits | None = None,
+    allow_unauthenticated: bool = False,
 ) -> ActivityServer:
     """Serve `event_log` over HTTP on a background thread and return the running server.
 
@@ -121,13 +132,85 @@ def start_activity_server(
         port: The TCP port; ``0`` picks a free one (read it back from `ActivityServer.port`).
         addr: The address to bind; the loopback interface by default, so that nothing is exposed
             unless asked for.
-        token: If set, requests must carry ``Authorization: Bearer <token>`` (or ``?token=``).
-        limits: What one request may ask for (page size, long-poll time, heartbeat).
+        token: If set, requests must carry ``Authorization: Bearer <token>`` (or ``?token=``). Without
+            one, the server answers only requests to a loopback host name (no DNS rebinding).
+        limits: What one request may ask for (page size, long-poll time, heartbeat), and the
+            server's bounds (connections, streams, I/O timeout).
+        allow_unauthenticated: Serve an address beyond the loopback interface without a token, to
+            anyone who can reach it. Refused unless set.
 
     Raises:
+        ArgumentValueError: If `addr` is beyond the loopback interface, with no token and
+            `allow_unauthenticated` not set.
         OSError: If the address cannot be bound (the port is taken, say).
     """
-    return ActivityServer(ActivityApp(event_log, token=token, limits=limits), addr, port)
+    loopback = is_loopback(addr.strip("[]").lower())
+    if token is None and not loopback and not allow_unauthenticated:
+        raise ArgumentValueError(
+            f"refusing to serve the activity feed on {addr} without a token: anyone who can reach it "
+            "could read it. Set a token (token=, observability.activity.token or "
+            "OTEL_EVENTLOG_ACTIVITY_TOKEN), bind 127.0.0.1, or allow it with allow_unauthenticated=True "
+            "(observability.activity.allow_unauthenticated, OTEL_EVENTLOG_ACTIVITY_ALLOW_UNAUTHENTICATED)"
+        )
+    app = ActivityApp(event_log, token=token, limits=limits, loopback_hosts_only=token is None and loopback)
+    return ActivityServer(app, addr, port)
+
+
+# How long `close` waits for the requests under way to end on their own before it cuts them.
+_CLOSE_GRACE = 1.0
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+)
+
+
+class _Server(ThreadingHTTPServer):
+    """A threaded HTTP server that caps its connections and can cut the ones that outlast it."""
+
+    daemon_threads = True  # a request thread never keeps the interpreter alive
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], *, max_connections: int) -> None:
+        self.max_connections = max_connections
+        self._connections: set[socket.socket] = set()
+        self._changed = threading.Condition()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on a thread of its own, or answer ``503`` at once when at the cap."""
+        with self._changed:
+            full = len(self._connections) >= self.max_connections
+            if not full:
+                self._connections.add(request)
+        if full:
+            self._refuse(request)
+            return
+        super().process_request(request, client_address)
+
+    def _refuse(self, request: socket.socket) -> None:
+        body = dumps({"error": "unavailable", "message": f"{self.max_connections} connections are open"})
+        try:
+            request.settimeout(1.0)
+            request.sendall(_BUSY % (len(body), body))
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+
+    def close_request(self, request: Any) -> None:
+        """Close a connection whose request is done, and stop counting it."""
+        with self._changed:
+            self._connections.discard(request)
+            self._changed.notify_all()
+        super().close_request(request)
+
+    def cut_connections(self, *, grace: float) -> None:
+        """Wait up to `grace` seconds for the connections to end, then cut those still open."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._connections, grace)
+            left = list(self._connections)
+        for connection in left:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

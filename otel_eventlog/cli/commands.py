@@ -24,7 +24,7 @@ from otel_eventlog._version import __version__
 from otel_eventlog.activity import DEFAULT_PORT, start_activity_server
 from otel_eventlog.cli.tail import tail
 from otel_eventlog.config import load_config
-from otel_eventlog.errors import ConfigError, TailError
+from otel_eventlog.errors import ConfigError, EventLogError, TailError
 
 __all__ = ["main"]
 
@@ -173,8 +173,9 @@ def _serve(args: argparse.Namespace) -> int:
             activity.addr if args.addr is None else args.addr,
             token=activity.token,
             limits=activity.limits(),
+            allow_unauthenticated=activity.allow_unauthenticated,
         )
-    except (ConfigError, OSError) as error:
+    except (EventLogError, OSError) as error:
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1
     stop = threading.Event()

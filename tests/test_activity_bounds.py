@@ -1,0 +1,141 @@
+"""The stdlib Activity server's bounds: exposure, connection and stream caps, timeouts, a prompt close."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from otel_eventlog import ActivityLimits, InMemoryEventLog, start_activity_server
+from otel_eventlog.activity import ActivityServer
+
+WAIT = 10.0  # seconds: only ever reached when a test fails
+
+
+def request(server: ActivityServer, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(server.addr, server.port, timeout=WAIT)
+    try:
+        connection.request("GET", target, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_an_address_beyond_loopback_needs_a_token_or_an_explicit_yes() -> None:
+    """Binding 0.0.0.0 without a token is refused, naming the settings that allow it."""
+    with pytest.raises(
+        ValueError, match=r"refusing to serve the activity feed on 0.0.0.0 without a token"
+    ) as caught:
+        start_activity_server(InMemoryEventLog(), port=0, addr="0.0.0.0")
+    assert "allow_unauthenticated" in str(caught.value)
+    assert "OTEL_EVENTLOG_ACTIVITY_TOKEN" in str(caught.value)
+    with start_activity_server(InMemoryEventLog(), port=0, addr="0.0.0.0", token="s3cret"):
+        pass
+    with start_activity_server(InMemoryEventLog(), port=0, addr="0.0.0.0", allow_unauthenticated=True):
+        pass
+
+
+def test_a_token_less_loopback_server_answers_loopback_host_names_only() -> None:
+    """A page on another site cannot reach the feed through DNS rebinding: a foreign Host gets a 403."""
+    with start_activity_server(InMemoryEventLog(), port=0) as server:
+        status, body = request(server, "/activity", {"Host": "evil.example:9450"})
+        assert status == 403
+        assert "evil.example" in json.loads(body)["message"]
+        for host in (
+            f"localhost:{server.port}",
+            f"127.0.0.1:{server.port}",
+            f"[::1]:{server.port}",
+            "app.localhost",
+        ):
+            assert request(server, "/activity", {"Host": host})[0] == 200
+    with start_activity_server(InMemoryEventLog(), port=0, token="s3cret") as server:
+        headers = {"Host": "activity.internal", "Authorization": "Bearer s3cret"}
+        assert request(server, "/activity", headers)[0] == 200
+
+
+def test_close_returns_promptly_whatever_the_clients_do() -> None:
+    """A half-sent request, an idle connection and a stream nobody reads do not hold close() up."""
+    log = InMemoryEventLog()
+    server = start_activity_server(log, port=0, limits=ActivityLimits(io_timeout=30))
+    half = socket.create_connection((server.addr, server.port), timeout=WAIT)
+    half.sendall(b"GET /activity HT")
+    idle = socket.create_connection((server.addr, server.port), timeout=WAIT)
+    stalled = socket.create_connection((server.addr, server.port), timeout=WAIT)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(b"GET /activity/stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    for n in range(2000):
+        log.append("tick", {"text": "x" * 1000, "n": n})
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < 3
+    for client in (half, idle, stalled):
+        client.close()
+
+
+def test_a_half_sent_request_is_dropped_after_the_io_timeout() -> None:
+    """A client that starts a request and stops sending is disconnected once io_timeout passes."""
+    with start_activity_server(InMemoryEventLog(), port=0, limits=ActivityLimits(io_timeout=0.3)) as server:
+        client = socket.create_connection((server.addr, server.port), timeout=WAIT)
+        client.sendall(b"GET /activity HTTP/1.1\r\nHost: localhost\r\n")  # never finished
+        started = time.monotonic()
+        assert client.recv(1024) == b""
+        assert time.monotonic() - started < WAIT
+        client.close()
+
+
+def test_connections_beyond_the_cap_get_a_503() -> None:
+    """With max_connections open, the next connection is answered 503 at once and closed."""
+    limits = ActivityLimits(max_connections=2, io_timeout=30)
+    with start_activity_server(InMemoryEventLog(), port=0, limits=limits) as server:
+        held = [socket.create_connection((server.addr, server.port), timeout=WAIT) for _ in range(2)]
+        for client in held:
+            client.sendall(b"GET /activity?wait=20 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        status, body = request(server, "/activity")
+        assert status == 503
+        assert json.loads(body)["error"] == "unavailable"
+        for client in held:
+            client.close()
+
+
+def test_streams_beyond_the_cap_get_a_503_with_retry_after() -> None:
+    """With max_streams open, another stream is refused with a 503 and Retry-After; polls still work."""
+    with start_activity_server(InMemoryEventLog(), port=0, limits=ActivityLimits(max_streams=1)) as server:
+        first = http.client.HTTPConnection(server.addr, server.port, timeout=WAIT)
+        first.request("GET", "/activity/stream")
+        opened = first.getresponse()
+        assert opened.status == 200
+        opened.fp.readline()  # the stream is open once its first line came
+        second = http.client.HTTPConnection(server.addr, server.port, timeout=WAIT)
+        second.request("GET", "/activity/stream")
+        refused = second.getresponse()
+        assert (refused.status, refused.getheader("Retry-After")) == (503, "5")
+        assert request(server, "/activity")[0] == 200
+        first.close()
+        second.close()
+
+
+def test_a_running_server_never_keeps_the_interpreter_alive() -> None:
+    """A process that forgets to close its server, with a client connected, still exits."""
+    script = textwrap.dedent(
+        """
+        import socket
+        from otel_eventlog import InMemoryEventLog, start_activity_server
+
+        server = start_activity_server(InMemoryEventLog(), port=0)
+        client = socket.create_connection((server.addr, server.port))
+        client.sendall(b"GET /activity/stream HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n")
+        client.recv(10)
+        print("exiting")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "exiting"), result.stderr
