@@ -257,7 +257,7 @@ def test_waiters_return_at_once_when_closed_or_already_past_the_cursor() -> None
 
 
 def test_waiters_woken_twice_before_they_run_wake_once() -> None:
-    """Two notifications that land before the waiting coroutine runs resolve its future once."""
+    """Two wake-ups that land before the waiting coroutine runs resolve its future once."""
     from otel_eventlog.backends._waiting import Waiters
 
     waiters = Waiters()
@@ -269,9 +269,59 @@ def test_waiters_woken_twice_before_they_run_wake_once() -> None:
         await asyncio.sleep(0)  # let it register
         assert waiters.count == 1
         latest = 1
-        waiters.notify()
-        waiters.notify()
+        loop = asyncio.get_running_loop()
+        waiters._wake_loop(loop)  # as the dispatcher would, twice, before the reader runs
+        waiters._wake_loop(loop)
         await waiting
 
     asyncio.run(scenario())
     assert waiters.count == 0
+
+
+def test_the_dispatcher_thread_ends_once_nobody_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread that wakes readers stays only while someone waits, and comes back for the next reader."""
+    from otel_eventlog.backends import _waiting
+
+    monkeypatch.setattr(_waiting, "_IDLE_SECONDS", 0.01)
+    log = InMemoryEventLog()
+    timer = threading.Timer(0.05, log.append, args=("tick",))
+    timer.start()
+    assert log.read(since=0, wait=WAIT).events[0].kind == "tick"
+    timer.join()
+    dispatcher = log._waiters._dispatcher
+    assert dispatcher is not None
+    dispatcher.join(WAIT)
+    assert not dispatcher.is_alive()
+    timer = threading.Timer(0.05, log.append, args=("again",))
+    timer.start()
+    assert log.read(since=1, wait=WAIT).events[0].kind == "again"
+    timer.join()
+
+
+def test_coroutines_on_one_loop_are_woken_by_one_callback() -> None:
+    """Many coroutines waiting on one loop all return when an event arrives from another thread."""
+    log = InMemoryEventLog()
+
+    async def scenario() -> list[int]:
+        readers = [asyncio.ensure_future(log.read_async(since=0, wait=WAIT)) for _ in range(50)]
+        await asyncio.sleep(0.01)  # they register
+        threading.Timer(0.01, log.append, args=("tick",)).start()
+        pages = await asyncio.gather(*readers)
+        return [len(page.events) for page in pages]
+
+    assert asyncio.run(scenario()) == [1] * 50
+    assert log._waiters.count == 0
+
+
+def test_a_closed_event_loop_does_not_stop_the_others_being_woken() -> None:
+    """A loop that closed with a reader still registered is passed over; threads are still woken."""
+    log = InMemoryEventLog()
+    orphan = asyncio.new_event_loop()
+    waiting = orphan.create_task(log.read_async(since=0, wait=WAIT))
+    orphan.run_until_complete(asyncio.sleep(0.01))  # the reader registers, then its loop stops
+    orphan.close()
+    timer = threading.Timer(0.05, log.append, args=("tick",))
+    timer.start()
+    assert log.read(since=0, wait=WAIT).events[0].kind == "tick"
+    timer.join()
+    del waiting

@@ -2,8 +2,13 @@
 
 A backend keeps a `Waiters` and calls `Waiters.notify` after it stored events, but only when
 `Waiters.count` says someone waits, so that an append with no reader waiting pays one attribute test.
-Threads wait on a condition variable; coroutines wait on futures of their own event loops, woken with
-``call_soon_threadsafe``, so a waiting coroutine never blocks its loop and needs no thread of its own.
+Threads wait on a condition variable; coroutines wait on futures of their own event loops, so a waiting
+coroutine never blocks its loop and needs no thread of its own.
+
+The writer never wakes the readers itself: `notify` only signals a dispatcher thread (one per log,
+started when the first reader waits), which wakes the waiting threads and sends one callback to each
+event loop that has waiting coroutines; that callback resolves them on the loop's own thread. So an
+append costs the same whether nobody, a thousand threads or a thousand coroutines wait.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from otel_eventlog._checks import check_seconds
 from otel_eventlog.errors import ArgumentValueError
 from otel_eventlog.event import Page
 
+# How long the dispatcher thread stays when nobody waits, before it ends.
+_IDLE_SECONDS = 5.0
 # Reads a page from `since` on, without waiting.
 ReadNow = Callable[[int | None], Page]
 
@@ -28,25 +35,24 @@ class Waiters:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._futures: dict[asyncio.Future[None], asyncio.AbstractEventLoop] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, set[asyncio.Future[None]]] = {}
+        self._signal = threading.Event()  # set by writers; only the dispatcher waits on it
+        self._dispatcher: threading.Thread | None = None
         #: How many readers wait now; writers read it without the lock, to skip `notify` when 0.
         self.count = 0
         self.closed = False
 
     def reset_after_fork(self) -> None:
-        """Forget the parent's readers in a forked child: none of them runs there."""
+        """Forget the parent's readers and dispatcher in a forked child: none of them runs there."""
         self._changed = threading.Condition()
-        self._futures = {}
+        self._loops = {}
+        self._signal = threading.Event()
+        self._dispatcher = None
         self.count = 0
 
     def notify(self) -> None:
-        """Wake every waiting reader. Called by writers after they stored events."""
-        with self._changed:
-            self._changed.notify_all()
-            futures = list(self._futures.items())
-        for future, loop in futures:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: its reader is gone
-                loop.call_soon_threadsafe(_resolve, future)
+        """Have every waiting reader woken. Called by writers after they stored events; O(1)."""
+        self._signal.set()
 
     def close(self) -> None:
         """Wake every waiting reader for good: later waits return at once."""
@@ -57,6 +63,7 @@ class Waiters:
     def wait(self, latest: Callable[[], int], cursor: int, timeout: float) -> None:
         """Block until `latest()` passes `cursor`, the log is closed or `timeout` seconds passed."""
         with self._changed:
+            self._ensure_dispatcher()
             self.count += 1
             try:
                 self._changed.wait_for(lambda: self.closed or latest() > cursor, timeout)
@@ -70,19 +77,52 @@ class Waiters:
         with self._changed:
             if self.closed or latest() > cursor:
                 return
-            self._futures[future] = loop
+            self._ensure_dispatcher()
+            self._loops.setdefault(loop, set()).add(future)
             self.count += 1
         try:
             await asyncio.wait({future}, timeout=None if math.isinf(timeout) else timeout)
         finally:
             with self._changed:
-                del self._futures[future]
+                waiting = self._loops[loop]
+                waiting.discard(future)
+                if not waiting:
+                    del self._loops[loop]
                 self.count -= 1
 
+    def _ensure_dispatcher(self) -> None:
+        """Start the dispatcher thread if it is not running. Hold `_changed`."""
+        if self._dispatcher is None or not self._dispatcher.is_alive():
+            self._dispatcher = threading.Thread(
+                target=self._dispatch, name="otel-eventlog-wakeups", daemon=True
+            )
+            self._dispatcher.start()
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    def _dispatch(self) -> None:
+        """Wake the readers each time a writer signals; end once nobody has waited for a while."""
+        signal = self._signal
+        while True:
+            if not signal.wait(_IDLE_SECONDS):
+                with self._changed:
+                    if self.count == 0 and not signal.is_set():  # a new reader starts another one
+                        self._dispatcher = None
+                        return
+                continue
+            signal.clear()  # a writer that signals from now on gets another round
+            with self._changed:
+                self._changed.notify_all()
+                loops = list(self._loops)
+            for loop in loops:
+                with contextlib.suppress(RuntimeError):  # that loop is closed: its readers are gone
+                    loop.call_soon_threadsafe(self._wake_loop, loop)
+
+    def _wake_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Resolve the futures waiting on `loop`; runs on that loop's thread."""
+        with self._changed:
+            waiting = list(self._loops.get(loop, ()))
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
 
 
 def check_wait(wait: object) -> float:
