@@ -511,3 +511,23 @@ def test_a_span_whose_events_cannot_be_read_does_not_stop_the_others(pipeline: P
         span.add_event("landed")
     assert kinds(pipeline.log.query()) == ["landed"]
     assert pipeline.processor.failures == 1
+
+
+def test_shutdown_never_hangs_on_a_stuck_move(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A move stuck in a backend that broke its contract delays shutdown a bounded time, then it returns."""
+    from otel_eventlog.capture import span_processor
+
+    monkeypatch.setattr(span_processor, "_SHUTDOWN_WAIT", 0.2)
+    log = GatedLog()
+    processor = EventLogSpanProcessor(log, live_interval=0.001)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    with provider.get_tracer("test").start_as_current_span("turn") as span:
+        span.add_event("turn.started")
+    assert log.entered.wait(WAIT)  # the helper thread is stuck in the backend
+    with caplog.at_level(logging.WARNING, logger="otel_eventlog"):
+        processor.shutdown()
+    assert "did not end in time" in caplog.text
+    log.gate.set()

@@ -19,6 +19,7 @@ import heapq
 import logging
 import operator
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +40,8 @@ __all__ = ["EventLogSpanProcessor"]
 
 _logger = logging.getLogger(__name__)
 
+# The longest `shutdown` waits for a move under way, in seconds.
+_SHUTDOWN_WAIT = 5.0
 # Ended spans waiting to be moved: the thread that ends the one that makes this many moves them all.
 _BATCH = 64
 _REF_TIME = operator.itemgetter(0)
@@ -243,13 +246,25 @@ class EventLogSpanProcessor(SpanProcessor):
         return True
 
     def shutdown(self) -> None:
-        """Stop the helper thread and move what the spans hold one last time; ignore spans after."""
+        """Stop the helper thread and move what the spans hold one last time; ignore spans after.
+
+        Waits at most a few seconds for a move under way (``TracerProvider.shutdown`` runs at exit, which
+        must never hang), then gives up on the last move with a logged warning.
+        """
         self._stopped = True
         self._stopping.set()
+        deadline = time.monotonic() + _SHUTDOWN_WAIT
         if self._helper is not None and self._helper is not threading.current_thread():
-            self._helper.join()
-        with self._move_lock:
+            self._helper.join(_SHUTDOWN_WAIT)
+        if not self._move_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            _logger.warning(
+                "otel_eventlog: a move of span events did not end in time; shutting down without it"
+            )
+            return
+        try:
             self._move_all()
+        finally:
+            self._move_lock.release()
 
     def _captures(self, name: str) -> bool:
         return self._capture is None or self._capture(name)
