@@ -36,7 +36,7 @@ class Waiters:
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._loops: dict[asyncio.AbstractEventLoop, set[asyncio.Future[None]]] = {}
-        self._signal = threading.Event()  # set by writers; only the dispatcher waits on it
+        self._signal = _new_signal()
         self._dispatcher: threading.Thread | None = None
         #: How many readers wait now; writers read it without the lock, to skip `notify` when 0.
         self.count = 0
@@ -46,13 +46,16 @@ class Waiters:
         """Forget the parent's readers and dispatcher in a forked child: none of them runs there."""
         self._changed = threading.Condition()
         self._loops = {}
-        self._signal = threading.Event()
+        self._signal = _new_signal()
         self._dispatcher = None
         self.count = 0
 
     def notify(self) -> None:
         """Have every waiting reader woken. Called by writers after they stored events; O(1)."""
-        self._signal.set()
+        try:  # noqa: SIM105  # contextlib.suppress would cost the writer a Python-level call
+            self._signal.release()  # wakes the dispatcher, if it is not already due to run
+        except RuntimeError:  # a signal is pending already: one round wakes everybody
+            pass
 
     def close(self) -> None:
         """Wake every waiting reader for good: later waits return at once."""
@@ -102,13 +105,12 @@ class Waiters:
         """Wake the readers each time a writer signals; end once nobody has waited for a while."""
         signal = self._signal
         while True:
-            if not signal.wait(_IDLE_SECONDS):
+            if not signal.acquire(timeout=_IDLE_SECONDS):  # taking it takes the pending signal
                 with self._changed:
-                    if self.count == 0 and not signal.is_set():  # a new reader starts another one
+                    if self.count == 0:  # a reader that comes later starts another dispatcher
                         self._dispatcher = None
                         return
                 continue
-            signal.clear()  # a writer that signals from now on gets another round
             with self._changed:
                 self._changed.notify_all()
                 loops = list(self._loops)
@@ -123,6 +125,16 @@ class Waiters:
         for future in waiting:
             if not future.done():
                 future.set_result(None)
+
+
+def _new_signal() -> threading.Lock:
+    """Return a signal with none pending: a lock held while no writer has signalled since it was taken.
+
+    A writer signals by releasing it, one C call; the dispatcher takes the signal by acquiring it.
+    """
+    signal = threading.Lock()
+    signal.acquire()
+    return signal
 
 
 def check_wait(wait: object) -> float:
