@@ -22,6 +22,7 @@ __all__ = [
     "SpanEventLike",
     "SpanEventRef",
     "SpanEventRefLike",
+    "as_entry",
 ]
 
 
@@ -91,6 +92,15 @@ class SpanEventRef(NamedTuple):
 SpanEventRefLike = tuple[int, SpanEventLike, int, int]
 #: One item of a batch: an entry (five fields) or a span event by reference (four fields).
 BatchItem = EntryLike | SpanEventRefLike
+
+
+def as_entry(item: BatchItem) -> Entry:
+    """Return the `Entry` a batch item stands for; a span event by reference gets a copy of its attributes."""
+    if len(item) == 4:
+        time_ns, event, trace_id, span_id = item
+        attributes = event.attributes
+        return Entry(event.name, dict(attributes or {}), time_ns / 1_000_000_000, trace_id, span_id)
+    return Entry(*item)
 
 
 class Event(NamedTuple):

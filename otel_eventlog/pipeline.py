@@ -35,7 +35,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from otel_eventlog import _forks
 from otel_eventlog.activity import ActivityServer, start_activity_server
 from otel_eventlog.backends import DisabledEventLog, EventLog
-from otel_eventlog.capture import EventLogHandler, EventLogRecordProcessor, EventLogSpanProcessor
+from otel_eventlog.capture import (
+    BeforeAppend,
+    EventLogHandler,
+    EventLogRecordProcessor,
+    EventLogSpanProcessor,
+)
 from otel_eventlog.config import ObservabilityConfig, load_config
 from otel_eventlog.errors import ArgumentTypeError, EventLogError
 
@@ -91,6 +96,7 @@ def configure(
     *,
     tracer_provider: TracerProvider | None = None,
     logger_provider: LoggerProvider | None = None,
+    before_append: BeforeAppend | None = None,
 ) -> EventLog:
     """Build the event log from `config` and attach its processors; return the log.
 
@@ -106,6 +112,8 @@ def configure(
         logger_provider: The SDK logger provider to attach the log record processor to. By default
             the global one, when it is an SDK ``LoggerProvider``; otherwise log records are not
             captured (the stdlib handler still is).
+        before_append: Called with each `Entry` the three capture paths are about to write; returns
+            it, a changed `Entry`, or ``None`` to drop it (see `EventLogSpanProcessor`).
 
     Returns:
         The event log, for readers. With ``backend: disabled`` it is a `DisabledEventLog` and no
@@ -134,7 +142,7 @@ def configure(
         )
     try:
         if not isinstance(attached.event_log, DisabledEventLog):
-            _attach_capture(attached, settings, tracer_provider, logger_provider)
+            _attach_capture(attached, settings, tracer_provider, logger_provider, before_append)
     except BaseException:
         attached.detach()  # nothing half-attached stays behind
         raise
@@ -148,10 +156,15 @@ def _attach_capture(
     settings: ObservabilityConfig,
     tracer_provider: TracerProvider | None,
     logger_provider: LoggerProvider | None,
+    before_append: BeforeAppend | None,
 ) -> None:
     """Attach the three capture paths that the ``capture`` section asks for."""
     log, capture = attached.event_log, settings.event_log.capture
-    filters = {"include": capture.include, "exclude": capture.exclude}
+    filters: dict[str, Any] = {
+        "include": capture.include,
+        "exclude": capture.exclude,
+        "before_append": before_append,
+    }
     tracers = tracer_provider if tracer_provider is not None else _global_tracer_provider()
     attached.span_processor = EventLogSpanProcessor(
         log, span_lifecycle=capture.span_lifecycle, live_interval=capture.live_interval_seconds, **filters

@@ -13,7 +13,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from otel_eventlog import redaction
 from otel_eventlog.errors import ArgumentTypeError
-from otel_eventlog.event import BatchItem, EntryLike, Event, Page
+from otel_eventlog.event import BatchItem, EntryLike, Event, Page, as_entry
 
 __all__ = ["BatchWriter", "EventLog", "batch_writer", "check_event_log"]
 
@@ -201,18 +201,16 @@ class _ExtendWriter:
 
 
 def _as_entry(item: object) -> EntryLike:
-    """Return a batch item as an entry, its payload redacted; a span event by reference gets its own.
+    """Return a batch item as an entry, its payload redacted; anything malformed goes on as it is.
 
-    Anything malformed goes on as it is, for ``extend`` to name.
+    ``extend`` names what is wrong with a malformed item.
     """
-    if isinstance(item, tuple) and len(item) == 4:
-        time_ns, event, trace_id, span_id = item
-        attributes = event.attributes
-        payload = redaction.DEFAULT.apply(attributes if attributes is not None else {})
-        return (event.name, payload, time_ns / 1_000_000_000, trace_id, span_id)
-    if isinstance(item, tuple) and len(item) == 5 and isinstance(item[1], Mapping):
-        return (item[0], redaction.DEFAULT.apply(item[1]), item[2], item[3], item[4])
-    return cast("EntryLike", item)
+    if not (isinstance(item, tuple) and len(item) in (4, 5)):
+        return cast("EntryLike", item)
+    entry = as_entry(cast("BatchItem", item))
+    if not isinstance(entry.payload, Mapping):
+        return entry
+    return entry._replace(payload=redaction.DEFAULT.apply(entry.payload))
 
 
 def check_event_log(event_log: object) -> EventLog:

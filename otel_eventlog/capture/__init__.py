@@ -11,8 +11,9 @@ through the `otel_eventlog.backends.BatchWriter` contract.
 
 from __future__ import annotations
 
+from otel_eventlog.capture._hooks import BeforeAppend
 from otel_eventlog.capture.handler import EventLogHandler
 from otel_eventlog.capture.record_processor import EventLogRecordProcessor
 from otel_eventlog.capture.span_processor import EventLogSpanProcessor
 
-__all__ = ["EventLogHandler", "EventLogRecordProcessor", "EventLogSpanProcessor"]
+__all__ = ["BeforeAppend", "EventLogHandler", "EventLogRecordProcessor", "EventLogSpanProcessor"]

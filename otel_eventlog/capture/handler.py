@@ -17,6 +17,7 @@ from otel_eventlog._defaults import EVENT_NAME_KEYS
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
+from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, hooked
 from otel_eventlog.event import EntryLike
 
 __all__ = ["EventLogHandler"]
@@ -47,6 +48,10 @@ class EventLogHandler(logging.Handler):
         level: The least level of the records to capture.
         include: Event names or shell-style patterns to capture; ``None`` captures all.
         exclude: Event names or patterns to leave out, even when included.
+        before_append: Called with each `Entry` before it is written; returns it, a changed
+            `Entry`, or ``None`` to drop it. Runs where the entry is written (for span events, on
+            the thread that moves them). What it drops is counted in `dropped`; when it raises, that
+            event is dropped and counted in `failures`.
 
     Raises:
         TypeError: If `event_log` is not an event log or a filter has the wrong type.
@@ -60,8 +65,9 @@ class EventLogHandler(logging.Handler):
         *,
         include: str | Iterable[str] | None = None,
         exclude: str | Iterable[str] | None = None,
+        before_append: BeforeAppend | None = None,
     ) -> None:
-        self._writer = batch_writer(event_log)
+        self._writer = hooked(batch_writer(event_log), before_append)
         super().__init__(level)
         self._log = event_log
         self._capture = capture_filter(include, exclude)
@@ -73,9 +79,15 @@ class EventLogHandler(logging.Handler):
         return self._log
 
     @property
+    def dropped(self) -> int:
+        """How many events `before_append` dropped."""
+        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
+
+    @property
     def failures(self) -> int:
-        """How many times appending to the log failed (the log raised)."""
-        return self._failures.count
+        """How many times appending to the log failed (the log or `before_append` raised)."""
+        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
+        return self._failures.count + hook
 
     def emit(self, record: logging.LogRecord) -> None:
         """Append `record` if it names an event. Called on the logging thread; never raises."""

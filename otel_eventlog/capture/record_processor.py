@@ -16,6 +16,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
+from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, hooked
 
 __all__ = ["EventLogRecordProcessor"]
 
@@ -37,6 +38,10 @@ class EventLogRecordProcessor(LogRecordProcessor):
         event_log: Where the events go.
         include: Event names or shell-style patterns to capture; ``None`` captures all.
         exclude: Event names or patterns to leave out, even when included.
+        before_append: Called with each `Entry` before it is written; returns it, a changed
+            `Entry`, or ``None`` to drop it. Runs where the entry is written (for span events, on
+            the thread that moves them). What it drops is counted in `dropped`; when it raises, that
+            event is dropped and counted in `failures`.
 
     Raises:
         TypeError: If `event_log` is not an event log or a filter has the wrong type.
@@ -49,8 +54,9 @@ class EventLogRecordProcessor(LogRecordProcessor):
         *,
         include: str | Iterable[str] | None = None,
         exclude: str | Iterable[str] | None = None,
+        before_append: BeforeAppend | None = None,
     ) -> None:
-        self._writer = batch_writer(event_log)
+        self._writer = hooked(batch_writer(event_log), before_append)
         self._log = event_log
         self._capture = capture_filter(include, exclude)
         self._failures = FailureReporter(_logger, "appending a log record's event to the event log")
@@ -62,9 +68,15 @@ class EventLogRecordProcessor(LogRecordProcessor):
         return self._log
 
     @property
+    def dropped(self) -> int:
+        """How many events `before_append` dropped."""
+        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
+
+    @property
     def failures(self) -> int:
-        """How many times appending to the log failed (the log raised)."""
-        return self._failures.count
+        """How many times appending to the log failed (the log or `before_append` raised)."""
+        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
+        return self._failures.count + hook
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Append the record if it names an event. Called on the emitting thread; never raises."""

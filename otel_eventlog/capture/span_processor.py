@@ -34,6 +34,7 @@ from otel_eventlog._checks import check_seconds, span_hex
 from otel_eventlog._kinds import KindMatcher, capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import BatchWriter, EventLog, batch_writer
+from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, hooked
 from otel_eventlog.event import BatchItem, EntryLike
 
 __all__ = ["EventLogSpanProcessor"]
@@ -117,6 +118,10 @@ class EventLogSpanProcessor(SpanProcessor):
         event_log: Where the events go.
         include: Event names or shell-style patterns to capture; ``None`` captures all.
         exclude: Event names or patterns to leave out, even when included.
+        before_append: Called with each `Entry` before it is written; returns it, a changed
+            `Entry`, or ``None`` to drop it. Runs where the entry is written (for span events, on
+            the thread that moves them). What it drops is counted in `dropped`; when it raises, that
+            event is dropped and counted in `failures`.
         span_lifecycle: Whether to append ``span.started`` and ``span.ended`` entries.
         live_interval: Seconds between two moves, the most an event waits before readers see it;
             ``0`` moves events when spans end and on `force_flush` only.
@@ -134,8 +139,9 @@ class EventLogSpanProcessor(SpanProcessor):
         exclude: str | Iterable[str] | None = None,
         span_lifecycle: bool = False,
         live_interval: float = _defaults.LIVE_INTERVAL_SECONDS,
+        before_append: BeforeAppend | None = None,
     ) -> None:
-        self._writer = batch_writer(event_log)
+        self._writer = hooked(batch_writer(event_log), before_append)
         self._log = event_log
         self._live_interval = check_seconds(live_interval, "live_interval")
         self._capture = capture_filter(include, exclude)
@@ -184,9 +190,15 @@ class EventLogSpanProcessor(SpanProcessor):
         return self._log
 
     @property
+    def dropped(self) -> int:
+        """How many events `before_append` dropped."""
+        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
+
+    @property
     def failures(self) -> int:
-        """How many times moving events into the log failed (the log raised)."""
-        return self._failures.count
+        """How many times moving events into the log failed (the log or `before_append` raised)."""
+        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
+        return self._failures.count + hook
 
     @property
     def lost_span_events(self) -> int:

@@ -1,0 +1,87 @@
+"""`before_append`: the application's own last word on each event the capture side writes.
+
+A hook takes the `Entry` about to be written and returns it, a changed `Entry`, or ``None`` to drop
+it. `hooked` wraps a `BatchWriter` so that every capture path runs the hook the same way: span events
+by reference are made into entries first (the hook sees their payload as a dict of its own), what the
+hook drops is counted, and a hook that raises or returns something else drops that one event, counted
+and logged, never the batch and never into the application.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from otel_eventlog._reporting import FailureReporter
+from otel_eventlog.backends import BatchWriter
+from otel_eventlog.errors import ArgumentTypeError
+from otel_eventlog.event import BatchItem, Entry, as_entry
+
+__all__ = ["BeforeAppend", "HookedWriter", "hooked"]
+
+_logger = logging.getLogger(__name__)
+
+#: A hook: the entry about to be written in, the entry to write (or ``None`` to drop it) out.
+BeforeAppend = Callable[[Entry], "Entry | None"]
+
+
+class HookedWriter:
+    """A `BatchWriter` that runs `before_append` on each item, then writes what it keeps."""
+
+    def __init__(self, writer: BatchWriter, before_append: BeforeAppend) -> None:
+        self._writer = writer
+        self._hook = before_append
+        self._failures = FailureReporter(_logger, "running before_append")
+        self.dropped = 0
+
+    @property
+    def failures(self) -> int:
+        """How many times the hook raised or returned something that is not an `Entry`."""
+        return self._failures.count
+
+    def write_batch(self, batch: list[BatchItem]) -> None:
+        """Write the entries the hook keeps, in order; raises only what the writer raises."""
+        kept: list[BatchItem] = []
+        for item in batch:
+            entry = self._run(as_entry(item))
+            if isinstance(entry, Entry):
+                kept.append(entry)
+            elif entry is None:
+                self.dropped += 1
+        if kept:
+            self._writer.write_batch(kept)
+
+    def _run(self, entry: Entry) -> Entry | _Failed | None:
+        """Return what the hook returns for `entry`, or `_FAILED` (counted) when it fails."""
+        try:
+            result = self._hook(entry)
+            if result is not None and not isinstance(result, Entry):
+                raise ArgumentTypeError(
+                    f"before_append must return an Entry or None, got {type(result).__name__}"
+                )
+        except Exception:
+            self._failures.report()
+            return _FAILED
+        return result
+
+
+class _Failed:
+    """The mark of an event whose hook failed: dropped, and counted as a failure rather than a drop."""
+
+
+_FAILED = _Failed()
+
+
+def hooked(writer: BatchWriter, before_append: BeforeAppend | None) -> BatchWriter:
+    """Return `writer` itself without a hook, else a `HookedWriter` around it.
+
+    Raises:
+        ArgumentTypeError: If `before_append` is neither callable nor ``None``.
+    """
+    if before_append is None:
+        return writer
+    if not callable(before_append):
+        raise ArgumentTypeError(
+            f"before_append must be a callable or None, got {type(before_append).__name__}"
+        )
+    return HookedWriter(writer, before_append)
