@@ -346,6 +346,8 @@ def test_close_ends_streams_and_long_polls_promptly(log: InMemoryEventLog) -> No
         [ConnectionRefusedError],
         [http.client.RemoteDisconnected],
     )
+    for thread in request_threads():  # each is returning from its last call by now
+        thread.join(WAIT)
     assert request_threads() == []
     stream.close()
     with start_activity_server(log, port=server.port) as again:  # the port is free again

@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_eventlog import DisabledEventLog, Entry, EventLog, EventLogSpanProcessor, InMemoryEventLog
-from otel_eventlog.backends import BatchWriter, batch_writer
+from otel_eventlog.backends import BatchWriter, Flushable, batch_writer
 from tests.helpers import ListEventLog, ManualClock
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -53,6 +53,12 @@ def make_any(request: pytest.FixtureRequest, clock: ManualClock) -> Callable[[],
 def any_log(make_any: Callable[[], EventLog]) -> EventLog:
     """A log of any backend, the disabled one included."""
     return make_any()
+
+
+def stored(writer: BatchWriter) -> None:
+    """Wait until a writer that queues has stored what it was given."""
+    if isinstance(writer, Flushable):
+        assert writer.flush(WAIT)
 
 
 def ids(log: EventLog, since: int | None = None) -> list[int]:
@@ -290,6 +296,7 @@ def test_batches_are_stored_in_order_with_span_events_by_reference(make: Factory
         ("tool.called", {"tool": "search"}, 1_700_000_001.0, None, None),
     ]
     writer.write_batch(batch)
+    stored(writer)
     first, second = log.query()
     assert (first.id, first.kind, first.payload, first.timestamp) == (
         1,
@@ -315,12 +322,18 @@ def test_the_span_processor_writes_to_every_backend(make: Factory) -> None:
     assert {e.trace_id for e in events} == {f"{span.get_span_context().trace_id:032x}"}
 
 
-def test_a_malformed_batch_item_is_left_out_named_and_the_rest_stored(make: Factory) -> None:
-    """write_batch stores every well-formed item in order, then raises naming the first bad one."""
+def test_a_malformed_batch_item_is_left_out_and_the_rest_stored(make: Factory) -> None:
+    """write_batch stores every well-formed item in order; the bad one is named, or counted if queued."""
     log = make()
     writer = batch_writer(log)
-    with pytest.raises(ValueError, match=r"batch\[1\]: .*kind must be a non-empty string"):
-        writer.write_batch([Entry("first"), ("", {}, None, None, None), Entry("third"), (3,)])  # type: ignore[list-item]
+    batch: list[Any] = [Entry("first"), ("", {}, None, None, None), Entry("third"), (3,)]
+    if isinstance(writer, Flushable):  # queued: nobody to raise to, so it counts
+        writer.write_batch(batch)
+        stored(writer)
+        assert writer.failures == 2  # type: ignore[attr-defined]
+    else:
+        with pytest.raises(ValueError, match=r"batch\[1\]: .*kind must be a non-empty string"):
+            writer.write_batch(batch)
     assert [(e.id, e.kind) for e in log.query()] == [(1, "first"), (2, "third")]
 
 
@@ -351,8 +364,33 @@ def test_the_adapter_stores_one_by_one_what_extend_refuses_as_a_batch() -> None:
     log = CappedLog()
     writer = batch_writer(log)
     writer.write_batch([Entry("a"), Entry("b"), Entry("c")])
+    stored(writer)
     assert [e.kind for e in log.query()] == ["a", "b", "c"]
     assert repr(writer).startswith("batch_writer(")
+
+
+def test_a_full_queue_drops_batches_and_counts_them() -> None:
+    """A log of the application's own that cannot keep up never makes the writer wait: batches are dropped."""
+    from otel_eventlog.backends._adapter import QueuedWriter
+
+    gate = threading.Event()
+
+    class SlowLog(ListEventLog):
+        """A log whose extend waits for the test."""
+
+        def extend(self, entries: Any) -> range:
+            """Wait for the gate, then store."""
+            gate.wait(WAIT)
+            return super().extend(entries)
+
+    log = SlowLog()
+    writer = QueuedWriter(log, max_events=2)
+    for kind in ("a", "b", "c", "d"):
+        writer.write_batch([Entry(kind)])
+    gate.set()
+    assert writer.flush(WAIT)
+    assert writer.dropped >= 1
+    assert len(log.query()) + writer.dropped == 4
 
 
 def test_an_item_without_a_length_is_named_and_the_rest_stored() -> None:
@@ -361,3 +399,20 @@ def test_an_item_without_a_length_is_named_and_the_rest_stored() -> None:
     with pytest.raises(TypeError, match=r"batch\[0\]: expected an Entry or a 5-tuple"):
         log.write_batch([7, Entry("kept")])  # type: ignore[list-item]
     assert [e.kind for e in log.query()] == ["kept"]
+
+
+def test_a_log_that_always_fails_is_counted_not_raised() -> None:
+    """When extend raises whatever it is given, each batch and entry is counted; the writer goes on."""
+
+    class BrokenLog(ListEventLog):
+        """A log whose extend always fails."""
+
+        def extend(self, entries: Any) -> range:
+            """Fail."""
+            raise RuntimeError("the store is down")
+
+    writer = batch_writer(BrokenLog())
+    writer.write_batch([Entry("a")])
+    writer.write_batch([Entry("b"), Entry("c")])
+    stored(writer)
+    assert writer.failures == 3  # type: ignore[attr-defined]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from otel_eventlog.backends.base import BatchWriter, EventLog, batch_writer, check_event_log
+from otel_eventlog.backends._adapter import batch_writer
+from otel_eventlog.backends.base import BatchWriter, EventLog, Flushable, check_event_log
 from otel_eventlog.backends.disabled import DisabledEventLog
 from otel_eventlog.backends.memory import InMemoryEventLog
 from otel_eventlog.errors import ArgumentTypeError
@@ -22,6 +23,7 @@ __all__ = [
     "BatchWriter",
     "DisabledEventLog",
     "EventLog",
+    "Flushable",
     "InMemoryEventLog",
     "batch_writer",
     "check_event_log",

@@ -1,21 +1,19 @@
 """The store's contracts: `EventLog` for every backend and reader, `BatchWriter` for the capture side.
 
 A backend of the application's own implements `EventLog` (nothing here needs subclassing) and, if it
-can take span events without copying them or must not make the writer wait (a network store), also
-`BatchWriter`. `batch_writer` gives the capture side a `BatchWriter` for any `EventLog`: the log itself
-when it is one, else an adapter that calls `EventLog.extend`.
+takes batches without making the writer wait, also `BatchWriter` (and `Flushable`, if it queues them).
+`otel_eventlog.backends.batch_writer` gives the capture side a `BatchWriter` for any `EventLog`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from otel_eventlog import redaction
 from otel_eventlog.errors import ArgumentTypeError
-from otel_eventlog.event import BatchItem, EntryLike, Event, Page, as_entry
+from otel_eventlog.event import BatchItem, EntryLike, Event, Page
 
-__all__ = ["BatchWriter", "EventLog", "batch_writer", "check_event_log"]
+__all__ = ["BatchWriter", "EventLog", "Flushable", "check_event_log"]
 
 
 @runtime_checkable
@@ -148,69 +146,24 @@ class BatchWriter(Protocol):
           call, when the backend likes, and never changed: the SDK's events are immutable.
         - The batch list, and the payload dicts of its entries, belong to the backend after the
           call: the caller keeps no reference to them, so the backend may store them uncopied.
-        - A malformed item is left out and the others are stored; then it raises `TypeError` or
-          `ValueError` naming the first malformed item (``batch[i]``). The capture side counts and
-          logs that, at most once a minute, and never passes it on to the application.
+        - A malformed item is left out and the others are stored. A writer that checks items as
+          they come then raises `TypeError` or `ValueError` naming the first malformed one
+          (``batch[i]``); the capture side counts and logs that, at most once a minute, and never
+          passes it on to the application. A writer that queues reports what it finds later itself.
         """
         ...
 
 
-def batch_writer(event_log: EventLog) -> BatchWriter:
-    """Return `event_log` if it is a `BatchWriter`, else a `BatchWriter` that writes through ``extend``.
+@runtime_checkable
+class Flushable(Protocol):
+    """A `BatchWriter` that queues batches, and can wait until they are stored."""
 
-    The adapter turns span events by reference into entries (a copy of their attributes, their time
-    in seconds), redacts every payload with the default `Redaction` (the log is not known to do it),
-    and hands each batch to `EventLog.extend` in one call.
+    def flush(self, timeout: float) -> bool:
+        """Wait until every batch handed over so far is stored, at most `timeout` seconds.
 
-    Raises:
-        ArgumentTypeError: If `event_log` does not keep the `EventLog` protocol.
-    """
-    check_event_log(event_log)
-    if isinstance(event_log, BatchWriter):
-        return event_log
-    return _ExtendWriter(event_log)
-
-
-class _ExtendWriter:
-    """A `BatchWriter` over an `EventLog` that only has ``extend``."""
-
-    __slots__ = ("_log",)
-
-    def __init__(self, event_log: EventLog) -> None:
-        self._log = event_log
-
-    def write_batch(self, batch: list[BatchItem]) -> None:
-        entries = [_as_entry(item) for item in batch]
-        try:
-            self._log.extend(entries)
-        except (TypeError, ValueError):
-            self._write_one_by_one(entries)  # `extend` is all or nothing; the contract stores the rest
-
-    def _write_one_by_one(self, entries: list[EntryLike]) -> None:
-        error: Exception | None = None
-        for index, entry in enumerate(entries):
-            try:
-                self._log.extend([entry])
-            except (TypeError, ValueError) as problem:
-                error = error or type(problem)(f"batch[{index}]: {problem}")
-        if error is not None:
-            raise error
-
-    def __repr__(self) -> str:
-        return f"batch_writer({self._log!r})"
-
-
-def _as_entry(item: object) -> EntryLike:
-    """Return a batch item as an entry, its payload redacted; anything malformed goes on as it is.
-
-    ``extend`` names what is wrong with a malformed item.
-    """
-    if not (isinstance(item, tuple) and len(item) in (4, 5)):
-        return cast("EntryLike", item)
-    entry = as_entry(cast("BatchItem", item))
-    if not isinstance(entry.payload, Mapping):
-        return entry
-    return entry._replace(payload=redaction.DEFAULT.apply(entry.payload))
+        Returns whether they all were. Called by the capture side's ``force_flush`` and ``shutdown``.
+        """
+        ...
 
 
 def check_event_log(event_log: object) -> EventLog:

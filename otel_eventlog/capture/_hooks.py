@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable
 
 from otel_eventlog._reporting import FailureReporter
-from otel_eventlog.backends import BatchWriter
+from otel_eventlog.backends import BatchWriter, Flushable
 from otel_eventlog.errors import ArgumentTypeError
 from otel_eventlog.event import BatchItem, Entry, as_entry
 
-__all__ = ["BeforeAppend", "HookedWriter", "hooked"]
+__all__ = ["BeforeAppend", "HookedWriter", "flush", "hooked"]
 
 _logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class HookedWriter:
         if kept:
             self._writer.write_batch(kept)
 
+    def flush(self, timeout: float) -> bool:
+        """Wait until what was written is stored, when the writer underneath queues."""
+        return flush(self._writer, timeout)
+
     def _run(self, entry: Entry) -> Entry | _Failed | None:
         """Return what the hook returns for `entry`, or `_FAILED` (counted) when it fails."""
         try:
@@ -70,6 +74,11 @@ class _Failed:
 
 
 _FAILED = _Failed()
+
+
+def flush(writer: BatchWriter, timeout: float) -> bool:
+    """Wait up to `timeout` seconds until `writer` stored what it was given; True if it did."""
+    return writer.flush(timeout) if isinstance(writer, Flushable) else True
 
 
 def hooked(writer: BatchWriter, before_append: BeforeAppend | None) -> BatchWriter:

@@ -17,7 +17,7 @@ from otel_eventlog._defaults import EVENT_NAME_KEYS
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, flush, hooked
 from otel_eventlog.event import EntryLike
 
 __all__ = ["EventLogHandler"]
@@ -27,6 +27,7 @@ _logger = logging.getLogger(__name__)
 # The attributes every stdlib LogRecord has: whatever else a record carries came from `extra`.
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _OWN_LOGGER = __name__.partition(".")[0]
+_FLUSH_WAIT = 5.0  # seconds: logging flushes its handlers at exit, which must never hang
 _NAME_KEY, _OTEL_NAME_KEY = EVENT_NAME_KEYS  # looked up in this order
 
 
@@ -88,6 +89,10 @@ class EventLogHandler(logging.Handler):
         """How many times appending to the log failed (the log or `before_append` raised)."""
         hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
         return self._failures.count + hook
+
+    def flush(self) -> None:
+        """Wait until the records handled are in the log, a few seconds at most, for a log that queues."""
+        flush(self._writer, _FLUSH_WAIT)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Append `record` if it names an event. Called on the logging thread; never raises."""

@@ -16,11 +16,12 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, flush, hooked
 
 __all__ = ["EventLogRecordProcessor"]
 
 _logger = logging.getLogger(__name__)
+_SHUTDOWN_WAIT = 5.0  # seconds: shutting down runs at exit, which must never hang
 
 
 class EventLogRecordProcessor(LogRecordProcessor):
@@ -99,12 +100,13 @@ class EventLogRecordProcessor(LogRecordProcessor):
             self._failures.report()
 
     def shutdown(self) -> None:
-        """Ignore every record from now on; the processor holds nothing else to release."""
+        """Ignore every record from now on, once those emitted are in the log (a few seconds at most)."""
         self._shut_down = True
+        flush(self._writer, _SHUTDOWN_WAIT)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Return True: every record is in the log as soon as it is emitted."""
-        return True
+        """Return whether the records emitted are in the log, waiting up to `timeout_millis` if it queues."""
+        return flush(self._writer, max(timeout_millis, 0) / 1000)
 
 
 def _copy(attributes: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from otel_eventlog._checks import check_seconds, span_hex
 from otel_eventlog._kinds import KindMatcher, capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import BatchWriter, EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, flush, hooked
 from otel_eventlog.event import BatchItem, EntryLike
 
 __all__ = ["EventLogSpanProcessor"]
@@ -247,15 +247,17 @@ class EventLogSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Move the new events of every span, open or ended, into the log now.
 
-        Returns False if the helper thread's move did not finish within `timeout_millis`.
+        Returns False if the helper thread's move, or the writing of a log that queues, did not
+        finish within `timeout_millis`.
         """
+        deadline = time.monotonic() + max(timeout_millis, 0) / 1000
         if not self._move_lock.acquire(timeout=max(timeout_millis, 0) / 1000):
             return False
         try:
             self._move_all()
         finally:
             self._move_lock.release()
-        return True
+        return flush(self._writer, max(0.0, deadline - time.monotonic()))
 
     def shutdown(self) -> None:
         """Stop the helper thread and move what the spans hold one last time; ignore spans after.
@@ -277,6 +279,7 @@ class EventLogSpanProcessor(SpanProcessor):
             self._move_all()
         finally:
             self._move_lock.release()
+        flush(self._writer, max(0.0, deadline - time.monotonic()))
 
     def _captures(self, name: str) -> bool:
         return self._capture is None or self._capture(name)
