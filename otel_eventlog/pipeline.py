@@ -28,13 +28,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry import _logs, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_eventlog import _forks
+from otel_eventlog._metrics import observe
 from otel_eventlog.activity import ActivityServer, start_activity_server
-from otel_eventlog.backends import DisabledEventLog, EventLog
+from otel_eventlog.backends import DisabledEventLog, EventLog, Observable
 from otel_eventlog.capture import (
     BeforeAppend,
     EventLogHandler,
@@ -97,6 +99,7 @@ def configure(
     tracer_provider: TracerProvider | None = None,
     logger_provider: LoggerProvider | None = None,
     before_append: BeforeAppend | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> EventLog:
     """Build the event log from `config` and attach its processors; return the log.
 
@@ -114,6 +117,9 @@ def configure(
             captured (the stdlib handler still is).
         before_append: Called with each `Entry` the three capture paths are about to write; returns
             it, a changed `Entry`, or ``None`` to drop it (see `EventLogSpanProcessor`).
+        meter_provider: Where the library's own counters are reported as OpenTelemetry metrics
+            (``otel_eventlog.events.appended``, ``.resident``, ``.evicted``, ...); by default the
+            global one, which reports nothing until the application sets an SDK ``MeterProvider``.
 
     Returns:
         The event log, for readers. With ``backend: disabled`` it is a `DisabledEventLog` and no
@@ -148,7 +154,25 @@ def configure(
         raise
     with _registry.lock:
         _registry.attached.append(attached)
+    _observe(attached, meter_provider if meter_provider is not None else metrics.get_meter_provider())
     return attached.event_log
+
+
+def _observe(attached: _Attached, meter_provider: MeterProvider) -> None:
+    """Report the log's and the capture paths' counters as metrics while they stay attached."""
+    log = attached.event_log
+    if not isinstance(log, Observable):
+        return
+    capture = {
+        path: part.stats
+        for path, part in (
+            ("span", attached.span_processor),
+            ("log_record", attached.record_processor),
+            ("logging", attached.handler),
+        )
+        if part is not None
+    }
+    observe(meter_provider, log.stats, capture, lambda: attached in _registry.attached)
 
 
 def _attach_capture(

@@ -26,6 +26,7 @@ LAYERS = {
     "_reporting": 1,
     "_forks": 0,
     "redaction": 1,
+    "_metrics": 1,
     "event": 1,
     "backends": 2,
     "capture": 3,

@@ -1,9 +1,11 @@
 """The HTTP side of the Activity readers, independent of any server: requests in, responses out.
 
-`ActivityApp` answers ``GET /activity`` (a JSON page), ``GET /activity/stream`` (Server-Sent Events) and
-``GET /`` (the Activity page). The stdlib server, the WSGI app and the ASGI app are thin adapters around
-it. Everything a client sends is checked here: a bad parameter is a ``400`` with a JSON body naming it,
-an unknown path a ``404``, a missing or wrong token a ``401``; never a ``500``.
+`ActivityApp` answers ``GET /activity`` (a JSON page), ``GET /activity/stream`` (Server-Sent Events),
+``GET /activity/stats`` (the log's counters) and ``GET /`` (the Activity page). The stdlib server, the
+WSGI app and the ASGI app are thin adapters around it. Everything a client sends is checked here: a
+bad parameter is a ``400`` with a JSON body naming it, an unknown path a ``404``, a missing or wrong
+token a ``401``, a foreign ``Host`` without a token a ``403``, one stream too many a ``503``; never a
+``500``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from urllib.parse import parse_qs
 from otel_eventlog import _defaults
 from otel_eventlog._checks import check_count, check_seconds, check_trace_id
 from otel_eventlog.activity._json import dumps
-from otel_eventlog.backends import EventLog, check_event_log
+from otel_eventlog.backends import EventLog, Observable, check_event_log
 from otel_eventlog.errors import ArgumentValueError, BadRequest
 from otel_eventlog.event import Event, Page
 
@@ -35,6 +37,7 @@ WAIT_SLICE = _defaults.WAIT_SLICE_SECONDS
 _PARAMETERS = {
     "/activity": frozenset({"since", "limit", "kind", "trace_id", "wait"}),
     "/activity/stream": frozenset({"since", "kind", "trace_id"}),
+    "/activity/stats": frozenset(),
     "/": frozenset({"since"}),  # read by the page's script, for its stream
 }
 
@@ -185,6 +188,15 @@ class ActivityApp:
             return error_response(403, "forbidden", message)
         return None
 
+    def stats(self) -> dict[str, Any]:
+        """Return what ``GET /activity/stats`` answers: the log's counters and the open streams."""
+        log = self.event_log
+        if isinstance(log, Observable):
+            counters = dict(log.stats())
+        else:  # a log of the application's own that keeps no counters: what every log can tell
+            counters = {"appended": log.read(None, 0).latest_id, "resident": len(log)}
+        return {"epoch": log.epoch, "log": counters, "open_streams": self.open_streams}
+
     @contextlib.contextmanager
     def counted_stream(self) -> Iterator[None]:
         """Count a stream as open while the block runs; `route` refuses streams beyond the limit."""
@@ -199,6 +211,8 @@ class ActivityApp:
     def _action(self, request: Request, params: dict[str, list[str]]) -> Response | PollQuery | StreamQuery:
         if request.path == "/":
             return Response(200, [("Content-Type", "text/html; charset=utf-8"), _NO_STORE], self._page)
+        if request.path == "/activity/stats":
+            return Response(200, [("Content-Type", _JSON), _NO_STORE], dumps(self.stats()))
         if request.path == "/activity/stream":
             since = _cursor(params, "since")
             resume = _last_event_id(request.headers.get("last-event-id"))  # a reconnecting browser's

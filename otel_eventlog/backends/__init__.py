@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from otel_eventlog.backends._adapter import batch_writer
-from otel_eventlog.backends.base import BatchWriter, EventLog, Flushable, check_event_log
+from otel_eventlog.backends.base import BatchWriter, EventLog, Flushable, Observable, check_event_log
 from otel_eventlog.backends.disabled import DisabledEventLog
 from otel_eventlog.backends.memory import InMemoryEventLog
 from otel_eventlog.errors import ArgumentTypeError
@@ -25,6 +25,7 @@ __all__ = [
     "EventLog",
     "Flushable",
     "InMemoryEventLog",
+    "Observable",
     "batch_writer",
     "check_event_log",
     "create_event_log",

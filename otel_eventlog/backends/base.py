@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 from otel_eventlog.errors import ArgumentTypeError
 from otel_eventlog.event import BatchItem, EntryLike, Event, Page
 
-__all__ = ["BatchWriter", "EventLog", "Flushable", "check_event_log"]
+__all__ = ["BatchWriter", "EventLog", "Flushable", "Observable", "check_event_log"]
 
 
 @runtime_checkable
@@ -163,6 +163,15 @@ class Flushable(Protocol):
 
         Returns whether they all were. Called by the capture side's ``force_flush`` and ``shutdown``.
         """
+        ...
+
+
+@runtime_checkable
+class Observable(Protocol):
+    """A log (or processor) that reports its own counters; the built-in ones do."""
+
+    def stats(self) -> Mapping[str, int]:
+        """Return the counters, by name: cheap to call, from any thread, never raising."""
         ...
 
 

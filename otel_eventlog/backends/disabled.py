@@ -138,6 +138,18 @@ class DisabledEventLog(WaitingReads):
         self._waiters.reset_after_fork()
         self._epoch = secrets.token_hex(8)
 
+    def stats(self) -> dict[str, int]:
+        """Return the counters every backend reports: ids handed out, and nothing else."""
+        return {
+            "appended": self._last_id,
+            "resident": 0,
+            "evicted_by_count": 0,
+            "evicted_by_ttl": 0,
+            "cleared": 0,
+            "waiting_readers": self._waiters.count,
+            "redacted": 0,
+        }
+
     def clear(self) -> None:
         """Do nothing: there is nothing to drop."""
 

@@ -74,7 +74,9 @@ class InMemoryEventLog(WaitingReads):
     __slots__ = (
         "__weakref__",
         "_allocated",
+        "_cleared",
         "_epoch",
+        "_expired",
         "_last_id",
         "_lock",
         "_max_entries",
@@ -115,6 +117,8 @@ class InMemoryEventLog(WaitingReads):
         self._records: list[Stored | None] = []
         self._stamps: list[float] = []
         self._allocated = 0
+        self._expired = 0  # events evicted by age, so far
+        self._cleared = 0  # events dropped by clear(), so far
         self._size = 0
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
         # on without updating it), which costs one needless sweep, never a missed one.
@@ -339,8 +343,29 @@ class InMemoryEventLog(WaitingReads):
         """Drop every resident event; ids keep counting from where they were. Thread-safe."""
         with self._lock:
             self._records, self._stamps, self._allocated = [], [], 0
+            self._cleared += self._size
             self._size = 0
             self._next_expiry = math.inf
+
+    def stats(self) -> dict[str, int]:
+        """Return the log's counters: what was appended, what is resident, and where the rest went.
+
+        ``appended`` (ids handed out), ``resident``, ``evicted_by_count`` (pushed out by
+        ``max_entries``), ``evicted_by_ttl``, ``cleared``, ``waiting_readers`` and ``redacted`` (values
+        the log's redaction replaced, for every log that shares it). Thread-safe; O(1).
+        """
+        with self._lock:
+            self._sweep()
+            appended, resident, expired, cleared = self._last_id, self._size, self._expired, self._cleared
+        return {
+            "appended": appended,
+            "resident": resident,
+            "evicted_by_count": appended - resident - expired - cleared,
+            "evicted_by_ttl": expired,
+            "cleared": cleared,
+            "waiting_readers": self._waiters.count,
+            "redacted": self._redaction.redacted,
+        }
 
     def __len__(self) -> int:
         """Return how many events are resident, after sweeping expired ones."""
@@ -372,10 +397,12 @@ class InMemoryEventLog(WaitingReads):
         ttl, capacity = self._ttl_seconds, self._max_entries
         records, stamps = self._records, self._stamps
         slot = (self._last_id - self._size + 1) % capacity
+        resident = self._size
         while self._size and stamps[slot] + ttl <= now:
             records[slot] = None  # let the payload go now, not when the slot is reused
             slot = (slot + 1) % capacity
             self._size -= 1
+        self._expired += resident - self._size
         self._next_expiry = stamps[slot] + ttl if self._size else math.inf
 
     def _rows(self, start: int, stop: int) -> list[Stored]:

@@ -79,6 +79,10 @@ class EventLogHandler(logging.Handler):
         """The event log this handler appends to."""
         return self._log
 
+    def stats(self) -> dict[str, int]:
+        """Return the counters: ``failures``, ``dropped``."""
+        return {"failures": self.failures, "dropped": self.dropped}
+
     @property
     def dropped(self) -> int:
         """How many events `before_append` dropped."""

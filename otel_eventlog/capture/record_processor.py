@@ -68,6 +68,10 @@ class EventLogRecordProcessor(LogRecordProcessor):
         """The event log this processor appends to."""
         return self._log
 
+    def stats(self) -> dict[str, int]:
+        """Return the counters: ``failures``, ``dropped``."""
+        return {"failures": self.failures, "dropped": self.dropped}
+
     @property
     def dropped(self) -> int:
         """How many events `before_append` dropped."""

@@ -189,6 +189,10 @@ class EventLogSpanProcessor(SpanProcessor):
         """The event log this processor appends to."""
         return self._log
 
+    def stats(self) -> dict[str, int]:
+        """Return the counters: ``failures``, ``dropped``, ``lost_span_events``."""
+        return {"failures": self.failures, "dropped": self.dropped, "lost_span_events": self._lost}
+
     @property
     def dropped(self) -> int:
         """How many events `before_append` dropped."""
