@@ -89,6 +89,8 @@ class Redaction:
         self._patterns = tuple(_compile(pattern) for pattern in _strings(patterns, "patterns"))
         self._enabled = bool(enabled)
         self._verdicts: dict[str, bool] = {}  # key -> sensitive, learnt as keys are seen
+        # The value types that cannot hold a secret to find: strings too, unless patterns look in them.
+        self._plain = frozenset({int, float, bool, type(None)} | (set() if self._patterns else {str}))
         self._lock = threading.Lock()
         self._redacted = 0
 
@@ -108,6 +110,12 @@ class Redaction:
         Never raises: a value that cannot be searched is redacted.
         """
         if not self._enabled:
+            return payload if type(payload) is dict else dict(payload)
+        verdicts, plain = self._verdicts, self._plain
+        for key, value in payload.items():  # the common case: known, harmless keys and plain values
+            if verdicts.get(key) is not False or type(value) not in plain:
+                break
+        else:
             return payload if type(payload) is dict else dict(payload)
         try:
             redacted = self._mapping(payload, 0, set())
@@ -142,11 +150,19 @@ class Redaction:
         readers' encoder to mark.
         """
         copy: dict[Any, Any] | None = None
+        verdicts, plain = self._verdicts, self._plain
         path.add(id(payload))
         for key, value in payload.items():
-            if self.is_sensitive(key):
+            # The common case costs a lookup and a type test: a key judged before, a value that is
+            # a number, or a string when no pattern looks into strings.
+            sensitive = verdicts.get(key) if type(key) is str else None
+            if sensitive is None:
+                sensitive = self.is_sensitive(key)
+            if sensitive:
                 new: Any = REDACTED
                 self._count()
+            elif type(value) in plain:
+                continue
             else:
                 new = self._value(value, depth + 1, path)
                 if new is None:

@@ -199,6 +199,7 @@ def test_verdicts_are_remembered_within_a_bound() -> None:
     for n in range(10_001):
         redaction.is_sensitive(f"key_{n}")
     assert redaction.is_sensitive("password")
+    assert redaction.is_sensitive("password")  # now from the cache
     assert redaction.enabled
     assert repr(redaction).startswith("Redaction(")
     assert repr(Redaction(enabled=False)) == "Redaction(enabled=False)"
