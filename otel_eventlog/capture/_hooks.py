@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable
 
 from otel_eventlog._reporting import FailureReporter
-from otel_eventlog.backends import BatchWriter, Flushable
+from otel_eventlog.backends import BatchWriter, EventLog, Flushable
 from otel_eventlog.errors import ArgumentTypeError
 from otel_eventlog.event import BatchItem, Entry, as_entry
 
-__all__ = ["BeforeAppend", "HookedWriter", "flush", "hooked"]
+__all__ = ["BeforeAppend", "CaptureCounters", "HookedWriter", "flush", "hooked"]
 
 _logger = logging.getLogger(__name__)
 
@@ -94,3 +94,35 @@ def hooked(writer: BatchWriter, before_append: BeforeAppend | None) -> BatchWrit
             f"before_append must be a callable or None, got {type(before_append).__name__}"
         )
     return HookedWriter(writer, before_append)
+
+
+class CaptureCounters:
+    """What each capture path tells about itself: its log, and what failed or was dropped on the way.
+
+    Mixed into the span processor, the log-record processor and the logging handler, which set
+    ``_log``, ``_writer`` (from `hooked`) and ``_failures``.
+    """
+
+    _log: EventLog
+    _writer: BatchWriter
+    _failures: FailureReporter
+
+    @property
+    def event_log(self) -> EventLog:
+        """The event log this writes to."""
+        return self._log
+
+    @property
+    def dropped(self) -> int:
+        """How many events `before_append` dropped."""
+        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
+
+    @property
+    def failures(self) -> int:
+        """How many times writing to the log failed: the log or `before_append` raised."""
+        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
+        return self._failures.count + hook
+
+    def stats(self) -> dict[str, int]:
+        """Return the counters: ``failures`` and ``dropped``."""
+        return {"failures": self.failures, "dropped": self.dropped}

@@ -17,7 +17,7 @@ from otel_eventlog._defaults import EVENT_NAME_KEYS
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, flush, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, flush, hooked
 from otel_eventlog.event import EntryLike
 
 __all__ = ["EventLogHandler"]
@@ -31,7 +31,7 @@ _FLUSH_WAIT = 5.0  # seconds: logging flushes its handlers at exit, which must n
 _NAME_KEY, _OTEL_NAME_KEY = EVENT_NAME_KEYS  # looked up in this order
 
 
-class EventLogHandler(logging.Handler):
+class EventLogHandler(CaptureCounters, logging.Handler):
     """A `logging.Handler` that appends the log records naming an event to an event log.
 
     A record becomes an entry when it carries an event name in ``extra``, under ``event_name`` or
@@ -73,26 +73,6 @@ class EventLogHandler(logging.Handler):
         self._log = event_log
         self._capture = capture_filter(include, exclude)
         self._failures = FailureReporter(_logger, "appending a logged event to the event log")
-
-    @property
-    def event_log(self) -> EventLog:
-        """The event log this handler appends to."""
-        return self._log
-
-    def stats(self) -> dict[str, int]:
-        """Return the counters: ``failures``, ``dropped``."""
-        return {"failures": self.failures, "dropped": self.dropped}
-
-    @property
-    def dropped(self) -> int:
-        """How many events `before_append` dropped."""
-        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
-
-    @property
-    def failures(self) -> int:
-        """How many times appending to the log failed (the log or `before_append` raised)."""
-        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
-        return self._failures.count + hook
 
     def flush(self) -> None:
         """Wait until the records handled are in the log, a few seconds at most, for a log that queues."""

@@ -16,7 +16,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, flush, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, flush, hooked
 
 __all__ = ["EventLogRecordProcessor"]
 
@@ -24,7 +24,7 @@ _logger = logging.getLogger(__name__)
 _SHUTDOWN_WAIT = 5.0  # seconds: shutting down runs at exit, which must never hang
 
 
-class EventLogRecordProcessor(LogRecordProcessor):
+class EventLogRecordProcessor(CaptureCounters, LogRecordProcessor):
     """An OpenTelemetry log record processor that appends the records naming an event to an event log.
 
     A record with an ``event_name`` becomes one entry: ``kind`` is the event name, ``payload`` the
@@ -62,26 +62,6 @@ class EventLogRecordProcessor(LogRecordProcessor):
         self._capture = capture_filter(include, exclude)
         self._failures = FailureReporter(_logger, "appending a log record's event to the event log")
         self._shut_down = False
-
-    @property
-    def event_log(self) -> EventLog:
-        """The event log this processor appends to."""
-        return self._log
-
-    def stats(self) -> dict[str, int]:
-        """Return the counters: ``failures``, ``dropped``."""
-        return {"failures": self.failures, "dropped": self.dropped}
-
-    @property
-    def dropped(self) -> int:
-        """How many events `before_append` dropped."""
-        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
-
-    @property
-    def failures(self) -> int:
-        """How many times appending to the log failed (the log or `before_append` raised)."""
-        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
-        return self._failures.count + hook
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Append the record if it names an event. Called on the emitting thread; never raises."""

@@ -34,7 +34,7 @@ from otel_eventlog._checks import check_seconds, span_hex
 from otel_eventlog._kinds import KindMatcher, capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import BatchWriter, EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, HookedWriter, flush, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, flush, hooked
 from otel_eventlog.event import BatchItem, EntryLike
 
 __all__ = ["EventLogSpanProcessor"]
@@ -94,7 +94,7 @@ class _Move:
             writer.write_batch(batch)
 
 
-class EventLogSpanProcessor(SpanProcessor):
+class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
     """A span processor that appends span events, live, to an event log, beside any other processor.
 
     Each span event becomes one entry: ``kind`` is the event's name, ``payload`` its attributes,
@@ -184,25 +184,9 @@ class EventLogSpanProcessor(SpanProcessor):
             self._stopping.set()
         return self._start_helper if self._helper is not None and not self._stopped else None
 
-    @property
-    def event_log(self) -> EventLog:
-        """The event log this processor appends to."""
-        return self._log
-
     def stats(self) -> dict[str, int]:
         """Return the counters: ``failures``, ``dropped``, ``lost_span_events``."""
-        return {"failures": self.failures, "dropped": self.dropped, "lost_span_events": self._lost}
-
-    @property
-    def dropped(self) -> int:
-        """How many events `before_append` dropped."""
-        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
-
-    @property
-    def failures(self) -> int:
-        """How many times moving events into the log failed (the log or `before_append` raised)."""
-        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
-        return self._failures.count + hook
+        return {**super().stats(), "lost_span_events": self._lost}
 
     @property
     def lost_span_events(self) -> int:
