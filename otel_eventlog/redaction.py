@@ -5,8 +5,10 @@ spaces and camelCase boundaries and compared case-insensitively, word by word an
 So ``password``, ``db.password``, ``http.request.header.authorization``, ``X-Api-Key``, ``apiKey`` and
 ``session_token`` are sensitive, while ``gen_ai.usage.input_tokens``, ``max_tokens``, ``session.id``
 and ``author`` are not. The value under a sensitive key is replaced whole, whatever it is; mappings and
-lists under other keys are searched, to any depth. Optional regular expressions also replace matching
-parts of string values (an ``sk-...`` key pasted into a prompt, a ``Bearer ...`` header value).
+lists (and tuples, sets, deques, dataclasses) under other keys are searched, to any depth; any other
+object, whose text could show anything, is shown by its type alone (``"<Credentials>"``). Optional
+regular expressions also replace matching parts of string values (an ``sk-...`` key pasted into a
+prompt, a ``Bearer ...`` header value), bytes included.
 
 Redaction is applied where a payload becomes an `Event` for a reader, and before anything leaves the
 process, on every capture path and every built-in backend.
@@ -14,12 +16,19 @@ process, on every capture path and every built-in backend.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
 import itertools
 import re
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from otel_eventlog import _forks
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 
 __all__ = ["DEFAULT_SENSITIVE_KEYS", "REDACTED", "Redaction"]
@@ -53,6 +62,23 @@ DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
         "bearer",
         "csrf",
         "xsrf",
+    }
+)
+
+# Values that hold no text a secret could hide in beyond what str() shows plainly.
+_SHOWN_AS_THEY_ARE = frozenset(
+    {
+        int,
+        float,
+        bool,
+        complex,
+        type(None),
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        datetime.timedelta,
+        decimal.Decimal,
+        uuid.UUID,
     }
 )
 
@@ -93,6 +119,13 @@ class Redaction:
         self._plain = frozenset({int, float, bool, type(None)} | (set() if self._patterns else {str}))
         self._lock = threading.Lock()
         self._redacted = 0
+        _forks.track(self)
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self._lock,)
+
+    def _after_fork_in_child(self) -> None:  # nothing to resume
+        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -174,22 +207,43 @@ class Redaction:
         return copy
 
     def _value(self, value: object, depth: int, path: set[int]) -> Any:
-        """Return a redacted copy of `value`, or None when nothing in it is redacted."""
+        """Return a redacted copy of `value`, or None when nothing in it is redacted.
+
+        Containers are searched; an object whose text is all a reader could see of it, and which
+        could hold anything, is shown by its type alone.
+        """
         if isinstance(value, str):
             return self._text(value)
-        if not isinstance(value, (Mapping, list, tuple)) or id(value) in path:
+        if type(value) in _SHOWN_AS_THEY_ARE or isinstance(value, (enum.Enum, type)):
             return None
+        if isinstance(value, (bytes, bytearray)):
+            return self._text(bytes(value).decode("utf-8", "replace")) if self._patterns else None
+        return self._container(value, depth, path)
+
+    def _container(self, value: object, depth: int, path: set[int]) -> Any:
+        """Return a redacted copy of a value that may hold others, or None when nothing is redacted."""
+        if id(value) in path:
+            return "<cycle>"  # the readers' encoder would show what the loop holds: mark it here
         if depth >= _MAX_DEPTH:  # too deep to search: not shown
             self._count()
             return REDACTED
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+            return self._mapping(value, depth, path) or value
         if isinstance(value, Mapping):
             return self._mapping(value, depth, path)
-        path.add(id(value))
-        items = [self._value(item, depth + 1, path) for item in value]
-        path.discard(id(value))
-        if all(item is None for item in items):
+        if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
+            return self._items(list(value), depth, path, id(value))
+        self._count()
+        return f"<{type(value).__name__}>"
+
+    def _items(self, items: list[Any], depth: int, path: set[int], container: int) -> list[Any] | None:
+        path.add(container)
+        found = [self._value(item, depth + 1, path) for item in items]
+        path.discard(container)
+        if all(item is None for item in found):
             return None
-        return [original if item is None else item for original, item in zip(value, items, strict=True)]
+        return [original if item is None else item for original, item in zip(items, found, strict=True)]
 
     def _text(self, text: str) -> str | None:
         changed = text
@@ -230,7 +284,7 @@ def _word(key: str) -> str:
 def _compile(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
-    except re.error as error:
+    except (re.error, OverflowError, RecursionError, ValueError) as error:
         raise ArgumentValueError(
             f"patterns: {pattern!r} is not a valid regular expression: {error}"
         ) from None

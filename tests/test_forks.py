@@ -182,3 +182,24 @@ def test_a_failing_owner_never_stops_a_fork() -> None:
         _forks.track(owner)
     log = InMemoryEventLog()
     assert in_child(lambda: log.append("x").id == 1) == 0
+
+
+def test_a_child_can_redact_though_a_thread_held_the_redaction_lock_at_fork() -> None:
+    """The redaction counter's lock is replaced in the child, so a redacting read never hangs there."""
+    from otel_eventlog import redaction
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with redaction.DEFAULT._lock:
+            held.set()
+            release.wait(CHILD_DEADLINE)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(CHILD_DEADLINE)
+    try:
+        assert in_child(lambda: redaction.DEFAULT.apply({"password": "p"}) == {"password": "[redacted]"}) == 0
+    finally:
+        release.set()
+        thread.join()

@@ -63,12 +63,18 @@ class QueuedWriter:
         self._changed = threading.Condition()
         self._queue: collections.deque[list[BatchItem]] = collections.deque()
         self._queued = 0  # events queued or being written
+        self._accepted = 0  # batches queued so far
+        self._done = 0  # batches written (or failed) so far, in the order they were queued
         self._thread: threading.Thread | None = None
 
     @property
     def failures(self) -> int:
         """How many batches or entries the log refused or failed on."""
         return self._failures.count
+
+    def stats(self) -> dict[str, int]:
+        """Return the counters: ``dropped`` (the queue was full) and ``failures``."""
+        return {"dropped": self.dropped, "failures": self.failures}
 
     def write_batch(self, batch: list[BatchItem]) -> None:
         """Queue the batch; drop it, counted, if the queue is full. Never waits, never raises."""
@@ -78,15 +84,20 @@ class QueuedWriter:
                 return
             self._queue.append(batch)
             self._queued += len(batch)
+            self._accepted += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._drain, name="otel-eventlog-writer", daemon=True)
                 self._thread.start()
             self._changed.notify_all()
 
     def flush(self, timeout: float) -> bool:
-        """Wait until the batches queued so far are written, at most `timeout` seconds."""
+        """Wait until the batches queued so far are written, at most `timeout` seconds.
+
+        Batches queued while it waits are not waited for: a steady writer cannot hold it up.
+        """
         with self._changed:
-            return self._changed.wait_for(lambda: self._queued == 0, timeout)
+            target = self._accepted
+            return self._changed.wait_for(lambda: self._done >= target, timeout)
 
     def _drain(self) -> None:
         while True:
@@ -94,13 +105,17 @@ class QueuedWriter:
                 self._changed.wait_for(lambda: bool(self._queue))
                 batch = self._queue.popleft()
             try:
-                self._write([_as_entry(item) for item in batch])
+                self._write(batch)
+            except Exception:  # a malformed item, say: counted; the thread goes on with the next batch
+                self._failures.report()
             finally:
                 with self._changed:
                     self._queued -= len(batch)
+                    self._done += 1
                     self._changed.notify_all()
 
-    def _write(self, entries: list[EntryLike]) -> None:
+    def _write(self, batch: list[BatchItem]) -> None:
+        entries = [_as_entry(item) for item in batch]
         try:
             self._log.extend(entries)
             return

@@ -69,7 +69,9 @@ class Waiters:
             self._ensure_dispatcher()
             self.count += 1
             try:
-                self._changed.wait_for(lambda: self.closed or latest() > cursor, timeout)
+                self._changed.wait_for(
+                    lambda: self.closed or latest() > cursor, None if math.isinf(timeout) else timeout
+                )
             finally:
                 self.count -= 1
 
@@ -78,13 +80,12 @@ class Waiters:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._changed:
-            if self.closed or latest() > cursor:
-                return
             self._ensure_dispatcher()
             self._loops.setdefault(loop, set()).add(future)
-            self.count += 1
+            self.count += 1  # before looking at the log: a writer from now on signals
         try:
-            await asyncio.wait({future}, timeout=None if math.isinf(timeout) else timeout)
+            if not (self.closed or latest() > cursor):
+                await asyncio.wait({future}, timeout=None if math.isinf(timeout) else timeout)
         finally:
             with self._changed:
                 waiting = self._loops[loop]

@@ -10,10 +10,11 @@ and logged, never the batch and never into the application.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import cast
 
 from otel_eventlog._reporting import FailureReporter
-from otel_eventlog.backends import BatchWriter, EventLog, Flushable
+from otel_eventlog.backends import BatchWriter, EventLog, Flushable, Observable
 from otel_eventlog.errors import ArgumentTypeError
 from otel_eventlog.event import BatchItem, Entry, as_entry
 
@@ -38,6 +39,14 @@ class HookedWriter:
     def failures(self) -> int:
         """How many times the hook raised or returned something that is not an `Entry`."""
         return self._failures.count
+
+    def stats(self) -> dict[str, int]:
+        """Return ``dropped`` and ``failures``: the hook's, and those of the writer it wraps."""
+        inner = self._writer.stats() if isinstance(self._writer, Observable) else {}
+        return {
+            "dropped": self.dropped + inner.get("dropped", 0),
+            "failures": self.failures + inner.get("failures", 0),
+        }
 
     def write_batch(self, batch: list[BatchItem]) -> None:
         """Write the entries the hook keeps, in order; raises only what the writer raises."""
@@ -114,14 +123,18 @@ class CaptureCounters:
 
     @property
     def dropped(self) -> int:
-        """How many events `before_append` dropped."""
-        return self._writer.dropped if isinstance(self._writer, HookedWriter) else 0
+        """How many events were dropped: by `before_append`, or by a log's full queue."""
+        return self._writer_stats().get("dropped", 0)
 
     @property
     def failures(self) -> int:
         """How many times writing to the log failed: the log or `before_append` raised."""
-        hook = self._writer.failures if isinstance(self._writer, HookedWriter) else 0
-        return self._failures.count + hook
+        return self._failures.count + self._writer_stats().get("failures", 0)
+
+    def _writer_stats(self) -> Mapping[str, int]:
+        """The counters of a writer that wraps the log (a hook, a queue); none when it is the log."""
+        writer, log = self._writer, cast("object", self._log)
+        return writer.stats() if writer is not log and isinstance(writer, Observable) else {}
 
     def stats(self) -> dict[str, int]:
         """Return the counters: ``failures`` and ``dropped``."""

@@ -210,7 +210,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         """Queue the ended span for the next move, and every 64th time make that move here.
 
         Called on the thread that ends the span; never waits for a move under way, never raises.
-        Without a helper thread (``live_interval=0``), move the span's remaining events at once.
+        Without a helper thread (``live_interval=0``), move the span's remaining events at once, or,
+        if a move is under way, leave them to it.
         """
         if self._stopped:
             return
@@ -218,8 +219,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             context = span.context
             self._open.pop((context.trace_id, context.span_id), None)
             if self._helper is None:
-                with self._move_lock:
-                    self._move([], [span])
+                self._ended.append(span)
+                self._move_ended_now()
                 return
             self._ended.append(span)
             # Every so many ended spans, this thread moves them, unless a move is under way: one
@@ -231,6 +232,16 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
                     self._move_lock.release()
         except Exception:
             self._failures.report()
+
+    def _move_ended_now(self) -> None:
+        """Move the queued ended spans here, unless a move is under way (which then takes them)."""
+        # Never waits: a move under way (perhaps this very thread's, when before_append ends a span)
+        # moves them on its way out, or the next span's end or force_flush does.
+        while self._ended and self._move_lock.acquire(blocking=False):
+            try:
+                self._move([], self._take_ended())
+            finally:
+                self._move_lock.release()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Move the new events of every span, open or ended, into the log now.
