@@ -19,9 +19,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
-import decimal
 import enum
+import ipaddress
 import itertools
+import numbers
+import pathlib
 import re
 import threading
 import uuid
@@ -65,22 +67,37 @@ DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
     }
 )
 
-# Values that hold no text a secret could hide in beyond what str() shows plainly.
-_SHOWN_AS_THEY_ARE = frozenset(
-    {
-        int,
-        float,
-        bool,
-        complex,
-        type(None),
-        datetime.datetime,
-        datetime.date,
-        datetime.time,
-        datetime.timedelta,
-        decimal.Decimal,
-        uuid.UUID,
-    }
+# Values whose text shows nothing a secret could hide in beyond what they plainly are.
+_SHOWN_AS_THEY_ARE = (
+    numbers.Number,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    datetime.tzinfo,
+    uuid.UUID,
+    pathlib.PurePath,
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    range,
+    enum.Enum,
+    type,
+    type(None),
 )
+_MAX_CONTAINERS = 10_000  # searched in one payload; past that, values are not shown
+
+
+class _Walk:
+    """Where one payload's search stands: the containers above, those done, what is left to search."""
+
+    __slots__ = ("budget", "done", "path")
+
+    def __init__(self) -> None:
+        self.path: set[int] = set()
+        self.done: dict[int, tuple[object, Any]] = {}
+        self.budget = _MAX_CONTAINERS
+
 
 _PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _MAX_DEPTH = 32  # deeper than this, a value is redacted rather than searched
@@ -151,7 +168,7 @@ class Redaction:
         else:
             return payload if type(payload) is dict else dict(payload)
         try:
-            redacted = self._mapping(payload, 0, set())
+            redacted = self._container(payload, 0, _Walk())
             return redacted if redacted is not None else payload if type(payload) is dict else dict(payload)
         except Exception:  # a payload that cannot be searched is not shown
             self._count()
@@ -176,15 +193,10 @@ class Redaction:
             return True
         return any(f"{first} {second}" in words for first, second in itertools.pairwise(parts))
 
-    def _mapping(self, payload: Mapping[Any, Any], depth: int, path: set[int]) -> dict[Any, Any] | None:
-        """Return a redacted copy of `payload`, or None when nothing in it is redacted.
-
-        `path` holds the ids of the containers above this one: a cycle is left as it is, for the
-        readers' encoder to mark.
-        """
+    def _mapping(self, payload: Mapping[Any, Any], depth: int, walk: _Walk) -> dict[Any, Any] | None:
+        """Return a redacted copy of `payload`, or None when nothing in it is redacted."""
         copy: dict[Any, Any] | None = None
         verdicts, plain = self._verdicts, self._plain
-        path.add(id(payload))
         for key, value in payload.items():
             # The common case costs a lookup and a type test: a key judged before, a value that is
             # a number, or a string when no pattern looks into strings.
@@ -197,16 +209,15 @@ class Redaction:
             elif type(value) in plain:
                 continue
             else:
-                new = self._value(value, depth + 1, path)
+                new = self._value(value, depth + 1, walk)
                 if new is None:
                     continue
             if copy is None:
                 copy = dict(payload)
             copy[key] = new
-        path.discard(id(payload))
         return copy
 
-    def _value(self, value: object, depth: int, path: set[int]) -> Any:
+    def _value(self, value: object, depth: int, walk: _Walk) -> Any:
         """Return a redacted copy of `value`, or None when nothing in it is redacted.
 
         Containers are searched; an object whose text is all a reader could see of it, and which
@@ -214,36 +225,49 @@ class Redaction:
         """
         if isinstance(value, str):
             return self._text(value)
-        if type(value) in _SHOWN_AS_THEY_ARE or isinstance(value, (enum.Enum, type)):
+        if isinstance(value, _SHOWN_AS_THEY_ARE):
             return None
         if isinstance(value, (bytes, bytearray)):
             return self._text(bytes(value).decode("utf-8", "replace")) if self._patterns else None
-        return self._container(value, depth, path)
+        return self._container(value, depth, walk)
 
-    def _container(self, value: object, depth: int, path: set[int]) -> Any:
-        """Return a redacted copy of a value that may hold others, or None when nothing is redacted."""
-        if id(value) in path:
+    def _container(self, value: object, depth: int, walk: _Walk) -> Any:
+        """Return a redacted copy of a value that may hold others, or None when nothing is redacted.
+
+        Each container is searched once per payload (a value shared by many keys is not searched
+        again), within a budget: what lies past it, or too deep, is not shown.
+        """
+        key = id(value)
+        if key in walk.path:
             return "<cycle>"  # the readers' encoder would show what the loop holds: mark it here
-        if depth >= _MAX_DEPTH:  # too deep to search: not shown
+        if key in walk.done:
+            return walk.done[key][1]
+        if depth >= _MAX_DEPTH or walk.budget <= 0:
             self._count()
             return REDACTED
+        walk.budget -= 1
+        walk.path.add(key)
+        try:
+            result = self._search(value, depth, walk)
+        finally:
+            walk.path.discard(key)
+        walk.done[key] = (value, result)  # the value is kept too, so that its id is not reused
+        return result
+
+    def _search(self, value: object, depth: int, walk: _Walk) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
-            return self._mapping(value, depth, path) or value
+            fields = {field.name: getattr(value, field.name, None) for field in dataclasses.fields(value)}
+            return self._mapping(fields, depth, walk) or fields  # shown by its fields, not its text
         if isinstance(value, Mapping):
-            return self._mapping(value, depth, path)
+            return self._mapping(value, depth, walk)
         if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
-            return self._items(list(value), depth, path, id(value))
+            items = list(value)
+            found = [self._value(item, depth + 1, walk) for item in items]
+            if all(item is None for item in found):
+                return None
+            return [original if item is None else item for original, item in zip(items, found, strict=True)]
         self._count()
         return f"<{type(value).__name__}>"
-
-    def _items(self, items: list[Any], depth: int, path: set[int], container: int) -> list[Any] | None:
-        path.add(container)
-        found = [self._value(item, depth + 1, path) for item in items]
-        path.discard(container)
-        if all(item is None for item in found):
-            return None
-        return [original if item is None else item for original, item in zip(items, found, strict=True)]
 
     def _text(self, text: str) -> str | None:
         changed = text

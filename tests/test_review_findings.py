@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import itertools
 import json
 import math
 import threading
@@ -186,3 +187,101 @@ def test_patterns_the_regex_engine_rejects_are_clear_errors(pattern: str) -> Non
         Redaction(patterns=[pattern])
     with pytest.raises(ConfigError, match=r"observability\.event_log\.redact\.patterns"):
         load_config({"observability": {"event_log": {"redact": {"patterns": [pattern]}}}}, environ={})
+
+
+@dataclasses.dataclass(eq=False)
+class Node:
+    """A node of a doubly linked list: every neighbour reachable two ways."""
+
+    name: str
+    prev: Node | None = None
+    next: Node | None = None
+    secret: str = dataclasses.field(init=False)
+
+
+def test_linked_and_shared_values_are_searched_once_each() -> None:
+    """A doubly linked list of dataclasses and a deep chain of shared dicts redact at once, loops marked."""
+    nodes = [Node(f"n{i}") for i in range(30)]
+    for left, right in itertools.pairwise(nodes):
+        left.next, right.prev = right, left
+    shared: dict[str, Any] = {"password": SECRET}
+    for _ in range(60):  # 2**60 paths to the secret, 60 containers
+        shared = {"a": shared, "b": shared}
+    started = time.monotonic()
+    redacted_tree = Redaction().apply({"tree": shared})
+    assert time.monotonic() - started < 2
+    assert redacted_tree["tree"]["a"] is redacted_tree["tree"]["b"]  # searched once, shared as it was
+    started = time.monotonic()
+    served = dumps(Redaction().apply({"list": nodes[0]})).decode()
+    assert time.monotonic() - started < 2
+    assert SECRET not in served
+    assert '"prev":"<cycle>"' in served
+    assert '"secret":"[redacted]"' in served  # a field never set is no error, and its name is sensitive
+
+
+def test_numbers_paths_and_addresses_of_any_kind_are_shown_as_they_are() -> None:
+    """Subclasses of plain types and other self-describing values are not mistaken for opaque objects."""
+    import fractions
+    import ipaddress
+    import pathlib
+
+    class Ratio(float):
+        """A float of the application's own, as numpy's float64 is."""
+
+    payload = {
+        "ratio": Ratio(0.5),
+        "fraction": fractions.Fraction(1, 3),
+        "path": pathlib.Path("/tmp/x"),
+        "address": ipaddress.ip_address("10.0.0.1"),
+    }
+    assert Redaction().apply(payload) is payload
+
+
+def test_a_span_that_ends_during_a_flush_is_moved_by_it() -> None:
+    """With live_interval=0, a span ending while force_flush moves is moved before force_flush returns."""
+    entered, gate = threading.Event(), threading.Event()
+
+    class GatedLog(InMemoryEventLog):
+        """A log whose first batch waits for the test."""
+
+        def write_batch(self, batch: list[Any]) -> None:
+            """Hold the first batch until the gate opens."""
+            if not entered.is_set():
+                entered.set()
+                gate.wait(WAIT)
+            super().write_batch(batch)
+
+    log = GatedLog()
+    provider = TracerProvider()
+    processor = EventLogSpanProcessor(log, live_interval=0)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("open") as span:
+        span.add_event("first")
+        flusher = threading.Thread(target=processor.force_flush)
+        flusher.start()
+        assert entered.wait(WAIT)  # force_flush is moving, and holds the move
+        with tracer.start_as_current_span("turn") as turn:
+            turn.add_event("last")  # it ends now, during that move
+        gate.set()
+        flusher.join(WAIT)
+        assert "last" in [e.kind for e in log.query()]
+    provider.shutdown()
+
+
+def test_one_bad_item_costs_only_itself_in_a_queued_batch() -> None:
+    """In a batch for a log of the application's own, the good items around a bad one are stored."""
+    log = ListEventLog()
+    writer = batch_writer(log)
+    writer.write_batch([Entry("good"), (1, object(), 1, 1), Entry("also good")])
+    assert writer.flush(WAIT)  # type: ignore[attr-defined]
+    assert [e.kind for e in log.query()] == ["good", "also good"]
+
+
+def test_very_long_waits_on_threads_are_for_ever() -> None:
+    """A wait longer than the platform's timeout limit is taken as waiting for ever, not an error."""
+    log = InMemoryEventLog()
+    timer = threading.Timer(0.05, log.append, args=("tick",))
+    timer.start()
+    assert log.read(since=0, wait=1e10).events[0].kind == "tick"
+    timer.join()

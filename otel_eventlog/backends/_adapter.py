@@ -115,7 +115,14 @@ class QueuedWriter:
                     self._changed.notify_all()
 
     def _write(self, batch: list[BatchItem]) -> None:
-        entries = [_as_entry(item) for item in batch]
+        entries = []
+        for item in batch:
+            try:
+                entries.append(_as_entry(item))
+            except Exception:  # an item that breaks the SpanEventRef shape: only it is lost
+                self._failures.report()
+        if not entries:
+            return
         try:
             self._log.extend(entries)
             return

@@ -70,7 +70,8 @@ class Waiters:
             self.count += 1
             try:
                 self._changed.wait_for(
-                    lambda: self.closed or latest() > cursor, None if math.isinf(timeout) else timeout
+                    lambda: self.closed or latest() > cursor,
+                    None if timeout >= threading.TIMEOUT_MAX else timeout,  # longer: for ever
                 )
             finally:
                 self.count -= 1
@@ -83,10 +84,15 @@ class Waiters:
             self._ensure_dispatcher()
             self._loops.setdefault(loop, set()).add(future)
             self.count += 1  # before looking at the log: a writer from now on signals
+        # A timer that resolves the future is lighter than asyncio.wait, which matters with
+        # thousands of coroutines woken on every event.
+        timer = None if math.isinf(timeout) else loop.call_later(timeout, _resolve, future)
         try:
             if not (self.closed or latest() > cursor):
-                await asyncio.wait({future}, timeout=None if math.isinf(timeout) else timeout)
+                await future
         finally:
+            if timer is not None:
+                timer.cancel()
             with self._changed:
                 waiting = self._loops[loop]
                 waiting.discard(future)
@@ -124,8 +130,12 @@ class Waiters:
         with self._changed:
             waiting = list(self._loops.get(loop, ()))
         for future in waiting:
-            if not future.done():
-                future.set_result(None)
+            _resolve(future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # woken twice, or cancelled: once is enough
+        future.set_result(None)
 
 
 def _new_signal() -> threading.Lock:

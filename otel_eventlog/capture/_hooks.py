@@ -42,7 +42,8 @@ class HookedWriter:
 
     def stats(self) -> dict[str, int]:
         """Return ``dropped`` and ``failures``: the hook's, and those of the writer it wraps."""
-        inner = self._writer.stats() if isinstance(self._writer, Observable) else {}
+        writer = self._writer  # the log itself has other counters: only a wrapping writer's count here
+        inner = writer.stats() if isinstance(writer, Observable) and not isinstance(writer, EventLog) else {}
         return {
             "dropped": self.dropped + inner.get("dropped", 0),
             "failures": self.failures + inner.get("failures", 0),

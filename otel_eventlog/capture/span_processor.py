@@ -256,6 +256,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             self._move_all()
         finally:
             self._move_lock.release()
+        self._move_ended_now()  # spans that ended while this moved, and left their move to it
         return flush(self._writer, max(0.0, deadline - time.monotonic()))
 
     def shutdown(self) -> None:
@@ -276,6 +277,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             return
         try:
             self._move_all()
+            while self._ended:  # spans that ended while this moved, before they saw the stop
+                self._move([], self._take_ended())
         finally:
             self._move_lock.release()
         flush(self._writer, max(0.0, deadline - time.monotonic()))
