@@ -105,9 +105,7 @@ class QueuedWriter:
                 self._changed.wait_for(lambda: bool(self._queue))
                 batch = self._queue.popleft()
             try:
-                self._write(batch)
-            except Exception:  # a malformed item, say: counted; the thread goes on with the next batch
-                self._failures.report()
+                self._write(batch)  # counts what fails, item by item; never raises
             finally:
                 with self._changed:
                     self._queued -= len(batch)
