@@ -89,13 +89,18 @@ _MAX_CONTAINERS = 10_000  # searched in one payload; past that, values are not s
 
 
 class _Walk:
-    """Where one payload's search stands: the containers above, those done, what is left to search."""
+    """Where one payload's search stands: the containers above, those done, and the budget left.
+
+    The budget counts containers as a reader would see them written out: a value shared by many
+    keys costs its size each time, so that a payload with a few containers but countless paths
+    through them is cut short (``"<too large>"``) rather than written out path by path.
+    """
 
     __slots__ = ("budget", "done", "path")
 
     def __init__(self) -> None:
         self.path: set[int] = set()
-        self.done: dict[int, tuple[object, Any]] = {}
+        self.done: dict[int, tuple[object, Any, int]] = {}
         self.budget = _MAX_CONTAINERS
 
 
@@ -240,18 +245,25 @@ class Redaction:
         key = id(value)
         if key in walk.path:
             return "<cycle>"  # the readers' encoder would show what the loop holds: mark it here
-        if key in walk.done:
-            return walk.done[key][1]
+        if key in walk.done:  # shared: its copy (or itself) is written again, and costs it again
+            _, result, size = walk.done[key]
+            walk.budget -= size
+            if walk.budget < 0:
+                self._count()
+                return "<too large>"
+            return result
         if depth >= _MAX_DEPTH or walk.budget <= 0:
             self._count()
-            return REDACTED
+            return REDACTED if depth >= _MAX_DEPTH else "<too large>"
+        before = walk.budget
         walk.budget -= 1
         walk.path.add(key)
         try:
             result = self._search(value, depth, walk)
         finally:
             walk.path.discard(key)
-        walk.done[key] = (value, result)  # the value is kept too, so that its id is not reused
+        # Kept with its value, so that the id is not reused, and with what writing it out costs.
+        walk.done[key] = (value, result, before - walk.budget)
         return result
 
     def _search(self, value: object, depth: int, walk: _Walk) -> Any:
