@@ -16,6 +16,8 @@ from typing import TypeGuard
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 
 __all__ = [
+    "SPAN_ID_LIMIT",
+    "TRACE_ID_LIMIT",
     "check_count",
     "check_seconds",
     "check_span_id",
@@ -125,6 +127,7 @@ class _IdForm:
     def __init__(self, name: str, digits: int, to_hex: Callable[[int], str]) -> None:
         self.name = name
         self.digits = digits
+        self.limit = 1 << (4 * digits)  # ids are below it
         self.to_hex = to_hex
         self.match = re.compile(f"[0-9a-f]{{{digits}}}").fullmatch
         self.known: set[str] = set()
@@ -144,7 +147,7 @@ class _IdForm:
             self.known.add(text)
             return text
         if type(value) is int:
-            if 0 <= value < 1 << (4 * self.digits):
+            if 0 <= value < self.limit:
                 return self.to_hex(value)
             raise ArgumentValueError(
                 f"{self.name} must be an int of at most {4 * self.digits} bits, got {shown(value)}"
@@ -157,6 +160,9 @@ class _IdForm:
 
 _TRACE = _IdForm("trace_id", 32, trace_hex)
 _SPAN = _IdForm("span_id", 16, span_hex)
+#: Trace and span ids given as ints are below these.
+TRACE_ID_LIMIT = _TRACE.limit
+SPAN_ID_LIMIT = _SPAN.limit
 
 
 def check_trace_id(trace_id: object) -> str:

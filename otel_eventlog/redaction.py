@@ -165,16 +165,16 @@ class Redaction:
         Never raises: a value that cannot be searched is redacted.
         """
         if not self._enabled:
-            return payload if type(payload) is dict else dict(payload)
+            return _as_dict(payload)
         verdicts, plain = self._verdicts, self._plain
         for key, value in payload.items():  # the common case: known, harmless keys and plain values
             if verdicts.get(key) is not False or type(value) not in plain:
                 break
         else:
-            return payload if type(payload) is dict else dict(payload)
+            return _as_dict(payload)
         try:
             redacted = self._container(payload, 0, _Walk())
-            return redacted if redacted is not None else payload if type(payload) is dict else dict(payload)
+            return _as_dict(payload) if redacted is None else redacted
         except Exception:  # a payload that cannot be searched is not shown
             self._count()
             return {"payload": REDACTED}
@@ -298,6 +298,10 @@ class Redaction:
         if not self._enabled:
             return "Redaction(enabled=False)"
         return f"Redaction({len(self._words)} key words, {len(self._patterns)} patterns)"
+
+
+def _as_dict(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return payload if type(payload) is dict else dict(payload)
 
 
 def _strings(values: Iterable[str], name: str) -> list[str]:

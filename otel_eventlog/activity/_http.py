@@ -168,10 +168,9 @@ class ActivityApp:
         except BadRequest as error:
             return error_response(400, "bad_request", error.problem, parameter=error.parameter)
         if isinstance(action, StreamQuery) and self.open_streams >= self.limits.max_streams:
-            response = error_response(
+            return error_response(
                 503, "unavailable", f"{self.open_streams} streams are open, the most allowed"
             )
-            return Response(503, [*response.headers, ("Retry-After", "5")], response.body)
         return action
 
     def _refusal(self, request: Request) -> Response | None:
@@ -285,6 +284,8 @@ def error_response(status: int, error: str, message: str, **extra: str) -> Respo
         headers.append(("Allow", allow))
     if status == 401:
         headers.append(("WWW-Authenticate", 'Bearer realm="activity"'))
+    if status == 503:
+        headers.append(("Retry-After", "5"))
     return Response(status, headers, dumps(body))
 
 

@@ -25,11 +25,11 @@ from otel_eventlog.activity._http import (
     Request,
     Response,
     StreamQuery,
+    error_response,
     is_loopback,
     poll,
     stream,
 )
-from otel_eventlog.activity._json import dumps
 from otel_eventlog.backends import EventLog
 from otel_eventlog.errors import ArgumentValueError
 
@@ -158,10 +158,6 @@ def start_activity_server(
 
 # How long `close` waits for the requests under way to end on their own before it cuts them.
 _CLOSE_GRACE = 1.0
-_BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
-    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
-)
 
 
 class _Server(ThreadingHTTPServer):
@@ -187,10 +183,12 @@ class _Server(ThreadingHTTPServer):
         super().process_request(request, client_address)
 
     def _refuse(self, request: socket.socket) -> None:
-        body = dumps({"error": "unavailable", "message": f"{self.max_connections} connections are open"})
+        busy = error_response(503, "unavailable", f"{self.max_connections} connections are open")
+        headers = [*busy.headers, ("Connection", "close"), ("Content-Length", str(len(busy.body)))]
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers)
         try:
             request.settimeout(1.0)
-            request.sendall(_BUSY % (len(body), body))
+            request.sendall(f"HTTP/1.1 503 Service Unavailable\r\n{head}\r\n".encode("latin-1") + busy.body)
         except OSError:
             pass
         finally:

@@ -10,7 +10,15 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from otel_eventlog._checks import check_span_id, check_trace_id, is_number, span_hex, trace_hex
+from otel_eventlog._checks import (
+    SPAN_ID_LIMIT,
+    TRACE_ID_LIMIT,
+    check_span_id,
+    check_trace_id,
+    is_number,
+    span_hex,
+    trace_hex,
+)
 from otel_eventlog._kinds import kind_matcher
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, Event, SpanEventRefLike
@@ -141,10 +149,6 @@ def _as_list(batch: object) -> list[BatchItem]:
     return list(batch)
 
 
-_TRACE_IDS = 1 << 128
-_SPAN_IDS = 1 << 64
-
-
 def _handed_over_row(item: object, now: float) -> Row:
     """Return the row of an entry handed over in a batch; its payload dict is kept, not copied."""
     if type(item) is tuple and len(item) == 5:
@@ -154,8 +158,8 @@ def _handed_over_row(item: object, now: float) -> Row:
             and kind
             and type(payload) is dict
             and (timestamp is None or (type(timestamp) is float and -math.inf < timestamp < math.inf))
-            and (trace_id is None or (type(trace_id) is int and 0 <= trace_id < _TRACE_IDS))
-            and (span_id is None or (type(span_id) is int and 0 <= span_id < _SPAN_IDS))
+            and (trace_id is None or (type(trace_id) is int and 0 <= trace_id < TRACE_ID_LIMIT))
+            and (span_id is None or (type(span_id) is int and 0 <= span_id < SPAN_ID_LIMIT))
         ):
             return (
                 now if timestamp is None else timestamp,

@@ -34,20 +34,16 @@ class Waiters:
     """The readers waiting for a log's next events, and whether the log was closed. Thread-safe."""
 
     def __init__(self) -> None:
+        self.closed = False
+        self.reset_after_fork()
+
+    def reset_after_fork(self) -> None:
+        """Forget the parent's readers and dispatcher in a forked child: none of them runs there."""
         self._changed = threading.Condition()
         self._loops: dict[asyncio.AbstractEventLoop, set[asyncio.Future[None]]] = {}
         self._signal = _new_signal()
         self._dispatcher: threading.Thread | None = None
         #: How many readers wait now; writers read it without the lock, to skip `notify` when 0.
-        self.count = 0
-        self.closed = False
-
-    def reset_after_fork(self) -> None:
-        """Forget the parent's readers and dispatcher in a forked child: none of them runs there."""
-        self._changed = threading.Condition()
-        self._loops = {}
-        self._signal = _new_signal()
-        self._dispatcher = None
         self.count = 0
 
     def notify(self) -> None:
@@ -69,10 +65,7 @@ class Waiters:
             self._ensure_dispatcher()
             self.count += 1
             try:
-                self._changed.wait_for(
-                    lambda: self.closed or latest() > cursor,
-                    None if timeout >= threading.TIMEOUT_MAX else timeout,  # longer: for ever
-                )
+                self._changed.wait_for(lambda: self.closed or latest() > cursor, _bounded(timeout))
             finally:
                 self.count -= 1
 
@@ -86,7 +79,8 @@ class Waiters:
             self.count += 1  # before looking at the log: a writer from now on signals
         # A timer that resolves the future is lighter than asyncio.wait, which matters with
         # thousands of coroutines woken on every event.
-        timer = None if math.isinf(timeout) else loop.call_later(timeout, _resolve, future)
+        seconds = _bounded(timeout)
+        timer = None if seconds is None else loop.call_later(seconds, _resolve, future)
         try:
             if not (self.closed or latest() > cursor):
                 await future
@@ -131,6 +125,11 @@ class Waiters:
             waiting = list(self._loops.get(loop, ()))
         for future in waiting:
             _resolve(future)
+
+
+def _bounded(timeout: float) -> float | None:
+    """Return `timeout` as the waits take it: ``None`` (for ever) beyond what a thread can wait."""
+    return None if timeout >= threading.TIMEOUT_MAX else timeout
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

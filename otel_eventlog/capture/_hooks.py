@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import cast
 
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import BatchWriter, EventLog, Flushable, Observable
 from otel_eventlog.errors import ArgumentTypeError
 from otel_eventlog.event import BatchItem, Entry, as_entry
 
-__all__ = ["BeforeAppend", "CaptureCounters", "HookedWriter", "flush", "hooked"]
+__all__ = ["BeforeAppend", "CaptureCounters", "HookedWriter", "flush", "hooked", "wrapper_stats"]
 
 _logger = logging.getLogger(__name__)
 
@@ -42,8 +41,7 @@ class HookedWriter:
 
     def stats(self) -> dict[str, int]:
         """Return ``dropped`` and ``failures``: the hook's, and those of the writer it wraps."""
-        writer = self._writer  # the log itself has other counters: only a wrapping writer's count here
-        inner = writer.stats() if isinstance(writer, Observable) and not isinstance(writer, EventLog) else {}
+        inner = wrapper_stats(self._writer)
         return {
             "dropped": self.dropped + inner.get("dropped", 0),
             "failures": self.failures + inner.get("failures", 0),
@@ -84,6 +82,14 @@ class _Failed:
 
 
 _FAILED = _Failed()
+
+
+def wrapper_stats(writer: BatchWriter) -> Mapping[str, int]:
+    """Return the counters of a writer that wraps a log (a hook, a queue); none when it is the log.
+
+    A log keeps counters of its own, which say nothing about what failed or was dropped on the way.
+    """
+    return writer.stats() if isinstance(writer, Observable) and not isinstance(writer, EventLog) else {}
 
 
 def flush(writer: BatchWriter, timeout: float) -> bool:
@@ -133,9 +139,7 @@ class CaptureCounters:
         return self._failures.count + self._writer_stats().get("failures", 0)
 
     def _writer_stats(self) -> Mapping[str, int]:
-        """The counters of a writer that wraps the log (a hook, a queue); none when it is the log."""
-        writer, log = self._writer, cast("object", self._log)
-        return writer.stats() if writer is not log and isinstance(writer, Observable) else {}
+        return wrapper_stats(self._writer)
 
     def stats(self) -> dict[str, int]:
         """Return the counters: ``failures`` and ``dropped``."""

@@ -218,18 +218,13 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         try:
             context = span.context
             self._open.pop((context.trace_id, context.span_id), None)
-            if self._helper is None:
-                self._ended.append(span)
-                self._move_ended_now()
-                return
             self._ended.append(span)
-            # Every so many ended spans, this thread moves them, unless a move is under way: one
-            # batch, while the spans are still fresh in the CPU's caches.
-            if len(self._ended) >= _BATCH and self._move_lock.acquire(blocking=False):
-                try:
-                    self._move([], self._take_ended())
-                finally:
-                    self._move_lock.release()
+            if self._helper is None:
+                self._move_ended_now()
+            elif len(self._ended) >= _BATCH:
+                # Every so many ended spans, this thread moves them, unless a move is under way:
+                # one batch, while the spans are still fresh in the CPU's caches.
+                self._try_move_ended()
         except Exception:
             self._failures.report()
 
@@ -237,11 +232,18 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         """Move the queued ended spans here, unless a move is under way (which then takes them)."""
         # Never waits: a move under way (perhaps this very thread's, when before_append ends a span)
         # moves them on its way out, or the next span's end or force_flush does.
-        while self._ended and self._move_lock.acquire(blocking=False):
-            try:
-                self._move([], self._take_ended())
-            finally:
-                self._move_lock.release()
+        while self._ended and self._try_move_ended():
+            pass
+
+    def _try_move_ended(self) -> bool:
+        """Move the queued ended spans here, unless a move is under way; return whether it did."""
+        if not self._move_lock.acquire(blocking=False):
+            return False
+        try:
+            self._move([], self._take_ended())
+        finally:
+            self._move_lock.release()
+        return True
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Move the new events of every span, open or ended, into the log now.
@@ -249,8 +251,9 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         Returns False if the helper thread's move, or the writing of a log that queues, did not
         finish within `timeout_millis`.
         """
-        deadline = time.monotonic() + max(timeout_millis, 0) / 1000
-        if not self._move_lock.acquire(timeout=max(timeout_millis, 0) / 1000):
+        timeout = max(timeout_millis, 0) / 1000
+        deadline = time.monotonic() + timeout
+        if not self._move_lock.acquire(timeout=timeout):
             return False
         try:
             self._move_all()
