@@ -6,6 +6,10 @@ from __future__ import annotations
 TTL_SECONDS = 3600.0
 #: Ten thousand small events take a few megabytes: room for hours of an agent's activity.
 MAX_ENTRIES = 10_000
+#: What the resident events may cost together: thousands of prompt-sized events, or many more small ones.
+MAX_BYTES = 64 * 1024 * 1024
+#: What one string value keeps: a long prompt or completion, cut with a marker that says how much went.
+MAX_VALUE_BYTES = 16 * 1024
 
 # Capture.
 #: Seconds between two looks at the open spans: the most an open span's event waits to reach the log.

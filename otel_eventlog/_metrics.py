@@ -63,9 +63,15 @@ def observe(
     )
     meter.create_observable_counter(
         "otel_eventlog.events.evicted",
-        [from_log("evicted_by_count", "evicted_by_ttl", "cleared", attribute="reason")],
+        [from_log("evicted_by_count", "evicted_by_ttl", "evicted_by_bytes", "cleared", attribute="reason")],
         unit="{event}",
-        description="Events no longer kept, by reason (count, ttl, cleared)",
+        description="Events no longer kept, by reason (count, ttl, bytes, cleared)",
+    )
+    meter.create_observable_up_down_counter(
+        "otel_eventlog.events.resident_size",
+        [from_log("resident_bytes")],
+        unit="By",
+        description="What the events kept now cost in memory, as estimated",
     )
     meter.create_observable_up_down_counter(
         "otel_eventlog.readers.waiting",
@@ -75,6 +81,12 @@ def observe(
     )
     meter.create_observable_counter(
         "otel_eventlog.values.redacted", [from_log("redacted")], unit="{value}", description="Values redacted"
+    )
+    meter.create_observable_counter(
+        "otel_eventlog.values.truncated",
+        [from_log("truncated")],
+        unit="{value}",
+        description="Values cut to max_value_bytes or to fit max_bytes",
     )
     meter.create_observable_counter(
         "otel_eventlog.capture.failures",

@@ -35,6 +35,7 @@ import dataclasses
 import difflib
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,29 @@ def _positive_int(value: object, path: str) -> int:
         return check_count(value, path)
     except (ArgumentTypeError, ArgumentValueError):  # a count is shown with its type, as ever
         raise ConfigError(f"expected a positive integer, got {describe(value)}", path=path) from None
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+_BYTE_UNITS.update({"kib": 1024, "mib": 1024**2, "gib": 1024**3})
+_BYTE_SIZE = re.compile(r"\s*([0-9]+)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def _byte_size(value: object, path: str) -> int:
+    """Read a size in bytes: a positive integer, or one with a unit (``64MiB``, ``16 KiB``, ``1GB``)."""
+    if isinstance(value, str):
+        match = _BYTE_SIZE.fullmatch(value) if len(value) < 40 else None
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _BYTE_UNITS:
+            raise ConfigError(
+                f"expected a size in bytes such as 65536 or '64MiB' (units: KiB, MiB, GiB, KB, MB, GB), "
+                f"got {describe(value)}",
+                path=path,
+            )
+        value = int(match.group(1)) * _BYTE_UNITS[unit]
+    try:
+        return check_count(value, path)
+    except (ArgumentTypeError, ArgumentValueError):
+        raise ConfigError(f"expected a positive size in bytes, got {describe(value)}", path=path) from None
 
 
 def _backend(value: object, path: str) -> str:
@@ -245,6 +269,9 @@ class EventLogConfig:
             and in lower case.
         ttl_seconds: How long an event stays in the log, in seconds.
         max_entries: How many events the log keeps at most.
+        max_bytes: What the events kept may cost together, in bytes (an integer, or a string with a
+            unit: ``64MiB``); the oldest are evicted past it.
+        max_value_bytes: How many bytes of one string value are kept; longer ones are cut, marked.
         capture: The ``capture`` section: what the OpenTelemetry processors put in the log.
         redact: The ``redact`` section: which values readers never see.
 
@@ -255,6 +282,8 @@ class EventLogConfig:
     backend: str = "memory"
     ttl_seconds: float = _defaults.TTL_SECONDS
     max_entries: int = _defaults.MAX_ENTRIES
+    max_bytes: int = _defaults.MAX_BYTES
+    max_value_bytes: int = _defaults.MAX_VALUE_BYTES
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
 
@@ -268,7 +297,12 @@ class EventLogConfig:
 
     def create_event_log(self, **backend_options: Any) -> EventLog:
         """Build the event log this section describes, through `create_event_log`."""
-        options = {"redaction": self.redact.redaction(), **backend_options}
+        options = {
+            "redaction": self.redact.redaction(),
+            "max_bytes": self.max_bytes,
+            "max_value_bytes": self.max_value_bytes,
+            **backend_options,
+        }
         return create_event_log(self.backend, self.ttl_seconds, self.max_entries, **options)
 
 
@@ -276,6 +310,8 @@ _EVENT_LOG_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "backend": _backend,
     "ttl_seconds": _seconds(positive=True, finite=False),
     "max_entries": _positive_int,
+    "max_bytes": _byte_size,
+    "max_value_bytes": _byte_size,
 }
 
 
@@ -302,6 +338,8 @@ _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OTEL_EVENTLOG_BACKEND": ("event_log.backend", str),
     "OTEL_EVENTLOG_TTL_SECONDS": ("event_log.ttl_seconds", float),
     "OTEL_EVENTLOG_MAX_ENTRIES": ("event_log.max_entries", int),
+    "OTEL_EVENTLOG_MAX_BYTES": ("event_log.max_bytes", str),
+    "OTEL_EVENTLOG_MAX_VALUE_BYTES": ("event_log.max_value_bytes", str),
     "OTEL_EVENTLOG_CAPTURE_INCLUDE": ("event_log.capture.include", _comma_list),
     "OTEL_EVENTLOG_CAPTURE_EXCLUDE": ("event_log.capture.exclude", _comma_list),
     "OTEL_EVENTLOG_SPAN_LIFECYCLE": ("event_log.capture.span_lifecycle", _boolean),
@@ -476,6 +514,7 @@ def load_config(
     The document's ``observability`` section is read; a missing section or key means its default.
     These environment variables override the document's keys (an empty one counts as unset):
     ``OTEL_EVENTLOG_BACKEND``, ``OTEL_EVENTLOG_TTL_SECONDS``, ``OTEL_EVENTLOG_MAX_ENTRIES``,
+    ``OTEL_EVENTLOG_MAX_BYTES``, ``OTEL_EVENTLOG_MAX_VALUE_BYTES`` (``65536`` or ``64MiB``),
     ``OTEL_EVENTLOG_CAPTURE_INCLUDE``, ``OTEL_EVENTLOG_CAPTURE_EXCLUDE`` (comma-separated),
     ``OTEL_EVENTLOG_SPAN_LIFECYCLE``, ``OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS``, ``OTEL_EVENTLOG_LOGGING``,
     ``OTEL_EVENTLOG_LOGGING_LEVEL``, ``OTEL_EVENTLOG_REDACT``, ``OTEL_EVENTLOG_REDACT_KEYS``,

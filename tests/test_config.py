@@ -182,6 +182,8 @@ def test_to_dict_is_shaped_like_the_document() -> None:
                 "backend": "memory",
                 "ttl_seconds": 3600,
                 "max_entries": 10_000,
+                "max_bytes": 64 * 1024 * 1024,
+                "max_value_bytes": 16 * 1024,
                 "capture": DEFAULT_CAPTURE,
                 "redact": {"enabled": True, "keys": [], "default_keys": True, "patterns": []},
             },
@@ -399,12 +401,12 @@ def test_bad_activity_port_variable_names_it() -> None:
         (
             "ttl_second: 5",
             "observability.event_log.ttl_second: unknown key (did you mean 'ttl_seconds'?); "
-            "known keys: backend, ttl_seconds, max_entries, capture, redact",
+            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact",
         ),
         (
             "colour: blue",
             "observability.event_log.colour: unknown key; "
-            "known keys: backend, ttl_seconds, max_entries, capture, redact",
+            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact",
         ),
     ],
 )

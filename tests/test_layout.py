@@ -24,6 +24,7 @@ LAYERS = {
     "_checks": 1,
     "_kinds": 1,
     "_reporting": 1,
+    "_sizing": 0,
     "_forks": 0,
     "redaction": 1,
     "_metrics": 1,

@@ -510,8 +510,8 @@ def test_bad_filters_raise() -> None:
 
 def test_repr_names_bounds_and_latest_id() -> None:
     """The repr shows the bounds in force and the latest id."""
-    assert repr(filled(2, ttl_seconds=5, max_entries=9)) == (
-        "InMemoryEventLog(ttl_seconds=5, max_entries=9, latest_id=2)"
+    assert repr(filled(2, ttl_seconds=5, max_entries=9, max_bytes=4096)) == (
+        "InMemoryEventLog(ttl_seconds=5, max_entries=9, max_bytes=4096, latest_id=2)"
     )
 
 

@@ -18,25 +18,31 @@ WAIT = 10.0  # seconds: only ever reached when a test fails
 
 
 def test_the_log_counts_where_every_event_went(clock: ManualClock) -> None:
-    """Every event appended is resident, evicted by count, evicted by age or cleared, counted exactly."""
-    log = InMemoryEventLog(ttl_seconds=10, max_entries=3, now=clock)
+    """Every event appended is resident or evicted by count, age or bytes, or cleared, counted exactly."""
+    log = InMemoryEventLog(ttl_seconds=10, max_entries=3, max_bytes=1500, max_value_bytes=500, now=clock)
     for _ in range(5):  # 2 pushed out by max_entries
         log.append("tick")
     clock.advance(11)
     log.append("late")  # the 3 older ones expire
     log.append("later")
+    log.append("long", {"text": "x" * 1000})  # cut to 500 bytes; "late" no longer fits
     log.clear()  # 2 cleared
     log.append("after", {"password": "p"})
     log.query()  # redacts one value
-    assert log.stats() == {
-        "appended": 8,
+    stats = log.stats()
+    assert stats == {
+        "appended": 9,
         "resident": 1,
+        "resident_bytes": stats["resident_bytes"],
         "evicted_by_count": 2,
         "evicted_by_ttl": 3,
+        "evicted_by_bytes": 1,
         "cleared": 2,
+        "truncated": 1,
         "waiting_readers": 0,
-        "redacted": log.stats()["redacted"],  # shared by every log using the default policy
+        "redacted": stats["redacted"],  # shared by every log using the default policy
     }
+    assert 0 < stats["resident_bytes"] < 1500
     assert log.stats()["redacted"] >= 1
     assert DisabledEventLog().stats()["resident"] == 0
 

@@ -38,6 +38,8 @@ _DISABLED = frozenset({"disabled", "off", "none"})
 
 #: The backend names `create_event_log` knows, normalised (trimmed, lower case).
 BACKEND_NAMES: frozenset[str] = _MEMORY | _DISABLED
+# The options that bound what a log stores.
+_LIMITS = frozenset({"max_bytes", "max_value_bytes"})
 
 
 def create_event_log(
@@ -56,8 +58,9 @@ def create_event_log(
             ``"none"`` for `DisabledEventLog`.
         ttl_seconds: Passed to the backend; ``None`` means the backend's default.
         max_entries: Passed to the backend; ``None`` means the backend's default.
-        **backend_options: Passed to the backend's constructor: ``now`` (a clock) and ``redaction``
-            (an `otel_eventlog.redaction.Redaction`).
+        **backend_options: Passed to the backend's constructor: ``now`` (a clock), ``redaction``
+            (an `otel_eventlog.redaction.Redaction`), ``max_bytes`` and ``max_value_bytes`` (which
+            the disabled log, storing nothing, ignores).
 
     Raises:
         ArgumentTypeError: If `backend` is not a string, or an argument does not suit the backend.
@@ -65,8 +68,9 @@ def create_event_log(
     if not isinstance(backend, str):
         raise ArgumentTypeError(f"backend must be a string, got {type(backend).__name__} {backend!r}")
     name = backend.strip().lower()
-    if name in _DISABLED:
-        return DisabledEventLog(**_options(name, backend_options))
+    if name in _DISABLED:  # it stores nothing: the limits on what is stored do not apply
+        options = _options(name, backend_options)
+        return DisabledEventLog(**{key: options[key] for key in options.keys() - _LIMITS})
     if name not in _MEMORY:
         _logger.warning(
             "unknown event log backend %r; using the in-memory backend (known: %s)",
@@ -77,7 +81,7 @@ def create_event_log(
 
 
 def _options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - {"now", "redaction"})
+    unknown = sorted(set(options) - {"now", "redaction", *_LIMITS})
     if unknown:
         raise ArgumentTypeError(f"backend {name!r} does not take the option(s) {', '.join(unknown)}")
     return options

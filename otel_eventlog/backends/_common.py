@@ -20,6 +20,7 @@ from otel_eventlog._checks import (
     trace_hex,
 )
 from otel_eventlog._kinds import kind_matcher
+from otel_eventlog._sizing import EVENT_BYTES, Limits
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, Event, SpanEventRefLike
 
@@ -169,6 +170,33 @@ def _handed_over_row(item: object, now: float) -> Row:
                 None if span_id is None else span_hex(span_id),
             )
     return entry_row(item, now)
+
+
+def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
+    """Cut the rows' payloads to `limits`, in place; return what each row costs and how many values were cut.
+
+    A span event by reference stays one, unless a value of its has to be cut: then it becomes the row
+    it would be read as, with the cut values. Never raises.
+    """
+    sizes: list[int] = []
+    cut = 0
+    fit = limits.fit
+    for index, row in enumerate(rows):
+        if len(row) == 5:
+            payload, size, cuts = fit(row[2])
+            if cuts:
+                rows[index] = (row[0], row[1], payload, row[3], row[4])
+        else:
+            try:
+                payload, size, cuts = fit(copy_payload(row[1].attributes))
+            except Exception:  # a reference that breaks the shape: readers see it marked
+                payload, size, cuts = {}, EVENT_BYTES, 0
+            if cuts:
+                time, kind, _, trace_id, span_id = span_event_row(row)
+                rows[index] = (time, kind, payload, trace_id, span_id)
+        sizes.append(size)
+        cut += cuts
+    return sizes, cut
 
 
 def span_event_row(ref: SpanEventRefLike) -> Row:

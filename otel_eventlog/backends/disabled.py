@@ -143,9 +143,12 @@ class DisabledEventLog(WaitingReads):
         return {
             "appended": self._last_id,
             "resident": 0,
+            "resident_bytes": 0,
             "evicted_by_count": 0,
             "evicted_by_ttl": 0,
+            "evicted_by_bytes": 0,
             "cleared": 0,
+            "truncated": 0,
             "waiting_readers": self._waiters.count,
             "redacted": 0,
         }

@@ -1,9 +1,10 @@
-"""`InMemoryEventLog`: the embedded default, a ring buffer with TTL and max-entries eviction.
+"""`InMemoryEventLog`: the embedded default, a ring buffer with TTL, max-entries and max-bytes eviction.
 
 The resident events always have contiguous ids, oldest first, so the event with id ``n`` lives at a slot
 computed from ``n`` alone: finding a reader's cursor is O(1) and a read costs O(events returned). Each
-append takes the lock once and does a constant amount of work. The ring has ``max_entries`` slots, so
-memory stays bounded by ``max_entries`` events.
+append takes the lock once and does a constant amount of work (but for the evictions it causes). The
+ring has at most ``max_entries`` slots and each event is charged its size (`otel_eventlog._sizing`),
+so memory stays bounded by ``max_entries`` events and by ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
-from otel_eventlog import _defaults, _forks
+from otel_eventlog import _defaults, _forks, _sizing
 from otel_eventlog import redaction as _redaction
 from otel_eventlog._checks import is_number
 from otel_eventlog.backends._common import (
@@ -28,6 +29,7 @@ from otel_eventlog.backends._common import (
     check_cursor,
     check_entries,
     event_filter,
+    fit_rows,
     span_event_row,
 )
 from otel_eventlog.backends._waiting import Waiters, WaitingReads
@@ -50,8 +52,10 @@ _SCAN_CHUNK = 512
 class InMemoryEventLog(WaitingReads):
     """A bounded, thread-safe, in-process event log.
 
-    Events are evicted oldest first when more than `max_entries` are resident, and once they have been
-    resident for `ttl_seconds` (judged by the clock at append time, swept on every append and read).
+    Events are evicted oldest first when more than `max_entries` are resident, when together they
+    would cost more than `max_bytes`, and once they have been resident for `ttl_seconds` (judged by
+    the clock at append time, swept on every append and read). Each string value is cut to
+    `max_value_bytes` as it is stored, the cut marked (``"...[1032192 bytes truncated]"``).
 
     Args:
         ttl_seconds: How long an event stays resident, in seconds; ``math.inf`` keeps events until
@@ -59,33 +63,47 @@ class InMemoryEventLog(WaitingReads):
             `DEFAULT_TTL_SECONDS` (the latter with a logged warning).
         max_entries: How many events stay resident at most. ``None`` or a non-positive value means
             `DEFAULT_MAX_ENTRIES` (the latter with a logged warning).
+        max_bytes: How many bytes the resident events may cost together, as `otel_eventlog._sizing`
+            estimates them; the newest event is always kept, cut to fit. ``None`` or a non-positive
+            value means `DEFAULT_MAX_BYTES` (the latter with a logged warning).
+        max_value_bytes: How many bytes (UTF-8) of one string or bytes value are kept; ``None`` or a
+            non-positive value means `DEFAULT_MAX_VALUE_BYTES` (the latter with a logged warning).
         now: The clock, returning seconds since the epoch. It is called with the log's lock held.
         redaction: What readers never see; by default `otel_eventlog.redaction.Redaction` with its
             default key words. Applied as events are read: an append pays nothing for it.
 
     Raises:
-        ArgumentTypeError: If `ttl_seconds` is not a number or `max_entries` not an integer.
+        ArgumentTypeError: If `ttl_seconds` is not a number or `max_entries`, `max_bytes` or
+            `max_value_bytes` not an integer.
         ArgumentValueError: If `ttl_seconds` is NaN.
     """
 
     DEFAULT_TTL_SECONDS: ClassVar[float] = _defaults.TTL_SECONDS
     DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
+    DEFAULT_MAX_BYTES: ClassVar[int] = _defaults.MAX_BYTES
+    DEFAULT_MAX_VALUE_BYTES: ClassVar[int] = _defaults.MAX_VALUE_BYTES
 
     __slots__ = (
         "__weakref__",
         "_allocated",
+        "_bytes",
         "_cleared",
         "_epoch",
         "_expired",
         "_last_id",
+        "_limits",
         "_lock",
+        "_max_bytes",
         "_max_entries",
         "_next_expiry",
         "_now",
+        "_overweight",
         "_records",
         "_redaction",
         "_size",
+        "_sizes",
         "_stamps",
+        "_truncated",
         "_ttl_seconds",
         "_waiters",
     )
@@ -95,12 +113,17 @@ class InMemoryEventLog(WaitingReads):
         ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
         max_entries: int | None = DEFAULT_MAX_ENTRIES,
         *,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES,
         now: Callable[[], float] = time.time,
         redaction: Redaction | None = None,
     ) -> None:
         self._redaction = _redaction.DEFAULT if redaction is None else _check_redaction(redaction)
         self._ttl_seconds = _bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
         self._max_entries = int(_bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
+        self._max_bytes = int(_bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
+        value_bytes = int(_bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
+        self._limits = _sizing.Limits(value_bytes, self._max_bytes)
         if not callable(now):
             raise ArgumentTypeError(f"now must be a callable returning seconds, got {now!r}")
         self._now = now
@@ -110,15 +133,20 @@ class InMemoryEventLog(WaitingReads):
         _forks.track(self)
         self._last_id = 0
         # The ring: the event with id n lives in slot n % max_entries, its row (the fields of its `Event`
-        # but the id, which the slot implies) in `_records` and the clock reading when it was appended
-        # in `_stamps`. The resident events are the newest `_size`. The two lists grow, doubling, as
-        # slots are first used (`_allocated` of them so far), so that a large max_entries costs nothing
-        # until events arrive.
+        # but the id, which the slot implies) in `_records`, the clock reading when it was appended in
+        # `_stamps` and what it costs in bytes in `_sizes` (0 once it is evicted). The resident events
+        # are the newest `_size`; together they cost `_bytes`. The lists grow, doubling, as slots are
+        # first used (`_allocated` of them so far), so that a large max_entries costs nothing until
+        # events arrive.
         self._records: list[Stored | None] = []
         self._stamps: list[float] = []
+        self._sizes: list[int] = []
         self._allocated = 0
+        self._bytes = 0
         self._expired = 0  # events evicted by age, so far
+        self._overweight = 0  # events evicted by max_bytes, so far
         self._cleared = 0  # events dropped by clear(), so far
+        self._truncated = 0  # values cut to max_value_bytes (or to fit max_bytes), so far
         self._size = 0
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
         # on without updating it), which costs one needless sweep, never a missed one.
@@ -133,6 +161,16 @@ class InMemoryEventLog(WaitingReads):
     def max_entries(self) -> int:
         """How many events stay resident at most."""
         return self._max_entries
+
+    @property
+    def max_bytes(self) -> int:
+        """How many bytes the resident events may cost together."""
+        return self._max_bytes
+
+    @property
+    def max_value_bytes(self) -> int:
+        """How many bytes of one string or bytes value are kept."""
+        return self._limits.max_value_bytes
 
     @property
     def epoch(self) -> str:
@@ -154,7 +192,8 @@ class InMemoryEventLog(WaitingReads):
 
         Args:
             kind: The event's name, such as ``"turn.started"``.
-            payload: The event's attributes; the log keeps a shallow copy. ``None`` means ``{}``.
+            payload: The event's attributes; the log keeps a shallow copy, long values cut to
+                `max_value_bytes`. ``None`` means ``{}``.
             timestamp: When the event happened, in seconds since the epoch; by default, now.
             trace_id: The trace id of the span the event belongs to: 32 lower-case hex digits (W3C),
                 or the int of OpenTelemetry's ``SpanContext``. Stored in the hex form.
@@ -175,9 +214,15 @@ class InMemoryEventLog(WaitingReads):
             and trace_id is None
             and span_id is None
         ):
-            row = (now, kind, payload.copy(), None, None)
+            payload = payload.copy()
+            size, cut = self._limits.charge(payload), 0
+            if size < 0:
+                payload, size, cut = self._limits.fit(payload)
+            row = (now, kind, payload, None, None)
         else:
             row = check_append(kind, payload, timestamp, trace_id, span_id, now=now)
+            payload, size, cut = self._limits.fit(row[2])
+            row = (row[0], row[1], payload, row[3], row[4])
         # Under the GIL a thread can only be switched out at a call or a backward jump. The locked
         # section below makes neither (but for the rare sweep), so the lock is never held by a thread
         # waiting for the GIL: that is what keeps concurrent writers from convoying on it. That is why
@@ -192,10 +237,16 @@ class InMemoryEventLog(WaitingReads):
                 self._grow(slot + 1)
             self._records[slot] = row
             self._stamps[slot] = now
+            self._bytes += size - self._sizes[slot]  # the slot's event is evicted, if it was resident
+            self._sizes[slot] = size
             if self._size < self._max_entries:
                 if not self._size:
                     self._next_expiry = now + self._ttl_seconds
                 self._size += 1
+            if self._bytes > self._max_bytes:
+                self._evict_overweight()
+            if cut:
+                self._truncated += cut
         if self._waiters.count:
             self._waiters.notify()
         return _new_event(Event, (event_id, *row))
@@ -218,7 +269,8 @@ class InMemoryEventLog(WaitingReads):
             ValueError: If an entry has a wrong value, naming the entry by its index.
         """
         now = self._now()
-        return self._store(check_entries(entries, now), now)
+        rows: list[Stored] = check_entries(entries, now)  # type: ignore[assignment]  # rows are Stored
+        return self._store(rows, now)
 
     def write_batch(self, batch: list[BatchItem]) -> None:
         """Store a batch from the capture side, in order, with consecutive ids; the `BatchWriter` contract.
@@ -236,13 +288,15 @@ class InMemoryEventLog(WaitingReads):
         if error is not None:
             raise error
 
-    def _store(self, rows: list[Row] | list[Stored], now: float) -> range:
+    def _store(self, rows: list[Stored], now: float) -> range:
         """Store checked rows with consecutive ids, the clock reading `now`, and return their ids."""
         count = len(rows)
         capacity = self._max_entries
         if count > capacity:  # the oldest of the batch would be evicted at once
             rows = rows[-capacity:]
         kept = len(rows)
+        sizes, cut = fit_rows(rows, self._limits)
+        weight = sum(sizes)
         stamps = [now] * kept if kept > 1 else None
         # As in `append`, the locked section makes no Python-level call and no backward jump.
         with self._lock:
@@ -258,19 +312,31 @@ class InMemoryEventLog(WaitingReads):
                 if kept:
                     self._records[start] = rows[0]
                     self._stamps[start] = now
+                    weight -= self._sizes[start]  # the slot's event is evicted, if it was resident
+                    self._sizes[start] = sizes[0]
             elif end <= capacity:
                 self._records[start:end] = rows
                 self._stamps[start:end] = stamps
+                if self._size + kept > capacity:  # resident events are overwritten: uncharge them
+                    weight -= sum(self._sizes[start:end])
+                self._sizes[start:end] = sizes
             else:  # the batch wraps around the end of the ring
                 split = capacity - start
                 self._records[start:] = rows[:split]
                 self._records[: end - capacity] = rows[split:]
                 self._stamps[start:] = stamps[:split]
                 self._stamps[: end - capacity] = stamps[split:]
+                weight -= sum(self._sizes[start:]) + sum(self._sizes[: end - capacity])
+                self._sizes[start:] = sizes[:split]
+                self._sizes[: end - capacity] = sizes[split:]
             if count and not self._size:
                 self._next_expiry = now + self._ttl_seconds
             size = self._size + count
             self._size = size if size < capacity else capacity
+            self._bytes += weight
+            if self._bytes > self._max_bytes:
+                self._evict_overweight()
+            self._truncated += cut
         if self._waiters.count:
             self._waiters.notify()
         return range(first, first + count)
@@ -342,27 +408,34 @@ class InMemoryEventLog(WaitingReads):
     def clear(self) -> None:
         """Drop every resident event; ids keep counting from where they were. Thread-safe."""
         with self._lock:
-            self._records, self._stamps, self._allocated = [], [], 0
+            self._records, self._stamps, self._sizes, self._allocated = [], [], [], 0
             self._cleared += self._size
-            self._size = 0
+            self._size = self._bytes = 0
             self._next_expiry = math.inf
 
     def stats(self) -> dict[str, int]:
         """Return the log's counters: what was appended, what is resident, and where the rest went.
 
-        ``appended`` (ids handed out), ``resident``, ``evicted_by_count`` (pushed out by
-        ``max_entries``), ``evicted_by_ttl``, ``cleared``, ``waiting_readers`` and ``redacted`` (values
-        the log's redaction replaced, for every log that shares it). Thread-safe; O(1).
+        ``appended`` (ids handed out), ``resident``, ``resident_bytes`` (what the resident events cost,
+        as estimated), ``evicted_by_count`` (pushed out by ``max_entries``), ``evicted_by_ttl``,
+        ``evicted_by_bytes`` (pushed out by ``max_bytes``), ``cleared``, ``truncated`` (values cut to
+        ``max_value_bytes`` or to fit ``max_bytes``), ``waiting_readers`` and ``redacted`` (values the
+        log's redaction replaced, for every log that shares it). Thread-safe; O(1).
         """
         with self._lock:
             self._sweep()
-            appended, resident, expired, cleared = self._last_id, self._size, self._expired, self._cleared
+            appended, resident, weight = self._last_id, self._size, self._bytes
+            expired, overweight, cleared = self._expired, self._overweight, self._cleared
+            truncated = self._truncated
         return {
             "appended": appended,
             "resident": resident,
-            "evicted_by_count": appended - resident - expired - cleared,
+            "resident_bytes": weight,
+            "evicted_by_count": appended - resident - expired - overweight - cleared,
             "evicted_by_ttl": expired,
+            "evicted_by_bytes": overweight,
             "cleared": cleared,
+            "truncated": truncated,
             "waiting_readers": self._waiters.count,
             "redacted": self._redaction.redacted,
         }
@@ -376,7 +449,7 @@ class InMemoryEventLog(WaitingReads):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(ttl_seconds={self._ttl_seconds!r}, "
-            f"max_entries={self._max_entries!r}, latest_id={self._last_id})"
+            f"max_entries={self._max_entries!r}, max_bytes={self._max_bytes!r}, latest_id={self._last_id})"
         )
 
     # The methods below run with the lock held.
@@ -386,6 +459,7 @@ class InMemoryEventLog(WaitingReads):
         size = min(self._max_entries, max(slots, 2 * self._allocated, 16))
         self._records.extend([None] * (size - self._allocated))
         self._stamps.extend([0.0] * (size - self._allocated))
+        self._sizes.extend([0] * (size - self._allocated))
         self._allocated = size
 
     def _sweep(self) -> None:
@@ -394,16 +468,27 @@ class InMemoryEventLog(WaitingReads):
             self._evict_expired(now)
 
     def _evict_expired(self, now: float) -> None:
-        ttl, capacity = self._ttl_seconds, self._max_entries
-        records, stamps = self._records, self._stamps
-        slot = (self._last_id - self._size + 1) % capacity
+        ttl, stamps = self._ttl_seconds, self._stamps
         resident = self._size
-        while self._size and stamps[slot] + ttl <= now:
-            records[slot] = None  # let the payload go now, not when the slot is reused
-            slot = (slot + 1) % capacity
-            self._size -= 1
+        while self._size and stamps[(self._last_id - self._size + 1) % self._max_entries] + ttl <= now:
+            self._evict_oldest()
         self._expired += resident - self._size
-        self._next_expiry = stamps[slot] + ttl if self._size else math.inf
+        oldest = (self._last_id - self._size + 1) % self._max_entries
+        self._next_expiry = stamps[oldest] + ttl if self._size else math.inf
+
+    def _evict_overweight(self) -> None:
+        """Evict the oldest events until the rest fit `max_bytes`; the newest always stays."""
+        resident = self._size
+        while self._bytes > self._max_bytes and self._size > 1:
+            self._evict_oldest()
+        self._overweight += resident - self._size
+
+    def _evict_oldest(self) -> None:
+        slot = (self._last_id - self._size + 1) % self._max_entries
+        self._records[slot] = None  # let the payload go now, not when the slot is reused
+        self._bytes -= self._sizes[slot]
+        self._sizes[slot] = 0
+        self._size -= 1
 
     def _rows(self, start: int, stop: int) -> list[Stored]:
         """Return the rows of the resident events with ids from `start` to `stop`, both included."""

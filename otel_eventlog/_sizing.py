@@ -1,0 +1,233 @@
+"""What an event costs in memory, and the caps that bound it: the log's byte budget is kept with these.
+
+An event is charged a fixed cost (its row, its slot, its payload dict) and a cost per payload item; a
+string is charged its text as well, bytes their length, a container each item it holds. These are
+estimates of what CPython keeps alive for the event, close for the payloads applications log (the
+tests hold them to what ``tracemalloc`` measures); an object that is none of these is charged its own
+size, not what it refers to.
+
+`Limits.fit` is what a backend calls before storing a payload: each string (or bytes) value longer
+than ``max_value_bytes`` is cut, and the cut marked (``"...[1032192 bytes truncated]"``); a payload
+whose values add up to more than ``max_event_bytes`` has its later values cut, so that no single event
+can take more than the whole budget; nesting deeper than `MAX_DEPTH` and containers past
+`MAX_CONTAINERS` are replaced by a marker too, as they could hide any amount of memory.
+"""
+
+from __future__ import annotations
+
+import collections
+import operator
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["EVENT_BYTES", "ITEM_BYTES", "MAX_CONTAINERS", "MAX_DEPTH", "Limits", "truncated"]
+
+#: The fixed cost of one resident event: its row tuple, its slot, its empty payload dict, its stamp.
+EVENT_BYTES = 320
+#: The cost of one item of a payload or container: its entry, and the header of a small value.
+ITEM_BYTES = 64
+#: Nesting kept in a payload; deeper values are replaced by a marker (readers show no deeper anyway).
+MAX_DEPTH = 32
+#: Containers sized in one payload; past that, they are replaced by a marker.
+MAX_CONTAINERS = 10_000
+
+# A payload of text and numbers that comes to no more than this many characters is charged by its
+# length: whatever script the text is in, it costs at most a few kilobytes. Any other is sized exactly.
+_FAST_BYTES = 4096
+# What a string costs beyond its text, marker included: kept free when a value is cut to fit an event.
+_OVERHEAD = 128
+# A string key at most this long is charged as part of its item; a longer one is sized (and cut).
+_SHORT = 64
+_SCALARS = frozenset({int, float, bool, type(None)})
+_SEQUENCES = (list, tuple, set, frozenset, collections.deque)
+
+
+def truncated(cut: int) -> str:
+    """Return the marker put where `cut` bytes of a value were cut off."""
+    return f"...[{cut} bytes truncated]"
+
+
+class Limits:
+    """The caps on what one event may hold. Immutable and thread-safe.
+
+    Args:
+        max_value_bytes: The most bytes (UTF-8) kept of one string or bytes value.
+        max_event_bytes: The most bytes one event is charged; values past it are cut.
+    """
+
+    __slots__ = ("_fast_bytes", "max_event_bytes", "max_value_bytes")
+
+    def __init__(self, max_value_bytes: int, max_event_bytes: int) -> None:
+        self.max_value_bytes = max_value_bytes
+        self.max_event_bytes = max_event_bytes
+        # Text of at most a quarter of max_value_bytes characters fits it in UTF-8, whatever the script.
+        self._fast_bytes = min(_FAST_BYTES, max_value_bytes // 4, max_event_bytes)
+
+    def fit(self, payload: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+        """Return `payload` within the caps, what it costs in bytes, and how many values were cut.
+
+        The payload comes back as it was (the same dict) when nothing was cut, else as a copy with
+        the cut values, shared containers copied once. Never raises: a payload that cannot be sized
+        is replaced by a marker.
+        """
+        size = self.charge(payload)
+        if size >= 0:
+            return payload, size, 0
+        fitting = _Fitting(self.max_value_bytes, self.max_event_bytes)
+        try:
+            fitted = fitting.mapping(payload, 0)
+        except Exception:  # a key or value whose methods raise, say: keep the event, not the payload
+            return {"payload": "<unsizable>"}, EVENT_BYTES + ITEM_BYTES, 1
+        return fitted, fitting.size, fitting.cut
+
+    def charge(self, payload: dict[str, Any]) -> int:
+        """Return what `payload` costs if it is text and numbers, a little of it; else -1: `fit` it.
+
+        The common case, and so the one thing every append pays: one look at each item.
+        """
+        size = EVENT_BYTES + ITEM_BYTES * len(payload)
+        try:
+            for key, value in payload.items():
+                kind = type(value)
+                if kind is str:
+                    size += len(key) + len(value)
+                elif kind in _SCALARS:
+                    size += len(key)
+                else:
+                    return -1
+        except TypeError:  # a key without a length
+            return -1
+        return size if size <= self._fast_bytes else -1
+
+    def __repr__(self) -> str:
+        return f"Limits(max_value_bytes={self.max_value_bytes}, max_event_bytes={self.max_event_bytes})"
+
+
+class _Fitting:
+    """One payload being sized and cut: the bytes charged so far, the values cut, the containers seen."""
+
+    __slots__ = ("containers", "cut", "done", "max_event_bytes", "max_value_bytes", "path", "size")
+
+    def __init__(self, max_value_bytes: int, max_event_bytes: int) -> None:
+        self.max_value_bytes = max_value_bytes
+        self.max_event_bytes = max_event_bytes
+        self.size = EVENT_BYTES
+        self.cut = 0
+        self.containers = MAX_CONTAINERS
+        self.path: set[int] = set()
+        # Containers sized so far, by id, with what they became: a shared one is charged once.
+        self.done: dict[int, tuple[object, object]] = {}
+
+    def mapping(self, payload: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
+        """Return `payload` as a dict within the caps: itself if it is a dict and nothing was cut."""
+        items = list(payload.items())
+        fitted: list[tuple[Any, Any]] = []
+        changed = type(payload) is not dict
+        for key, value in items:
+            if self.full():
+                fitted.append(("...", self.cut_short(len(items) - len(fitted))))
+                changed = True
+                break
+            self.size += ITEM_BYTES
+            new_key = self.value(key, depth + 1) if type(key) is not str or len(key) > _SHORT else key
+            new = self.value(value, depth + 1)
+            changed = changed or new is not value or new_key is not key
+            fitted.append((new_key, new))
+        return dict(fitted) if changed else payload  # type: ignore[return-value]  # a dict
+
+    def value(self, value: object, depth: int) -> object:
+        """Return `value` within the caps (itself when nothing was cut), charging what it costs."""
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is str or isinstance(value, str):
+            return self.text(value)  # type: ignore[arg-type]  # a str
+        if isinstance(value, (bytes, bytearray)):
+            return self.binary(value)
+        if isinstance(value, (Mapping, *_SEQUENCES)):
+            return self.container(value, depth)
+        try:
+            self.size += sys.getsizeof(value)
+        except Exception:  # an object whose __sizeof__ raises: charge what an item costs
+            self.size += ITEM_BYTES
+        return value
+
+    def full(self) -> bool:
+        """Tell whether one more item would take the event past its share, marker included."""
+        return self.size + ITEM_BYTES + _OVERHEAD > self.max_event_bytes
+
+    def cut_short(self, left: int) -> str:
+        """Return the marker that ends a container cut short, `left` items before its end, and charge it."""
+        self.cut += 1
+        self.size += ITEM_BYTES + _OVERHEAD
+        return f"...[{left} more items truncated]"
+
+    def room(self) -> int:
+        """Return how many bytes the next value may keep: the cap, or what is left of the event's share."""
+        return max(0, min(self.max_value_bytes, self.max_event_bytes - self.size - _OVERHEAD))
+
+    def text(self, text: str) -> str:
+        room = self.room()
+        if len(text) > room // 4:  # might be longer than `room` in UTF-8: measure
+            encoded = text.encode("utf-8", "surrogatepass")
+            if len(encoded) > room:
+                self.cut += 1
+                kept = encoded[:room].decode("utf-8", "ignore")  # whole characters only
+                kept_bytes = room if text.isascii() else len(kept.encode("utf-8", "surrogatepass"))
+                text = kept + truncated(len(encoded) - kept_bytes)
+        self.size += sys.getsizeof(text)
+        return text
+
+    def binary(self, data: bytes | bytearray) -> object:
+        room = self.room()
+        if len(data) <= room:
+            self.size += sys.getsizeof(data)
+            return data
+        self.cut += 1
+        kept = room // 4  # shown as Python writes bytes, up to four characters a byte
+        shown = f"{bytes(data[:kept])!r}{truncated(len(data) - kept)}"
+        self.size += sys.getsizeof(shown)
+        return shown
+
+    def container(self, value: Mapping[Any, Any] | Any, depth: int) -> object:
+        key = id(value)
+        if key in self.path:  # a cycle: what it loops back to is charged already
+            return value
+        if key in self.done:  # shared: charged once, cut once
+            return self.done[key][1]
+        if depth >= MAX_DEPTH or self.containers <= 0 or self.full():
+            self.cut += 1
+            marker = "...[nested too deep]" if depth >= MAX_DEPTH else "...[too large]"
+            self.size += ITEM_BYTES
+            return marker
+        self.containers -= 1
+        self.size += ITEM_BYTES
+        self.path.add(key)
+        try:
+            if isinstance(value, Mapping):
+                result: object = self.mapping(value, depth)
+            else:
+                result = self.sequence(value, depth)
+        finally:
+            self.path.discard(key)
+        self.done[key] = (value, result)  # the value kept with it, so that its id is not reused
+        return result
+
+    def sequence(self, items: Any, depth: int) -> object:
+        found = list(items)
+        fitted: list[object] = []
+        for item in found:
+            if self.full():
+                fitted.append(self.cut_short(len(found) - len(fitted)))
+                break
+            self.size += ITEM_BYTES
+            fitted.append(self.value(item, depth + 1))
+        if _same(fitted, found):
+            return items
+        return tuple(fitted) if type(items) is tuple else fitted
+
+
+def _same(fitted: list[Any], original: list[Any]) -> bool:
+    """Tell whether fitting changed nothing: the same items, the same objects."""
+    return len(fitted) == len(original) and all(map(operator.is_, fitted, original))
