@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["EVENT_BYTES", "ITEM_BYTES", "MAX_CONTAINERS", "MAX_DEPTH", "Limits", "truncated"]
+__all__ = ["EVENT_BYTES", "ITEM_BYTES", "MAX_CONTAINERS", "MAX_DEPTH", "SCALARS", "Limits", "truncated"]
 
 #: The fixed cost of one resident event: its row tuple, its slot, its empty payload dict, its stamp.
 EVENT_BYTES = 320
@@ -39,7 +39,8 @@ _FAST_BYTES = 4096
 _OVERHEAD = 128
 # A string key at most this long is charged as part of its item; a longer one is sized (and cut).
 _SHORT = 64
-_SCALARS = frozenset({int, float, bool, type(None)})
+#: The types of value charged as an item alone.
+SCALARS = frozenset({int, float, bool, type(None)})
 _SEQUENCES = (list, tuple, set, frozenset, collections.deque)
 
 
@@ -51,18 +52,21 @@ def truncated(cut: int) -> str:
 class Limits:
     """The caps on what one event may hold. Immutable and thread-safe.
 
+    `fast_bytes` is the most a payload of text and numbers may come to for `charge` to take it as it
+    is: its text then fits `max_value_bytes` in UTF-8 whatever the script.
+
     Args:
         max_value_bytes: The most bytes (UTF-8) kept of one string or bytes value.
         max_event_bytes: The most bytes one event is charged; values past it are cut.
     """
 
-    __slots__ = ("_fast_bytes", "max_event_bytes", "max_value_bytes")
+    __slots__ = ("fast_bytes", "max_event_bytes", "max_value_bytes")
 
     def __init__(self, max_value_bytes: int, max_event_bytes: int) -> None:
         self.max_value_bytes = max_value_bytes
         self.max_event_bytes = max_event_bytes
         # Text of at most a quarter of max_value_bytes characters fits it in UTF-8, whatever the script.
-        self._fast_bytes = min(_FAST_BYTES, max_value_bytes // 4, max_event_bytes)
+        self.fast_bytes = min(_FAST_BYTES, max_value_bytes // 4, max_event_bytes)
 
     def fit(self, payload: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
         """Return `payload` within the caps, what it costs in bytes, and how many values were cut.
@@ -84,7 +88,8 @@ class Limits:
     def charge(self, payload: dict[str, Any]) -> int:
         """Return what `payload` costs if it is text and numbers, a little of it; else -1: `fit` it.
 
-        The common case, and so the one thing every append pays: one look at each item.
+        The common case, and so the one thing every append pays: one look at each item. (The
+        in-memory log's ``append`` does the same inline.)
         """
         size = EVENT_BYTES + ITEM_BYTES * len(payload)
         try:
@@ -92,13 +97,13 @@ class Limits:
                 kind = type(value)
                 if kind is str:
                     size += len(key) + len(value)
-                elif kind in _SCALARS:
+                elif kind in SCALARS:
                     size += len(key)
                 else:
                     return -1
         except TypeError:  # a key without a length
             return -1
-        return size if size <= self._fast_bytes else -1
+        return size if size <= self.fast_bytes else -1
 
     def __repr__(self) -> str:
         return f"Limits(max_value_bytes={self.max_value_bytes}, max_event_bytes={self.max_event_bytes})"
@@ -139,7 +144,7 @@ class _Fitting:
     def value(self, value: object, depth: int) -> object:
         """Return `value` within the caps (itself when nothing was cut), charging what it costs."""
         kind = type(value)
-        if kind in _SCALARS:
+        if kind in SCALARS:
             return value
         if kind is str or isinstance(value, str):
             return self.text(value)  # type: ignore[arg-type]  # a str
