@@ -9,8 +9,10 @@ size, not what it refers to.
 `Limits.fit` is what a backend calls before storing a payload: each string (or bytes) value longer
 than ``max_value_bytes`` is cut, and the cut marked (``"...[1032192 bytes truncated]"``); a payload
 whose values add up to more than ``max_event_bytes`` has its later values cut, so that no single event
-can take more than the whole budget; nesting deeper than `MAX_DEPTH` and containers past
-`MAX_CONTAINERS` are replaced by a marker too, as they could hide any amount of memory.
+can take more than the whole budget; nesting deeper than `MAX_DEPTH`, a cycle, and containers past
+`MAX_CONTAINERS` (counted as a reader writes them out, so that a value shared under many keys counts
+each time) are replaced by a marker too, as they could hide any amount of memory or of output. What a
+reader writes out of a stored event is so bounded, whether or not redaction is on.
 """
 
 from __future__ import annotations
@@ -88,8 +90,7 @@ class Limits:
     def charge(self, payload: dict[str, Any]) -> int:
         """Return what `payload` costs if it is text and numbers, a little of it; else -1: `fit` it.
 
-        The common case, and so the one thing every append pays: one look at each item. (The
-        in-memory log's ``append`` does the same inline.)
+        The common case, and so the one thing every append pays: one look at each item.
         """
         size = EVENT_BYTES + ITEM_BYTES * len(payload)
         try:
@@ -121,8 +122,9 @@ class _Fitting:
         self.cut = 0
         self.containers = MAX_CONTAINERS
         self.path: set[int] = set()
-        # Containers sized so far, by id, with what they became: a shared one is charged once.
-        self.done: dict[int, tuple[object, object]] = {}
+        # Containers sized so far, by id, with what they became and how many containers writing
+        # them out takes: a shared one is charged once, but counted against `containers` each time.
+        self.done: dict[int, tuple[object, object, int]] = {}
 
     def mapping(self, payload: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
         """Return `payload` as a dict within the caps: itself if it is a dict and nothing was cut."""
@@ -196,16 +198,23 @@ class _Fitting:
         return shown
 
     def container(self, value: Mapping[Any, Any] | Any, depth: int) -> object:
+        """Return a container within the caps, charging it once; count it each time it is written out."""
         key = id(value)
-        if key in self.path:  # a cycle: what it loops back to is charged already
-            return value
-        if key in self.done:  # shared: charged once, cut once
-            return self.done[key][1]
+        if key in self.path:  # a cycle: readers could never write it out, so it is marked here
+            self.cut += 1
+            return "<cycle>"
+        if key in self.done:  # shared: charged once, cut once, but written out each time it appears
+            _, fitted, written = self.done[key]
+            self.containers -= written
+            if self.containers < 0:
+                self.cut += 1
+                return "...[too large]"
+            return fitted
         if depth >= MAX_DEPTH or self.containers <= 0 or self.full():
             self.cut += 1
-            marker = "...[nested too deep]" if depth >= MAX_DEPTH else "...[too large]"
             self.size += ITEM_BYTES
-            return marker
+            return "...[nested too deep]" if depth >= MAX_DEPTH else "...[too large]"
+        before = self.containers
         self.containers -= 1
         self.size += ITEM_BYTES
         self.path.add(key)
@@ -216,7 +225,8 @@ class _Fitting:
                 result = self.sequence(value, depth)
         finally:
             self.path.discard(key)
-        self.done[key] = (value, result)  # the value kept with it, so that its id is not reused
+        # Kept with its value, so that the id is not reused, and with what writing it out costs.
+        self.done[key] = (value, result, before - self.containers)
         return result
 
     def sequence(self, items: Any, depth: int) -> object:

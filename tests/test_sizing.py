@@ -6,6 +6,7 @@ import ast
 import collections
 import dataclasses
 import gc
+import json
 import logging
 import re
 import tracemalloc
@@ -90,9 +91,9 @@ def test_cycles_deep_nesting_and_huge_containers_are_bounded() -> None:
     """A cycle is kept as it is; nesting past MAX_DEPTH and containers past MAX_CONTAINERS become markers."""
     cyclic: dict[str, Any] = {"name": "loop"}
     cyclic["self"] = cyclic
-    payload, _, cut = limits().fit({"cyclic": cyclic})
-    assert payload["cyclic"] is cyclic
-    assert cut == 0
+    payload, _, cut = limits(3).fit({"cyclic": cyclic})
+    assert payload["cyclic"] == {"name": "loo...[1 bytes truncated]", "self": "<cycle>"}
+    assert cut == 2  # the cycle is not kept: it would keep the uncut value alive
 
     deep: list[Any] = []
     node = deep
@@ -111,6 +112,21 @@ def test_cycles_deep_nesting_and_huge_containers_are_bounded() -> None:
     payload, _, cut = limits().fit(many)
     assert payload["lists"][-1] == "...[too large]"
     assert cut == 11
+
+
+def test_shared_values_count_each_time_a_reader_would_write_them_out() -> None:
+    """A payload whose few containers have countless paths through them is cut short, not kept to explode."""
+    node: list[Any] = ["leaf"]
+    for _ in range(40):  # 2**40 leaves once written out, from 41 lists
+        node = [node, node]
+    payload, size, cut = limits().fit({"dag": node})
+    assert cut >= 1
+    assert size < 10 * MIB
+    assert len(json.dumps(payload)) < 1_000_000
+    small = [1, 2]
+    payload, _, cut = limits().fit({"a": small, "b": small, "c": {"d": small}})
+    assert cut == 0
+    assert payload["a"] is small
 
 
 def test_an_event_larger_than_the_budget_is_cut_to_fit_it() -> None:

@@ -269,9 +269,9 @@ def test_waiters_woken_twice_before_they_run_wake_once() -> None:
         await asyncio.sleep(0)  # let it register
         assert waiters.count == 1
         latest = 1
-        loop = asyncio.get_running_loop()
-        waiters._wake_loop(loop)  # as the dispatcher would, twice, before the reader runs
-        waiters._wake_loop(loop)
+        group = waiters._loops[asyncio.get_running_loop()]
+        group.wake()  # as the dispatcher would, twice, before the reader runs
+        group.wake()
         await waiting
 
     asyncio.run(scenario())

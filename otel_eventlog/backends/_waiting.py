@@ -8,7 +8,9 @@ coroutine never blocks its loop and needs no thread of its own.
 The writer never wakes the readers itself: `notify` only signals a dispatcher thread (one per log,
 started when the first reader waits), which wakes the waiting threads and sends one callback to each
 event loop that has waiting coroutines; that callback resolves them on the loop's own thread. So an
-append costs the same whether nobody, a thousand threads or a thousand coroutines wait.
+append costs the same whether nobody, a thousand threads or a thousand coroutines wait. Coroutines
+register on their own loop's thread without a lock, and an asynchronous read sets one timer for its
+whole wait, so that a woken reader costs its loop little.
 """
 
 from __future__ import annotations
@@ -40,11 +42,18 @@ class Waiters:
     def reset_after_fork(self) -> None:
         """Forget the parent's readers and dispatcher in a forked child: none of them runs there."""
         self._changed = threading.Condition()
-        self._loops: dict[asyncio.AbstractEventLoop, set[asyncio.Future[None]]] = {}
+        self._threads = 0
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopWaiters] = {}
         self._signal = _new_signal()
         self._dispatcher: threading.Thread | None = None
-        #: How many readers wait now; writers read it without the lock, to skip `notify` when 0.
+        #: Nonzero while anyone waits (each waiting thread counts, and each event loop with waiting
+        #: coroutines); writers read it without the lock, to skip `notify` when 0.
         self.count = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many readers wait now: threads and coroutines."""
+        return self._threads + sum(len(group.futures) for group in list(self._loops.values()))
 
     def notify(self) -> None:
         """Have every waiting reader woken. Called by writers after they stored events; O(1)."""
@@ -63,35 +72,60 @@ class Waiters:
         """Block until `latest()` passes `cursor`, the log is closed or `timeout` seconds passed."""
         with self._changed:
             self._ensure_dispatcher()
+            self._threads += 1
             self.count += 1
             try:
                 self._changed.wait_for(lambda: self.closed or latest() > cursor, _bounded(timeout))
             finally:
+                self._threads -= 1
                 self.count -= 1
 
     async def wait_async(self, latest: Callable[[], int], cursor: int, timeout: float) -> None:
         """Like `wait`, without blocking the running event loop."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._changed:
-            self._ensure_dispatcher()
-            self._loops.setdefault(loop, set()).add(future)
-            self.count += 1  # before looking at the log: a writer from now on signals
-        # A timer that resolves the future is lighter than asyncio.wait, which matters with
-        # thousands of coroutines woken on every event.
+        deadline = _Deadline()
         seconds = _bounded(timeout)
-        timer = None if seconds is None else loop.call_later(seconds, _resolve, future)
+        timer = None if seconds is None else loop.call_later(seconds, deadline.expire)
         try:
-            if not (self.closed or latest() > cursor):
-                await future
+            await self.wait_in_loop(loop, latest, cursor, deadline)
         finally:
             if timer is not None:
                 timer.cancel()
-            with self._changed:
-                waiting = self._loops[loop]
-                waiting.discard(future)
-                if not waiting:
-                    del self._loops[loop]
+
+    async def wait_in_loop(
+        self, loop: asyncio.AbstractEventLoop, latest: Callable[[], int], cursor: int, deadline: _Deadline
+    ) -> None:
+        """Wait on the running `loop` until `latest()` passes `cursor`, the log closes or `deadline` expires.
+
+        The caller owns `deadline` and its timer, so that a read that waits several times sets one
+        timer, not one per wait. Only the loop's own thread touches its waiting futures: waiting
+        takes no lock, but when the loop's first coroutine starts waiting or its last one stops.
+        """
+        group = self._loops.get(loop)
+        if group is None:
+            group = self._join(loop)  # counted before `latest` is looked at: a writer now signals
+        future: asyncio.Future[None] = loop.create_future()
+        deadline.future = future
+        group.futures.add(future)
+        try:
+            if not (deadline.expired or self.closed or latest() > cursor):
+                await future
+        finally:
+            group.futures.discard(future)
+            if not group.futures:
+                self._leave(loop, group)
+
+    def _join(self, loop: asyncio.AbstractEventLoop) -> _LoopWaiters:
+        with self._changed:
+            self._ensure_dispatcher()
+            group = self._loops[loop] = _LoopWaiters()
+            self.count += 1
+            return group
+
+    def _leave(self, loop: asyncio.AbstractEventLoop, group: _LoopWaiters) -> None:
+        with self._changed:
+            if self._loops.get(loop) is group:
+                del self._loops[loop]
                 self.count -= 1
 
     def _ensure_dispatcher(self) -> None:
@@ -114,17 +148,39 @@ class Waiters:
                 continue
             with self._changed:
                 self._changed.notify_all()
-                loops = list(self._loops)
-            for loop in loops:
+                groups = list(self._loops.items())
+            for loop, group in groups:
                 with contextlib.suppress(RuntimeError):  # that loop is closed: its readers are gone
-                    loop.call_soon_threadsafe(self._wake_loop, loop)
+                    loop.call_soon_threadsafe(group.wake)
 
-    def _wake_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Resolve the futures waiting on `loop`; runs on that loop's thread."""
-        with self._changed:
-            waiting = list(self._loops.get(loop, ()))
-        for future in waiting:
+
+class _LoopWaiters:
+    """The coroutines of one event loop waiting on a log: their futures, touched on that loop's thread."""
+
+    __slots__ = ("futures",)
+
+    def __init__(self) -> None:
+        self.futures: set[asyncio.Future[None]] = set()
+
+    def wake(self) -> None:
+        """Resolve every waiting future; runs on the loop's thread."""
+        for future in list(self.futures):
             _resolve(future)
+
+
+class _Deadline:
+    """When one asynchronous read stops waiting: its timer resolves whatever future it waits on then."""
+
+    __slots__ = ("expired", "future")
+
+    def __init__(self) -> None:
+        self.expired = False
+        self.future: asyncio.Future[None] | None = None
+
+    def expire(self) -> None:
+        self.expired = True
+        if self.future is not None:
+            _resolve(self.future)
 
 
 def _bounded(timeout: float) -> float | None:
@@ -177,14 +233,19 @@ async def read_waiting_async(
 ) -> Page:
     """Like `read_waiting`, without blocking the running event loop."""
     page = read_now(since)
+    if page.events or page.missed or waiters.closed:
+        return page
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while not page.events and not page.missed and not waiters.closed:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        await waiters.wait_async(latest, page.cursor, remaining)
-        page = read_now(page.cursor)
+    deadline = _Deadline()
+    seconds = _bounded(wait)
+    timer = None if seconds is None else loop.call_later(seconds, deadline.expire)  # one per read
+    try:
+        while not page.events and not page.missed and not waiters.closed and not deadline.expired:
+            await waiters.wait_in_loop(loop, latest, page.cursor, deadline)
+            page = read_now(page.cursor)
+    finally:
+        if timer is not None:
+            timer.cancel()
     return page
 
 

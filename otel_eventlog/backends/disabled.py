@@ -149,7 +149,7 @@ class DisabledEventLog(WaitingReads):
             "evicted_by_bytes": 0,
             "cleared": 0,
             "truncated": 0,
-            "waiting_readers": self._waiters.count,
+            "waiting_readers": self._waiters.waiting,
             "redacted": 0,
         }
 

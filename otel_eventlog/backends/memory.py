@@ -45,7 +45,6 @@ _new_event = tuple.__new__
 _as_event = functools.partial(_new_event, Event)
 # (id,) + row: the `Event`'s fields. Typed loosely, as mypy cannot see through tuple.__add__.
 _prepend = cast("Callable[[tuple[int], Row], tuple[Any, ...]]", tuple.__add__)
-_EVENT_BYTES, _ITEM_BYTES, _SCALARS = _sizing.EVENT_BYTES, _sizing.ITEM_BYTES, _sizing.SCALARS
 # Filtered reads build events in chunks, so that a read stopped by its limit builds few beyond it.
 _SCAN_CHUNK = 512
 
@@ -91,7 +90,6 @@ class InMemoryEventLog(WaitingReads):
         "_cleared",
         "_epoch",
         "_expired",
-        "_fast_bytes",
         "_last_id",
         "_limits",
         "_lock",
@@ -126,7 +124,6 @@ class InMemoryEventLog(WaitingReads):
         self._max_bytes = int(_bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
         value_bytes = int(_bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
         self._limits = _sizing.Limits(value_bytes, self._max_bytes)
-        self._fast_bytes = self._limits.fast_bytes
         if not callable(now):
             raise ArgumentTypeError(f"now must be a callable returning seconds, got {now!r}")
         self._now = now
@@ -218,20 +215,8 @@ class InMemoryEventLog(WaitingReads):
             and span_id is None
         ):
             payload = payload.copy()
-            # `_sizing.Limits.charge`, inline: a call here would cost the common append a sixth.
-            size, cut = _EVENT_BYTES + _ITEM_BYTES * len(payload), 0
-            try:
-                for key, value in payload.items():
-                    if type(value) is str:
-                        size += len(key) + len(value)
-                    elif type(value) in _SCALARS:
-                        size += len(key)
-                    else:
-                        size = -1
-                        break
-            except TypeError:  # a key without a length
-                size = -1
-            if not 0 <= size <= self._fast_bytes:
+            size, cut = self._limits.charge(payload), 0
+            if size < 0:  # not only text and numbers, or a lot of it: measured, and cut to fit
                 payload, size, cut = self._limits.fit(payload)
             row = (now, kind, payload, None, None)
         else:
@@ -452,7 +437,7 @@ class InMemoryEventLog(WaitingReads):
             "evicted_by_bytes": overweight,
             "cleared": cleared,
             "truncated": truncated,
-            "waiting_readers": self._waiters.count,
+            "waiting_readers": self._waiters.waiting,
             "redacted": self._redaction.redacted,
         }
 
