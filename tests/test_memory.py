@@ -730,3 +730,27 @@ def test_a_large_max_entries_costs_nothing_until_events_arrive() -> None:
     huge = InMemoryEventLog(max_entries=2**63)
     assert [huge.append("tick").id for _ in range(3)] == [1, 2, 3]
     assert len(huge.query()) == 3
+
+
+def test_an_event_is_built_and_redacted_once_however_often_it_is_read() -> None:
+    """The first read stores the built, redacted event; later reads return that same object."""
+    log = InMemoryEventLog()
+    log.append("login", {"user": "ada", "password": "hunter2"})
+    first = log.query()[0]
+    assert first.payload == {"user": "ada", "password": "[redacted]"}
+    redacted = log.stats()["redacted"]
+    again = log.query()[0]
+    assert again is first
+    assert log.stats()["redacted"] == redacted  # counted once, when it was first read
+
+
+def test_an_event_evicted_while_it_was_being_read_is_not_brought_back() -> None:
+    """A read that finishes after the event it built was evicted leaves the ring as eviction left it."""
+    log = InMemoryEventLog(max_entries=2)
+    log.append("a")
+    rows = log._rows(1, 1)
+    log.append("b")
+    log.append("c")  # "a" is evicted; its slot now holds "c"
+    events = [Event(1, 0.0, "a", {}, None, None)]
+    log._keep_built(1, rows, events)
+    assert [event.kind for event in log.query()] == ["b", "c"]

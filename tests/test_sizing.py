@@ -438,3 +438,13 @@ def test_the_disabled_log_takes_the_limits_and_ignores_them() -> None:
 def test_the_marker_says_how_much_was_cut() -> None:
     """The marker names the number of bytes cut."""
     assert truncated(1032192) == "...[1032192 bytes truncated]"
+
+
+def test_keys_that_are_not_strings_are_sized_and_kept() -> None:
+    """A payload keyed by numbers or tuples is sized the slow way and kept as it is."""
+    payload = {1: "one", (2, 3): "pair"}
+    fitted, size, cut = limits().fit(payload)  # type: ignore[arg-type]
+    assert fitted is payload
+    assert cut == 0
+    assert size > 0
+    assert repr(limits(10, 20)) == "Limits(max_value_bytes=10, max_event_bytes=20)"

@@ -325,3 +325,51 @@ def test_a_closed_event_loop_does_not_stop_the_others_being_woken() -> None:
     assert log.read(since=0, wait=WAIT).events[0].kind == "tick"
     timer.join()
     del waiting
+
+
+def test_a_wait_for_ever_is_woken_by_the_next_event() -> None:
+    """A coroutine waiting without a time limit sets no timer and wakes on the next append."""
+    log = InMemoryEventLog()
+
+    async def scenario() -> int:
+        asyncio.get_running_loop().call_soon(log.append, "tick")
+        await log._waiters.wait_async(log._latest_id, 0, math.inf)
+        return log._latest_id()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), WAIT)) == 1
+
+
+def test_a_reader_outliving_a_reset_leaves_the_new_registry_alone() -> None:
+    """A coroutine waiting when the waiters were reset (as after a fork) ends without touching them."""
+    from otel_eventlog.backends._waiting import Waiters
+
+    waiters = Waiters()
+    latest = 0
+
+    async def scenario() -> None:
+        nonlocal latest
+        waiting = asyncio.ensure_future(waiters.wait_async(lambda: latest, 0, WAIT))
+        await asyncio.sleep(0)
+        group = waiters._loops[asyncio.get_running_loop()]
+        waiters.reset_after_fork()
+        latest = 1
+        group.wake()
+        await waiting
+        assert waiters.count == 0
+        assert waiters._loops == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_deadline_that_expires_before_any_wait_stops_the_first_one() -> None:
+    """An expired deadline makes the next wait return at once, with nothing to resolve before it."""
+    from otel_eventlog.backends._waiting import Waiters, _Deadline
+
+    waiters, deadline = Waiters(), _Deadline()
+    deadline.expire()
+
+    async def scenario() -> None:
+        await waiters.wait_in_loop(asyncio.get_running_loop(), lambda: 0, 0, deadline)
+
+    asyncio.run(asyncio.wait_for(scenario(), WAIT))
+    assert waiters.count == 0

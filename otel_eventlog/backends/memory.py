@@ -45,6 +45,9 @@ _new_event = tuple.__new__
 _as_event = functools.partial(_new_event, Event)
 # (id,) + row: the `Event`'s fields. Typed loosely, as mypy cannot see through tuple.__add__.
 _prepend = cast("Callable[[tuple[int], Row], tuple[Any, ...]]", tuple.__add__)
+_EVENT_FIELDS = len(Event._fields)
+# What a slot holds: what was stored, until a reader has built its event; then the event.
+Kept = Stored | Event
 # Filtered reads build events in chunks, so that a read stopped by its limit builds few beyond it.
 _SCAN_CHUNK = 512
 
@@ -138,7 +141,7 @@ class InMemoryEventLog(WaitingReads):
         # are the newest `_size`; together they cost `_bytes`. The lists grow, doubling, as slots are
         # first used (`_allocated` of them so far), so that a large max_entries costs nothing until
         # events arrive.
-        self._records: list[Stored | None] = []
+        self._records: list[Kept | None] = []
         self._stamps: list[float] = []
         self._sizes: list[int] = []
         self._allocated = 0
@@ -388,6 +391,8 @@ class InMemoryEventLog(WaitingReads):
             cursor = max(stop, start - 1)
         else:
             events, cursor = _scan(start, rows, limit, accept, self._redaction)
+        if rows and not len(rows[0]) == len(rows[-1]) == _EVENT_FIELDS:  # some read for the first time
+            self._keep_built(start, rows, events)
         return Page(
             events=tuple(events),
             cursor=cursor,
@@ -396,6 +401,22 @@ class InMemoryEventLog(WaitingReads):
             latest_id=last,
             epoch=self._epoch,
         )
+
+    def _keep_built(self, start: int, rows: list[Kept], events: list[Event]) -> None:
+        """Store the events built from `rows` (ids from `start` on) in their place, for the next readers.
+
+        Each event replaces its row only if the row is still there (not evicted, cleared or reused),
+        so that a reader that comes later skips the redaction and the building.
+        """
+        built = {event.id: event for event in events}
+        capacity = self._max_entries
+        with self._lock:
+            records = self._records
+            for offset, row in enumerate(rows):
+                event = built.get(start + offset)
+                slot = (start + offset) % capacity
+                if event is not None and slot < len(records) and records[slot] is row:
+                    records[slot] = event
 
     def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
         return (self._lock,)
@@ -492,7 +513,7 @@ class InMemoryEventLog(WaitingReads):
         self._sizes[slot] = 0
         self._size -= 1
 
-    def _rows(self, start: int, stop: int) -> list[Stored]:
+    def _rows(self, start: int, stop: int) -> list[Kept]:
         """Return the rows of the resident events with ids from `start` to `stop`, both included."""
         count = stop - start + 1
         if count <= 0:
@@ -505,19 +526,25 @@ class InMemoryEventLog(WaitingReads):
         return self._records[first_slot:] + self._records[: end_slot - capacity]  # type: ignore[return-value]
 
 
-def _events(first_id: int, rows: list[Stored], redaction: Redaction) -> list[Event]:
-    """Return the events whose rows are `rows`, the first with id `first_id`, redacted."""
+def _events(first_id: int, rows: list[Kept], redaction: Redaction) -> list[Event]:
+    """Return the events whose rows are `rows`, the first with id `first_id`, redacted.
+
+    A row that a reader built before is its event already: it is returned as it is.
+    """
     apply = redaction.apply
-    for index, stored in enumerate(rows):
-        row = span_event_row(stored) if len(stored) == 4 else stored  # a span event by reference
-        payload = apply(row[2])
-        rows[index] = row if payload is row[2] else (row[0], row[1], payload, row[3], row[4])
-    built = cast("list[Row]", rows)  # every one a row now
-    return list(map(_as_event, map(_prepend, zip(range(first_id, first_id + len(built))), built)))
+    events: list[Event] = []
+    for event_id, stored in enumerate(rows, first_id):
+        if len(stored) == _EVENT_FIELDS:
+            events.append(stored)  # type: ignore[arg-type]  # an Event
+            continue
+        row = span_event_row(stored) if len(stored) == 4 else stored
+        time, kind, payload, trace_id, span_id = row  # type: ignore[misc]
+        events.append(_new_event(Event, (event_id, time, kind, apply(payload), trace_id, span_id)))
+    return events
 
 
 def _scan(
-    start: int, rows: list[Stored], limit: int | None, accept: Callable[[Event], bool], redaction: Redaction
+    start: int, rows: list[Kept], limit: int | None, accept: Callable[[Event], bool], redaction: Redaction
 ) -> tuple[list[Event], int]:
     """Return the accepted events among `rows` (ids from `start` on), at most `limit`, and the cursor."""
     found: list[Event] = []
