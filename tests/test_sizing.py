@@ -448,3 +448,17 @@ def test_keys_that_are_not_strings_are_sized_and_kept() -> None:
     assert cut == 0
     assert size > 0
     assert repr(limits(10, 20)) == "Limits(max_value_bytes=10, max_event_bytes=20)"
+
+
+def test_span_event_attributes_are_read_from_the_sdks_own_dict() -> None:
+    """A recorded span event's attributes are read without going through BoundedAttributes' locks."""
+    from otel_eventlog.backends._common import span_event_attributes
+
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("s") as span:
+        span.add_event("e", {"turn": 1})
+    attributes = span.events[0].attributes
+    assert span_event_attributes(attributes) == {"turn": 1}
+    assert type(span_event_attributes(attributes)) is dict  # the SDK's own dict, not a copy of it
+    plain = {"turn": 2}
+    assert span_event_attributes(plain) is plain
