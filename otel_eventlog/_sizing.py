@@ -1,10 +1,11 @@
 """What an event costs in memory, and the caps that bound it: the log's byte budget is kept with these.
 
-An event is charged a fixed cost (its row, its slot, its payload dict) and a cost per payload item; a
-string is charged its text as well, bytes their length, a container each item it holds. These are
-estimates of what CPython keeps alive for the event, close for the payloads applications log (the
-tests hold them to what ``tracemalloc`` measures); an object that is none of these is charged its own
-size, not what it refers to.
+An event is charged a fixed cost (its row, its slot, its payload dict), a cost per item of its payload
+and of each container in it, and the size of each key and value as CPython stores it (``__sizeof__``:
+a string's text in its own width, an int's digits). These are estimates of what the event keeps alive,
+on the safe side: a value shared with the application, or between events, is charged to each. The tests
+hold them to what ``tracemalloc`` measures. An object that is none of these is charged its own size,
+not what it refers to.
 
 `Limits.fit` is what a backend calls before storing a payload: each string (or bytes) value longer
 than ``max_value_bytes`` is cut, and the cut marked (``"...[1032192 bytes truncated]"``); a payload
@@ -23,12 +24,23 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["EVENT_BYTES", "ITEM_BYTES", "MAX_CONTAINERS", "MAX_DEPTH", "SCALARS", "Limits", "truncated"]
+__all__ = [
+    "EVENT_BYTES",
+    "ITEM_BYTES",
+    "MAX_CONTAINERS",
+    "MAX_DEPTH",
+    "SCALARS",
+    "SPAN_EVENT_BYTES",
+    "Limits",
+    "truncated",
+]
 
 #: The fixed cost of one resident event: its row tuple, its slot, its empty payload dict, its stamp.
-EVENT_BYTES = 320
-#: The cost of one item of a payload or container: its entry, and the header of a small value.
-ITEM_BYTES = 64
+EVENT_BYTES = 240
+#: The cost of one item of a payload or container beyond its key and value: its entry.
+ITEM_BYTES = 40
+#: What a span event kept by reference costs beyond its attributes: the SDK's event and attributes objects.
+SPAN_EVENT_BYTES = 400
 #: Nesting kept in a payload; deeper values are replaced by a marker (readers show no deeper anyway).
 MAX_DEPTH = 32
 #: Containers sized in one payload; past that, they are replaced by a marker.
@@ -41,8 +53,10 @@ _FAST_BYTES = 4096
 _OVERHEAD = 128
 # A string key at most this long is charged as part of its item; a longer one is sized (and cut).
 _SHORT = 64
-#: The types of value charged as an item alone.
+#: The types of value that hold nothing else: charged their own size.
 SCALARS = frozenset({int, float, bool, type(None)})
+# What the common payload holds: text and numbers, each charged its exact size in one call.
+_FLAT = SCALARS | {str}
 _SEQUENCES = (list, tuple, set, frozenset, collections.deque)
 
 
@@ -67,7 +81,8 @@ class Limits:
     def __init__(self, max_value_bytes: int, max_event_bytes: int) -> None:
         self.max_value_bytes = max_value_bytes
         self.max_event_bytes = max_event_bytes
-        # Text of at most a quarter of max_value_bytes characters fits it in UTF-8, whatever the script.
+        # A string that costs at most a quarter of max_value_bytes has fewer characters than that, so
+        # it fits max_value_bytes in UTF-8, whatever the script.
         self.fast_bytes = min(_FAST_BYTES, max_value_bytes // 4, max_event_bytes)
 
     def fit(self, payload: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
@@ -88,22 +103,17 @@ class Limits:
         return fitted, fitting.size, fitting.cut
 
     def charge(self, payload: dict[str, Any]) -> int:
-        """Return what `payload` costs if it is text and numbers, a little of it; else -1: `fit` it.
+        """Return what `payload` costs if it is text and numbers under string keys, a little of it; else -1.
 
-        The common case, and so the one thing every append pays: one look at each item.
+        The common case, and so the one thing every append pays: one look at each item, whose key
+        and value are charged their exact size (``__sizeof__`` of a built-in type is one C call). A
+        payload that returns -1 goes to `fit`. Never raises.
         """
         size = EVENT_BYTES + ITEM_BYTES * len(payload)
-        try:
-            for key, value in payload.items():
-                kind = type(value)
-                if kind is str:
-                    size += len(key) + len(value)
-                elif kind in SCALARS:
-                    size += len(key)
-                else:
-                    return -1
-        except TypeError:  # a key without a length
-            return -1
+        for key, value in payload.items():  # a dict no one else changes: the log's copy, or handed over
+            if type(value) not in _FLAT or type(key) is not str:
+                return -1
+            size += key.__sizeof__() + value.__sizeof__()  # exact built-in types: these cannot raise
         return size if size <= self.fast_bytes else -1
 
     def __repr__(self) -> str:
@@ -129,24 +139,46 @@ class _Fitting:
     def mapping(self, payload: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
         """Return `payload` as a dict within the caps: itself if it is a dict and nothing was cut."""
         items = list(payload.items())
-        fitted: list[tuple[Any, Any]] = []
+        fitted: dict[Any, Any] = {}
         changed = type(payload) is not dict
-        for key, value in items:
+        for index, (key, value) in enumerate(items):
             if self.full():
-                fitted.append(("...", self.cut_short(len(items) - len(fitted))))
+                fitted[_unique("...", fitted)] = self.cut_short(len(items) - index)
                 changed = True
                 break
             self.size += ITEM_BYTES
-            new_key = self.value(key, depth + 1) if type(key) is not str or len(key) > _SHORT else key
+            new_key = self.key(key, depth)
+            if new_key is not key:
+                new_key = _unique(new_key, fitted)  # two keys cut to the same text both stay
             new = self.value(value, depth + 1)
             changed = changed or new is not value or new_key is not key
-            fitted.append((new_key, new))
-        return dict(fitted) if changed else payload  # type: ignore[return-value]  # a dict
+            fitted[new_key] = new
+        return fitted if changed else payload  # type: ignore[return-value]  # a dict when unchanged
+
+    def key(self, key: object, depth: int) -> object:
+        """Return a mapping key within the caps, charging it; a key that had to change is kept hashable."""
+        if type(key) is str and len(key) <= _SHORT:
+            self.size += key.__sizeof__()
+            return key
+        new = self.value(key, depth + 1)
+        if new is key:
+            return key
+        try:
+            hash(new)
+        except TypeError:  # a frozenset whose items were cut became a list
+            return f"<{type(key).__name__} key>"
+        return new
 
     def value(self, value: object, depth: int) -> object:
         """Return `value` within the caps (itself when nothing was cut), charging what it costs."""
         kind = type(value)
         if kind in SCALARS:
+            size = value.__sizeof__()
+            if size > self.room() + _OVERHEAD:  # an int of millions of digits
+                self.cut += 1
+                value = f"<int of {value.bit_length()} bits>"  # type: ignore[attr-defined]  # an int
+                size = value.__sizeof__()
+            self.size += size
             return value
         if kind is str or isinstance(value, str):
             return self.text(value)  # type: ignore[arg-type]  # a str
@@ -241,6 +273,16 @@ class _Fitting:
         if _same(fitted, found):
             return items
         return tuple(fitted) if type(items) is tuple else fitted
+
+
+def _unique(key: object, taken: dict[Any, Any]) -> object:
+    """Return `key`, or a variant of it that is not among `taken`'s keys yet."""
+    if key not in taken:
+        return key
+    count = 2
+    while f"{key} ({count})" in taken:
+        count += 1
+    return f"{key} ({count})"
 
 
 def _same(fitted: list[Any], original: list[Any]) -> bool:

@@ -97,7 +97,7 @@ def _positive_int(value: object, path: str) -> int:
 
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
 _BYTE_UNITS.update({"kib": 1024, "mib": 1024**2, "gib": 1024**3})
-_BYTE_SIZE = re.compile(r"\s*([0-9]+)\s*([a-z]*)\s*", re.IGNORECASE)
+_BYTE_SIZE = re.compile(r"\s*([0-9][0-9_]*)\s*([a-z]*)\s*", re.IGNORECASE | re.ASCII)
 
 
 def _byte_size(value: object, path: str) -> int:
@@ -111,7 +111,7 @@ def _byte_size(value: object, path: str) -> int:
                 f"got {describe(value)}",
                 path=path,
             )
-        value = int(match.group(1)) * _BYTE_UNITS[unit]
+        value = int(match.group(1).replace("_", "")) * _BYTE_UNITS[unit]
     try:
         return check_count(value, path)
     except (ArgumentTypeError, ArgumentValueError):

@@ -155,6 +155,11 @@ class Redaction:
         return self._enabled
 
     @property
+    def rewrites_text(self) -> bool:
+        """Whether redaction can replace part of a string (with `patterns`), making a new string."""
+        return self._enabled and bool(self._patterns)
+
+    @property
     def redacted(self) -> int:
         """How many values were redacted so far."""
         return self._redacted

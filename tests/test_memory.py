@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import TracerProvider
 
 from otel_eventlog import Entry, Event, InMemoryEventLog
+from otel_eventlog.event import SpanEventRef
 from tests.helpers import ManualClock
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -754,3 +756,20 @@ def test_an_event_evicted_while_it_was_being_read_is_not_brought_back() -> None:
     events = [Event(1, 0.0, "a", {}, None, None)]
     log._keep_built(1, rows, events)
     assert [event.kind for event in log.query()] == ["b", "c"]
+
+
+def test_a_reference_written_again_into_the_same_slot_keeps_its_new_id() -> None:
+    """A read that finishes after the ring wrapped onto the same reference does not bring the old id back."""
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("s") as span:
+        span.add_event("tool.called")
+    context = span.get_span_context()
+    ref = SpanEventRef(span.events[0].timestamp, span.events[0], context.trace_id, context.span_id)
+    log = InMemoryEventLog(max_entries=2)
+    log.write_batch([ref])
+    rows = log._rows(1, 1)
+    log.write_batch([ref, ref])  # ids 2 and 3: id 3 lands in id 1's slot, as the same object
+    log._keep_built(1, rows, [Event(1, 0.0, "tool.called", {}, None, None)])
+    page = log.read(since=2)
+    assert [event.id for event in page.events] == [3]
+    assert page.cursor == 3

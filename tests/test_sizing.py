@@ -253,8 +253,11 @@ def measured_bytes_per_event(make_payload: Any, count: int = 2000) -> tuple[floa
         lambda n: {"completion": f"{n} " + "é" * 10_000},
         lambda n: {"messages": [{"role": "user", "content": f"question {n} " * 20}] * 3, "n": n},
         lambda n: {"values": [float(v) for v in range(n % 50)]},
+        lambda n: {"emoji": f"{n}" + "\N{GRINNING FACE}" * 900},
+        lambda n: {f"{n}-{k}-" + "\N{GRINNING FACE}" * 20: k for k in range(20)},
+        lambda n: {"n": n << 2000},
     ],
-    ids=["small", "prompt", "non-ascii", "messages", "floats"],
+    ids=["small", "prompt", "non-ascii", "messages", "floats", "emoji", "unique-keys", "big-int"],
 )
 def test_the_charge_covers_what_the_event_really_costs(make_payload: Any) -> None:
     """For the payloads applications log, the charge is at least what tracemalloc measures, not far above."""
@@ -408,7 +411,7 @@ def test_the_limits_come_from_the_config_file_and_the_environment(monkeypatch: p
     log = config.event_log.create_event_log()
     assert (log.max_bytes, log.max_value_bytes) == (8 * MIB, 4096)  # type: ignore[attr-defined]
     monkeypatch.setenv("OTEL_EVENTLOG_MAX_BYTES", "1 GB")
-    monkeypatch.setenv("OTEL_EVENTLOG_MAX_VALUE_BYTES", "2KiB")
+    monkeypatch.setenv("OTEL_EVENTLOG_MAX_VALUE_BYTES", "2_048")
     config = load_config({})
     assert (config.event_log.max_bytes, config.event_log.max_value_bytes) == (10**9, 2 * KIB)
 
@@ -421,6 +424,7 @@ def test_the_limits_come_from_the_config_file_and_the_environment(monkeypatch: p
         (0, "expected a positive size in bytes, got 0 (int)"),
         (1.5, "expected a positive size in bytes, got 1.5 (float)"),
         ("9" * 5000, "expected a size in bytes such as 65536 or '64MiB'"),
+        ("4 \N{KELVIN SIGN}iB", "expected a size in bytes such as 65536 or '64MiB'"),
     ],
 )
 def test_a_bad_size_names_the_key_path(value: object, message: str) -> None:
@@ -462,3 +466,66 @@ def test_span_event_attributes_are_read_from_the_sdks_own_dict() -> None:
     assert type(span_event_attributes(attributes)) is dict  # the SDK's own dict, not a copy of it
     plain = {"turn": 2}
     assert span_event_attributes(plain) is plain
+
+
+def test_a_huge_int_is_charged_its_size_and_cut_to_a_marker() -> None:
+    """An int of millions of digits cannot slip past the budget: a marker naming its size replaces it."""
+    log = InMemoryEventLog(max_bytes=1 * MIB)
+    for n in range(20):
+        log.append("k", {"n": (1 << 8_000_000) + n})
+    (event, *_) = log.query()
+    assert event.payload["n"] == "<int of 8000001 bits>"
+    assert log.stats()["resident_bytes"] < 64 * KIB
+
+
+def test_keys_are_charged_and_cut_whatever_their_type() -> None:
+    """A long string in a tuple key is cut; a frozenset key that had to change keeps the other keys."""
+    payload, _, cut = limits(10).fit({("x" * 1000,): 1, "other": 2})
+    assert (("x" * 10 + "...[990 bytes truncated]",), 1) in payload.items()
+    assert payload["other"] == 2
+    assert cut == 1
+    payload, _, cut = limits(10).fit({frozenset({"y" * 1000}): 1, "other": 2})
+    assert payload == {"<frozenset key>": 1, "other": 2}
+    assert cut == 1
+
+
+def test_two_keys_cut_to_the_same_text_both_stay() -> None:
+    """Keys that differ only past the cap are kept apart, not merged."""
+    payload, _, _ = limits(70).fit({"k" * 100 + "a": 1, "k" * 100 + "b": 2, "k" * 100 + "c": 3})
+    assert sorted(payload.values()) == [1, 2, 3]
+    assert sorted(payload)[1:] == [f"{'k' * 70}...[31 bytes truncated] ({n})" for n in (2, 3)]
+
+
+def test_odd_keys_never_make_an_append_raise() -> None:
+    """A key whose length cannot be taken (a range too large) is sized the slow way, not raised."""
+    log = InMemoryEventLog()
+    log.append("k", {range(2**64): "x"})  # type: ignore[dict-item]
+    log.extend([Entry("k", {range(2**64): "y"})])  # type: ignore[dict-item]
+    log.write_batch([("k", {range(2**64): "z"}, None, None, None)])  # type: ignore[list-item]
+    assert len(log) == 3
+
+
+def test_a_batch_item_that_is_neither_an_entry_nor_a_reference_is_refused_alone() -> None:
+    """An Event handed to write_batch is named in the error, and the rest of the batch is stored."""
+    source = InMemoryEventLog()
+    foreign = source.append("foreign")
+    log = InMemoryEventLog()
+    with pytest.raises(TypeError, match=r"batch\[0\]"):
+        log.write_batch([foreign, ("mine", {}, None, None, None)])  # type: ignore[list-item]
+    assert [(event.id, event.kind) for event in log.query()] == [(1, "mine")]
+
+
+def test_pattern_redaction_does_not_keep_longer_text_than_was_charged() -> None:
+    """With patterns that lengthen text, a read leaves resident memory as the budget counted it."""
+    from otel_eventlog.redaction import Redaction
+
+    log = InMemoryEventLog(max_bytes=4 * MIB, redaction=Redaction(patterns=[r"\d"]))
+    for n in range(200):
+        log.append("digits", {"text": str(n) * 4000})
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    assert log.query()[0].payload["text"].startswith("[redacted]")
+    gc.collect()
+    assert tracemalloc.get_traced_memory()[0] - before < 256 * KIB
+    tracemalloc.stop()

@@ -20,7 +20,7 @@ from otel_eventlog._checks import (
     trace_hex,
 )
 from otel_eventlog._kinds import kind_matcher
-from otel_eventlog._sizing import EVENT_BYTES, Limits
+from otel_eventlog._sizing import EVENT_BYTES, SPAN_EVENT_BYTES, Limits
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, Event, SpanEventRefLike
 
@@ -128,7 +128,7 @@ def batch_rows(batch: list[BatchItem], now: float) -> tuple[list[Stored], Except
     if type(batch) is not list:
         batch = _as_list(batch)
     try:
-        if 5 not in map(len, batch):  # no entries: only span events by reference
+        if set(map(len, batch)) <= {4}:  # only span events by reference (or nothing)
             return batch, None  # type: ignore[return-value]  # the 4-tuples are SpanEventRefs
     except TypeError:  # an item without a length: the loop below names it
         pass
@@ -200,6 +200,8 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
                         time, kind, _, trace_id, span_id = span_event_row(row)
                         rows[index] = (time, kind, payload, trace_id, span_id)
                         cut += cuts
+                        size -= SPAN_EVENT_BYTES  # a row now: the SDK's objects are not kept
+                size += SPAN_EVENT_BYTES
             except Exception:  # a reference that breaks the shape: readers see it marked
                 size = EVENT_BYTES
         sizes.append(size)

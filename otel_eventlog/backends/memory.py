@@ -46,6 +46,8 @@ _as_event = functools.partial(_new_event, Event)
 # (id,) + row: the `Event`'s fields. Typed loosely, as mypy cannot see through tuple.__add__.
 _prepend = cast("Callable[[tuple[int], Row], tuple[Any, ...]]", tuple.__add__)
 _EVENT_FIELDS = len(Event._fields)
+# Built events stored back per taking of the lock.
+_KEEP_CHUNK = 64
 # What a slot holds: what was stored, until a reader has built its event; then the event.
 Kept = Stored | Event
 # Filtered reads build events in chunks, so that a read stopped by its limit builds few beyond it.
@@ -405,18 +407,25 @@ class InMemoryEventLog(WaitingReads):
     def _keep_built(self, start: int, rows: list[Kept], events: list[Event]) -> None:
         """Store the events built from `rows` (ids from `start` on) in their place, for the next readers.
 
-        Each event replaces its row only if the row is still there (not evicted, cleared or reused),
-        so that a reader that comes later skips the redaction and the building.
+        An event replaces its row only if that id is still resident and its slot still holds that
+        row, so that a row evicted, cleared or written again meanwhile is left alone. Not done when
+        redaction rewrites text: a redacted string can be longer than the one it was charged as.
+        The lock is taken for a few events at a time, so that writers wait for no more than that.
         """
-        built = {event.id: event for event in events}
+        if self._redaction.rewrites_text:
+            return
         capacity = self._max_entries
-        with self._lock:
-            records = self._records
-            for offset, row in enumerate(rows):
-                event = built.get(start + offset)
-                slot = (start + offset) % capacity
-                if event is not None and slot < len(records) and records[slot] is row:
-                    records[slot] = event
+        fresh = [
+            (event.id, (event.id) % capacity, rows[event.id - start], event)
+            for event in events
+            if len(rows[event.id - start]) != _EVENT_FIELDS
+        ]
+        for chunk in range(0, len(fresh), _KEEP_CHUNK):
+            with self._lock:
+                first, records = self._last_id - self._size + 1, self._records
+                for event_id, slot, row, event in fresh[chunk : chunk + _KEEP_CHUNK]:
+                    if event_id >= first and records[slot] is row:
+                        records[slot] = event
 
     def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
         return (self._lock,)
