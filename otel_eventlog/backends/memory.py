@@ -451,7 +451,7 @@ class InMemoryEventLog(WaitingReads):
         as estimated), ``evicted_by_count`` (pushed out by ``max_entries``), ``evicted_by_ttl``,
         ``evicted_by_bytes`` (pushed out by ``max_bytes``), ``cleared``, ``truncated`` (values cut to
         ``max_value_bytes`` or to fit ``max_bytes``), ``waiting_readers`` and ``redacted`` (values the
-        log's redaction replaced, for every log that shares it). Thread-safe; O(1).
+        log's redaction replaced, once per event, for every log that shares it). Thread-safe; O(1).
         """
         with self._lock:
             self._sweep()
