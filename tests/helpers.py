@@ -207,7 +207,7 @@ class ListEventLog:
             return len(self._events)
 
     def _expire(self, now: float) -> None:
-        while self._events and self._events[0][0] + self._ttl <= now:
+        while self._events and now - self._events[0][0] > self._ttl:
             del self._events[0]
 
 

@@ -156,6 +156,16 @@ def test_events_expire_after_ttl_on_read_and_on_append(make: Factory, clock: Man
     assert ids(log) == [3]
 
 
+def test_an_event_exactly_as_old_as_the_ttl_is_still_resident(make: Factory, clock: ManualClock) -> None:
+    """The seed's rule: an event goes once its age is greater than ttl_seconds, not when it equals it."""
+    log = make(ttl_seconds=10)
+    log.append("a")
+    clock.advance(10)
+    assert [e.kind for e in log.query()] == ["a"]
+    clock.advance(0.25)
+    assert log.query() == []
+
+
 def test_clear_drops_everything_but_keeps_counting(make: Factory) -> None:
     """After clear() nothing is resident and the next id follows the last one handed out."""
     log = make()

@@ -243,12 +243,12 @@ def test_ring_wraps_many_times_and_stays_in_order() -> None:
 
 
 def test_ttl_evicts_old_events_on_append(clock: ManualClock) -> None:
-    """An append sweeps out events that have been resident for ttl_seconds."""
+    """An append sweeps out events that have been resident for longer than ttl_seconds."""
     log = InMemoryEventLog(ttl_seconds=10, now=clock)
     log.append("old")
     clock.advance(5)
     log.append("younger")
-    clock.advance(5)
+    clock.advance(5.5)
     log.append("new")
     assert [event.kind for event in log.query()] == ["younger", "new"]
 
@@ -258,17 +258,32 @@ def test_ttl_is_swept_on_read_once_writes_pause(clock: ManualClock) -> None:
     log = InMemoryEventLog(ttl_seconds=10, now=clock)
     log.append("a")
     log.append("b")
-    clock.advance(10)
+    clock.advance(10.5)
     assert log.query() == []
     assert log.read().events == ()
     assert len(log) == 0
 
 
-def test_event_is_resident_until_its_ttl_has_passed(clock: ManualClock) -> None:
-    """An event younger than the TTL stays; one exactly ttl_seconds old is gone."""
+def test_event_is_resident_until_it_is_older_than_its_ttl(clock: ManualClock) -> None:
+    """An event exactly ttl_seconds old stays (the seed's rule); one any older is gone."""
+    clock.now = 1005.0
     log = InMemoryEventLog(ttl_seconds=10, now=clock)
     log.append("a")
-    clock.advance(9.999)
+    clock.advance(10)  # t=1015: exactly as old as the TTL
+    assert len(log) == 1
+    assert [event.kind for event in log.query()] == ["a"]
+    clock.advance(0.001)
+    assert len(log) == 0
+
+
+def test_the_age_is_judged_without_rounding_surprises(clock: ManualClock) -> None:
+    """With ttl_seconds=0.3, an event whose computed age is a hair under 0.3 s is not evicted."""
+    log = InMemoryEventLog(ttl_seconds=0.3, now=clock)
+    appended = clock.now
+    log.append("a")
+    clock.advance(0.3)
+    assert clock.now - appended < 0.3  # the computed age: 0.29999995 s at this clock's magnitude
+    assert appended + 0.3 <= clock.now  # ...though the rounded sum says the TTL is reached
     assert len(log) == 1
     clock.advance(0.001)
     assert len(log) == 0
@@ -430,7 +445,7 @@ def test_missed_counts_everything_when_all_was_evicted(clock: ManualClock) -> No
     log = InMemoryEventLog(ttl_seconds=1, now=clock)
     for _ in range(5):
         log.append("tick")
-    clock.advance(1)
+    clock.advance(1.5)
     page = log.read(since=1)
     assert (page.events, page.missed, page.oldest_id, page.cursor) == ((), 4, None, 5)
 
@@ -576,10 +591,10 @@ def test_extend_sweeps_expired_events_first(clock: ManualClock) -> None:
     """Expired events go before a batch is stored, and the batch starts a new TTL."""
     log = InMemoryEventLog(ttl_seconds=10, now=clock)
     log.append("old")
-    clock.advance(10)
+    clock.advance(10.5)
     log.extend([("new", None, None, None, None)] * 2)
     assert [e.kind for e in log.query()] == ["new", "new"]
-    clock.advance(9.9)
+    clock.advance(10)
     assert len(log) == 2
     clock.advance(0.1)
     assert len(log) == 0

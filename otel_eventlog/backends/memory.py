@@ -58,8 +58,8 @@ class InMemoryEventLog(WaitingReads):
     """A bounded, thread-safe, in-process event log.
 
     Events are evicted oldest first when more than `max_entries` are resident, when together they
-    would cost more than `max_bytes`, and once they have been resident for `ttl_seconds` (judged by
-    the clock at append time, swept on every append and read). Each string value is cut to
+    would cost more than `max_bytes`, and once they have been resident for longer than `ttl_seconds`
+    (judged by the clock at append time, swept on every append and read). Each string value is cut to
     `max_value_bytes` as it is stored, the cut marked (``"...[1032192 bytes truncated]"``).
 
     Args:
@@ -233,7 +233,7 @@ class InMemoryEventLog(WaitingReads):
         # waiting for the GIL: that is what keeps concurrent writers from convoying on it. That is why
         # the row is built before the lock is taken and the `Event` after it is released.
         with self._lock:
-            if now >= self._next_expiry:
+            if now > self._next_expiry:
                 self._evict_expired(now)
             event_id = self._last_id + 1
             self._last_id = event_id
@@ -307,7 +307,7 @@ class InMemoryEventLog(WaitingReads):
         stamps = [now] * kept if kept > 1 else None
         # As in `append`, the locked section makes no Python-level call and no backward jump.
         with self._lock:
-            if now >= self._next_expiry:
+            if now > self._next_expiry:
                 self._evict_expired(now)
             first = self._last_id + 1
             self._last_id += count
@@ -495,13 +495,15 @@ class InMemoryEventLog(WaitingReads):
 
     def _sweep(self) -> None:
         now = self._now()
-        if now >= self._next_expiry:
+        if now > self._next_expiry:
             self._evict_expired(now)
 
     def _evict_expired(self, now: float) -> None:
         ttl, stamps = self._ttl_seconds, self._stamps
         resident = self._size
-        while self._size and stamps[(self._last_id - self._size + 1) % self._max_entries] + ttl <= now:
+        # The seed's rule: an event goes once its age is greater than the TTL, the age computed as such
+        # (`stamp + ttl <= now` would round the sum and evict some events a little early).
+        while self._size and now - stamps[(self._last_id - self._size + 1) % self._max_entries] > ttl:
             self._evict_oldest()
         self._expired += resident - self._size
         oldest = (self._last_id - self._size + 1) % self._max_entries
