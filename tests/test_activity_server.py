@@ -245,13 +245,12 @@ def test_a_token_is_required_when_configured(log: InMemoryEventLog) -> None:
 
 
 def test_the_stream_says_hello_then_sends_events_live(server: ActivityServer, log: InMemoryEventLog) -> None:
-    """A stream starts with the log's epoch, sends the recent events, then new ones as they come."""
+    """A stream starts with the log's epoch and the retry delay, then the recent events, then new ones."""
     log.append("before")
     stream = Stream(server)
     try:
-        assert stream.next() == {"retry": "2000"}
-        hello = stream.next()
-        assert hello["event"] == "hello"
+        hello = stream.next()  # the reconnection delay travels with the first event: no empty message
+        assert (hello["retry"], hello["event"]) == ("2000", "hello")
         assert json.loads(hello["data"]) == {"epoch": log.epoch, "latest_id": 1}
         assert stream.next_event()["kind"] == "before"
         log.append("turn.started", {"turn": 1})
@@ -400,3 +399,20 @@ def test_a_stream_answers_head_without_a_body(server: ActivityServer) -> None:
     status, headers, body = get(server, "/activity/stream", method="HEAD")
     assert (status, headers["content-type"], body) == (200, "text/event-stream; charset=utf-8", b"")
     assert repr(server) == f"ActivityServer(url={server.url!r})"
+
+
+def test_httpx_sse_reads_every_message_as_an_event(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """With httpx-sse, the natural loop that decodes each message's data never meets an empty one."""
+    import httpx
+    from httpx_sse import connect_sse
+
+    log.append("turn.started", {"turn": 1})
+    with (
+        httpx.Client(timeout=WAIT) as client,
+        connect_sse(client, "GET", f"{server.url}activity/stream?since=0") as source,
+    ):
+        messages = source.iter_sse()
+        hello = next(messages)
+        assert (hello.event, hello.json()["epoch"], hello.retry) == ("hello", log.epoch, 2000)
+        first = next(messages)
+        assert (first.event, first.id, first.json()["kind"]) == ("message", "1", "turn.started")

@@ -382,7 +382,7 @@ SSE_HEARTBEAT = b": heartbeat\n\n"
 def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int]:
     """Return a stream's opening lines and the cursor it starts from.
 
-    The opening is the reconnection delay and a ``hello`` naming the log's epoch; the cursor is the
+    The opening is a ``hello`` naming the log's epoch, with the reconnection delay; the cursor is the
     request's, else just before the most recent events.
     """
     start = app.event_log.read(None, 0)
@@ -390,8 +390,10 @@ def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int]:
     if cursor is None:  # a new reader: the most recent events first, and no gap to report
         oldest = start.latest_id + 1 if start.oldest_id is None else start.oldest_id
         cursor = max(start.latest_id - app.limits.default_limit, oldest - 1)
+    # The reconnection delay travels in the hello's own block: a block with no event in it reads, to
+    # some clients (httpx-sse), as an empty message.
     hello = sse_message("hello", {"epoch": start.epoch, "latest_id": start.latest_id})
-    return b"retry: 2000\n\n" + hello, cursor
+    return b"retry: 2000\n" + hello, cursor
 
 
 def sse_page(page: Page) -> bytes:
