@@ -200,6 +200,10 @@ class ListEventLog:
         with self._changed:
             self._events.clear()
 
+    def __bool__(self) -> bool:
+        """True: a log, empty or not."""
+        return True
+
     def __len__(self) -> int:
         """How many events are resident."""
         with self._changed:

@@ -426,3 +426,10 @@ def test_a_log_that_always_fails_is_counted_not_raised() -> None:
     writer.write_batch([Entry("b"), Entry("c")])
     stored(writer)
     assert writer.failures == 3  # type: ignore[attr-defined]
+
+
+def test_a_log_is_truthy_even_when_empty(make: Factory) -> None:
+    """`if log:` tells whether there is a log, not whether it holds events."""
+    log = make()
+    assert len(log) == 0
+    assert bool(log) is True

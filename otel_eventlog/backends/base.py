@@ -23,7 +23,8 @@ class EventLog(Protocol):
     What an implementation must guarantee: ids start at 1, strictly increase and never repeat for the
     lifetime of the log, across eviction and `clear()`; resident ids are contiguous, so that `Page.missed`
     is exact; every method is safe to call from any thread; a wrong argument raises `TypeError` or
-    `ValueError` naming it and changes nothing; `append` and `extend` never wait on a reader.
+    `ValueError` naming it and changes nothing; `append` and `extend` never wait on a reader; a log is
+    truthy even when empty (define ``__bool__``: ``__len__`` alone would make an empty log false).
     ``tests/test_backend_conformance.py`` checks all of it, and any backend can join it.
     """
 
