@@ -111,7 +111,7 @@ def test_streams_beyond_the_cap_get_a_503_with_retry_after() -> None:
         first.request("GET", "/activity/stream")
         opened = first.getresponse()
         assert opened.status == 200
-        opened.fp.readline()  # the stream is open once its first line came
+        opened.readline()  # the stream is open once its first line came
         second = http.client.HTTPConnection(server.addr, server.port, timeout=WAIT)
         second.request("GET", "/activity/stream")
         refused = second.getresponse()

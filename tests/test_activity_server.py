@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
+import queue
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,7 +69,7 @@ class Stream:
         """Return the next message or comment as its fields (a comment is {"comment": ...})."""
         fields: dict[str, str] = {}
         while True:
-            line = self.response.fp.readline().decode()
+            line = self.response.readline().decode()  # through the chunked framing
             assert line, "the stream ended"
             line = line.rstrip("\n")
             if not line:
@@ -416,3 +419,60 @@ def test_httpx_sse_reads_every_message_as_an_event(server: ActivityServer, log: 
         assert (hello.event, hello.json()["epoch"], hello.retry) == ("hello", log.epoch, 2000)
         first = next(messages)
         assert (first.event, first.id, first.json()["kind"]) == ("message", "1", "turn.started")
+
+
+PROMPT = 3.0  # seconds: far more than an event takes, less than a block of heartbeats takes to fill
+
+
+def deliveries(events: Iterator[Any], kind: Callable[[Any], str]) -> queue.Queue[str]:
+    """Read `events` on a thread of their own; each event's kind is put on the returned queue as it comes."""
+    arrived: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        with contextlib.suppress(Exception):  # the client ends with the test's server
+            for event in events:
+                arrived.put(kind(event))
+
+    threading.Thread(target=read, daemon=True).start()
+    return arrived
+
+
+def test_clients_that_read_in_blocks_get_each_event_as_it_comes(
+    server: ActivityServer, log: InMemoryEventLog
+) -> None:
+    """sseclient-py and requests-sse (requests underneath) get every event before the next is appended."""
+    import requests
+    import sseclient
+    from requests_sse import EventSource
+
+    response = requests.get(f"{server.url}activity/stream?since=0", stream=True, timeout=WAIT)
+    with (
+        contextlib.closing(response),
+        EventSource(f"{server.url}activity/stream?since=0", timeout=WAIT) as source,
+    ):
+        clients = [
+            deliveries(sseclient.SSEClient(response).events(), lambda event: event.event),  # type: ignore[no-untyped-call]
+            deliveries(iter(source), lambda event: event.type),
+        ]
+        for arrived in clients:
+            assert arrived.get(timeout=WAIT) == "hello"
+        for n in range(3):
+            log.append("tick", {"n": n})
+            for arrived in clients:
+                # In an unframed body, it waits until the client's read block fills: seconds later.
+                assert arrived.get(timeout=PROMPT) == "message"
+
+
+def test_an_http_1_0_client_gets_the_stream_unframed(server: ActivityServer) -> None:
+    """A client that speaks HTTP/1.0 gets a plain body that ends with the connection, as it expects."""
+    with socket.create_connection((server.addr, server.port), timeout=WAIT) as connection:
+        connection.sendall(b"GET /activity/stream HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        received = b""
+        while b"event: hello" not in received:
+            chunk = connection.recv(4096)
+            assert chunk, "the stream ended"
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200")
+    assert b"transfer-encoding" not in head.lower()
+    assert body.startswith(b"retry: 2000\nevent: hello\n")

@@ -242,15 +242,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     def _stream(self, query: StreamQuery) -> None:
+        """Send the stream, each message as it comes; to an HTTP/1.1 client, in chunked framing.
+
+        A body that simply runs until the connection closes (HTTP/1.0) is delivered late to clients
+        that read it in blocks (requests-based ones wait for a block to fill); each chunk of a chunked
+        body is handed over as it arrives. The connection closes when the stream ends.
+        """
+        chunked = self.request_version == "HTTP/1.1"
+        if chunked:
+            self.protocol_version = "HTTP/1.1"  # for this response's status line
         self.send_response(200)
         for name, value in SSE_HEADERS:
             self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
         self.end_headers()
         if self.command == "HEAD":
             return
         for chunk in stream(self.app, query, self.closing.is_set, WAIT_SLICE):
-            self.wfile.write(chunk)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
             self.wfile.flush()
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep requests off stderr; applications log their own access if they want it."""
