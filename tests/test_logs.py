@@ -199,3 +199,62 @@ def test_a_non_log_is_refused_at_construction(factory: Any) -> None:
     """Both refuse something that is not an event log, naming it."""
     with pytest.raises(TypeError, match="event_log must be an EventLog, got dict"):
         factory({})
+
+
+LOGGING_SCRIPT = """
+import logging, sys
+if sys.argv[1] == "configured":
+    import otel_eventlog
+    otel_eventlog.configure({"observability": {"event_log": {"capture": {"logging": True}}}})
+logging.getLogger("thirdparty.genai").warning("content capture is off; set %s to capture it", "VAR")
+logging.getLogger("thirdparty.genai").info("an info line Python does not print by default")
+logging.getLogger("app").error("an error", extra={"event_name": "tool.failed"})
+quiet = logging.getLogger("quiet")
+quiet.addHandler(logging.NullHandler())
+quiet.propagate = False
+quiet.warning("a warning its library silenced")
+"""
+
+
+def test_configure_leaves_what_logging_prints_as_it_was() -> None:
+    """In a fresh process, stderr is the same with configure() as without: the last resort still prints."""
+    import subprocess
+    import sys
+
+    def stderr(mode: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", LOGGING_SCRIPT, mode],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return run.stderr
+
+    plain = stderr("plain")
+    assert plain == "content capture is off; set VAR to capture it\nan error\n"
+    assert stderr("configured") == plain
+
+
+def test_two_event_log_handlers_print_a_warning_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A record passing two event log handlers and no other is printed by the last resort once."""
+    printed: list[str] = []
+    resort = logging.lastResort
+    assert resort is not None
+    log = InMemoryEventLog()
+    child, parent = logging.getLogger("twice.child"), logging.getLogger("twice")
+    first, second = EventLogHandler(log), EventLogHandler(log)
+    child.addHandler(first)
+    parent.addHandler(second)
+    parent.propagate = False
+    original = resort.handle
+    resort.handle = lambda record: printed.append(record.getMessage()) or True  # type: ignore[method-assign]
+    try:
+        child.warning("once", extra={"event_name": "x.happened"})
+    finally:
+        resort.handle = original  # type: ignore[method-assign]
+        child.removeHandler(first)
+        parent.removeHandler(second)
+        parent.propagate = True
+    assert printed == ["once"]
+    assert [event.kind for event in log.query()] == ["x.happened", "x.happened"]

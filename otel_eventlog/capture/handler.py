@@ -74,6 +74,19 @@ class EventLogHandler(CaptureCounters, logging.Handler):
         self._capture = capture_filter(include, exclude)
         self._failures = FailureReporter(_logger, "appending a logged event to the event log")
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Handle `record`, then print it as Python would have had this handler not been there.
+
+        Python prints a record of ``WARNING`` or above to stderr (through `logging.lastResort`) when
+        no handler is found for it. A handler of this kind is not output, so it does not count: an
+        application's (or a library's) warnings show exactly as they would without it.
+        """
+        handled = super().handle(record)
+        last_resort = logging.lastResort
+        if last_resort is not None and record.levelno >= last_resort.level and _prints_instead(record, self):
+            last_resort.handle(record)
+        return handled
+
     def flush(self) -> None:
         """Wait until the records handled are in the log, a few seconds at most, for a log that queues."""
         flush(self._writer, _FLUSH_WAIT)
@@ -106,3 +119,21 @@ class EventLogHandler(CaptureCounters, logging.Handler):
             self._writer.write_batch([entry])
         except Exception:
             self._failures.report()
+
+
+def _prints_instead(record: logging.LogRecord, handler: EventLogHandler) -> bool:
+    """Tell whether `handler` stands where Python would have printed `record` through its last resort.
+
+    True when the record's logger and its ancestors (as far as records propagate) hold no handler but
+    event log handlers, and `handler` is the last of those the record reaches: it prints once.
+    """
+    last: logging.Handler | None = None
+    logger: logging.Logger | None = logging.root if record.name == "root" else logging.getLogger(record.name)
+    while logger is not None:
+        for other in logger.handlers:
+            if not isinstance(other, EventLogHandler):
+                return False
+            if record.levelno >= other.level:
+                last = other
+        logger = logger.parent if logger.propagate else None
+    return last is handler
