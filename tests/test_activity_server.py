@@ -64,6 +64,7 @@ class Stream:
         self.response = self.connection.getresponse()
         assert self.response.status == 200
         assert self.response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+        self.epoch: str | None = None  # the log's, from the stream's hello
 
     def next(self) -> dict[str, str]:
         """Return the next message or comment as its fields (a comment is {"comment": ...})."""
@@ -73,6 +74,8 @@ class Stream:
             assert line, "the stream ended"
             line = line.rstrip("\n")
             if not line:
+                if fields.get("event") == "hello":
+                    self.epoch = json.loads(fields["data"])["epoch"]
                 if fields:
                     return fields
                 continue
@@ -85,7 +88,7 @@ class Stream:
             message = self.next()
             if "data" in message and "event" not in message:
                 data: dict[str, Any] = json.loads(message["data"])
-                assert message["id"] == str(data["id"])
+                assert message["id"] == f"{self.epoch}-{data['id']}"  # the id carries the epoch
                 return data
 
     def close(self) -> None:
@@ -188,8 +191,8 @@ def test_payloads_are_always_valid_json(server: ActivityServer, log: InMemoryEve
         ("/activity?wait=nan", "wait", "expected a number of seconds >= 0, got 'nan'"),
         ("/activity?trace_id=XYZ", "trace_id", "expected 32 lower-case hex digits, got 'XYZ'"),
         ("/activity?kind=", "kind", "expected event names or patterns, got an empty one"),
-        ("/activity?sinec=3", "sinec", "unknown parameter; known: kind, limit, since, trace_id, wait"),
-        ("/activity/stream?wait=1", "wait", "unknown parameter; known: kind, since, trace_id"),
+        ("/activity?sinec=3", "sinec", "unknown parameter; known: epoch, kind, limit, since, trace_id, wait"),
+        ("/activity/stream?wait=1", "wait", "unknown parameter; known: epoch, kind, since, trace_id"),
         ("/?limit=1", "limit", "unknown parameter; known: since"),
     ],
 )
@@ -418,7 +421,7 @@ def test_httpx_sse_reads_every_message_as_an_event(server: ActivityServer, log: 
         hello = next(messages)
         assert (hello.event, hello.json()["epoch"], hello.retry) == ("hello", log.epoch, 2000)
         first = next(messages)
-        assert (first.event, first.id, first.json()["kind"]) == ("message", "1", "turn.started")
+        assert (first.event, first.id, first.json()["kind"]) == ("message", f"{log.epoch}-1", "turn.started")
 
 
 PROMPT = 3.0  # seconds: far more than an event takes, less than a block of heartbeats takes to fill
@@ -476,3 +479,68 @@ def test_an_http_1_0_client_gets_the_stream_unframed(server: ActivityServer) -> 
     assert head.startswith(b"HTTP/1.0 200")
     assert b"transfer-encoding" not in head.lower()
     assert body.startswith(b"retry: 2000\nevent: hello\n")
+
+
+# restarts and impossible cursors
+
+
+def test_a_stream_resumed_from_another_epoch_starts_over_and_says_so(
+    server: ActivityServer, log: InMemoryEventLog
+) -> None:
+    """A Last-Event-ID of a log that is gone gets a reset message, then the new log from its oldest event."""
+    for n in range(3):
+        log.append("tick", {"n": n})
+    stream = Stream(server, "/activity/stream", **{"Last-Event-ID": "0123456789abcdef-2"})
+    try:
+        assert stream.next()["event"] == "hello"
+        reset = stream.next()
+        assert reset["event"] == "reset"
+        assert json.loads(reset["data"]) == {"reason": "epoch", "epoch": log.epoch, "oldest_id": 1}
+        assert [stream.next_event()["id"] for _ in range(3)] == [1, 2, 3]
+    finally:
+        stream.close()
+
+
+def test_a_bare_id_past_the_newest_event_starts_over(server: ActivityServer, log: InMemoryEventLog) -> None:
+    """A hand-made client's bare Last-Event-ID beyond the tip (the log restarted) starts over, told so."""
+    log.append("after restart")
+    stream = Stream(server, "/activity/stream", **{"Last-Event-ID": "30"})
+    try:
+        stream.next()
+        assert json.loads(stream.next()["data"])["reason"] == "beyond_tip"
+        assert stream.next_event()["kind"] == "after restart"
+    finally:
+        stream.close()
+
+
+def test_a_stream_resumed_in_its_own_epoch_goes_on_without_a_reset(
+    server: ActivityServer, log: InMemoryEventLog
+) -> None:
+    """The id as this server sent it resumes right after that event."""
+    for n in range(3):
+        log.append("tick", {"n": n})
+    stream = Stream(server, "/activity/stream", **{"Last-Event-ID": f"{log.epoch}-2"})
+    try:
+        assert stream.next()["event"] == "hello"
+        message = stream.next()
+        assert "event" not in message
+        assert json.loads(message["data"])["id"] == 3
+    finally:
+        stream.close()
+
+
+def test_a_poll_from_a_gone_log_starts_over_with_a_reset_field(
+    server: ActivityServer, log: InMemoryEventLog
+) -> None:
+    """GET /activity with a cursor past the tip, or another epoch, returns the log from its oldest event."""
+    for n in range(3):
+        log.append("tick", {"n": n})
+    status, page = get_json(server, "/activity?since=30&wait=5")  # answered at once: nothing to wait for
+    assert (status, page["reset"], [e["id"] for e in page["events"]]) == (200, "beyond_tip", [1, 2, 3])
+    status, page = get_json(server, "/activity?since=2&epoch=0123456789abcdef")
+    assert (page["reset"], [e["id"] for e in page["events"]]) == ("epoch", [1, 2, 3])
+    status, page = get_json(server, f"/activity?since=2&epoch={log.epoch}")
+    assert "reset" not in page
+    assert [e["id"] for e in page["events"]] == [3]
+    status, body = get_json(server, "/activity?epoch=Not-An-Epoch")
+    assert (status, body["parameter"]) == (400, "epoch")

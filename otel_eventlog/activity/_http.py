@@ -14,11 +14,12 @@ import contextlib
 import hmac
 import ipaddress
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from otel_eventlog import _defaults
@@ -35,8 +36,8 @@ __all__ = ["WAIT_SLICE", "ActivityApp", "ActivityLimits", "PollQuery", "Request"
 WAIT_SLICE = _defaults.WAIT_SLICE_SECONDS
 
 _PARAMETERS = {
-    "/activity": frozenset({"since", "limit", "kind", "trace_id", "wait"}),
-    "/activity/stream": frozenset({"since", "kind", "trace_id"}),
+    "/activity": frozenset({"since", "epoch", "limit", "kind", "trace_id", "wait"}),
+    "/activity/stream": frozenset({"since", "epoch", "kind", "trace_id"}),
     "/activity/stats": frozenset(),
     "/": frozenset({"since"}),  # read by the page's script, for its stream
 }
@@ -103,6 +104,10 @@ class PollQuery:
     kinds: tuple[str, ...] | None
     trace_id: str | None
     wait: float
+    #: The epoch `since` belongs to, when the reader said (``epoch=``).
+    epoch: str | None = None
+    #: Why the reader starts over from the oldest event, when its cursor cannot be this log's.
+    reset: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +117,22 @@ class StreamQuery:
     since: int | None
     kinds: tuple[str, ...] | None
     trace_id: str | None
+    #: The epoch `since` belongs to: from ``Last-Event-ID`` (``<epoch>-<id>``) or ``epoch=``.
+    epoch: str | None = None
+    #: Why the reader starts over from the oldest event, when its cursor cannot be this log's.
+    reset: str | None = None
 
+
+#: Why a reader starts over: its cursor is another log's (a restarted application), or past the newest
+#: event (a restarted application whose new log is still shorter than the old one).
+RESET_EPOCH = "epoch"
+RESET_BEYOND_TIP = "beyond_tip"
 
 _JSON = "application/json"
 _NO_STORE = ("Cache-Control", "no-store")
+
+
+_Query = TypeVar("_Query", PollQuery, StreamQuery)
 
 
 class ActivityApp:
@@ -213,21 +230,42 @@ class ActivityApp:
         if request.path == "/activity/stats":
             return Response(200, [("Content-Type", _JSON), _NO_STORE], dumps(self.stats()))
         if request.path == "/activity/stream":
-            since = _cursor(params, "since")
+            since, epoch = _cursor(params, "since"), _epoch(params)
             resume = _last_event_id(request.headers.get("last-event-id"))  # a reconnecting browser's
-            return StreamQuery(
-                since=resume if resume is not None else since,
-                kinds=_kinds(params),
-                trace_id=_trace_id(params),
+            if resume is not None:
+                epoch, since = resume
+            return self._start_over(
+                StreamQuery(since=since, kinds=_kinds(params), trace_id=_trace_id(params), epoch=epoch)
             )
         limit = _cursor(params, "limit")
-        return PollQuery(
-            since=_cursor(params, "since"),
-            limit=min(self.limits.default_limit if limit is None else limit, self.limits.max_limit),
-            kinds=_kinds(params),
-            trace_id=_trace_id(params),
-            wait=_wait(params, self.limits.max_wait),
+        return self._start_over(
+            PollQuery(
+                since=_cursor(params, "since"),
+                limit=min(self.limits.default_limit if limit is None else limit, self.limits.max_limit),
+                kinds=_kinds(params),
+                trace_id=_trace_id(params),
+                wait=_wait(params, self.limits.max_wait),
+                epoch=_epoch(params),
+            )
         )
+
+    def _start_over(self, query: _Query) -> _Query:
+        """Return `query` from the oldest event, with the reason, if its cursor cannot be this log's.
+
+        A cursor from another epoch, or past the newest event, belongs to a log that is gone (the
+        application restarted): followed as it is, it would skip the new log's events, or wait for
+        ids that mean something else. The reader is told, and starts over.
+        """
+        if query.since is None and query.epoch is None:
+            return query
+        head = self.event_log.read(None, 0)
+        if query.epoch is not None and query.epoch != head.epoch:
+            reason = RESET_EPOCH
+        elif query.since is not None and query.since > head.latest_id:
+            reason = RESET_BEYOND_TIP
+        else:
+            return query
+        return replace(query, since=None, reset=reason)
 
     def _params(self, request: Request) -> dict[str, list[str]]:
         params = parse_qs(request.query_string, keep_blank_values=True)
@@ -244,9 +282,12 @@ class ActivityApp:
                 raise BadRequest(name, f"unknown parameter; known: {known}")
         return params
 
-    def page_response(self, page: Page) -> Response:
-        """Return the JSON response for a page of ``/activity``."""
-        return Response(200, [("Content-Type", _JSON), _NO_STORE], dumps(page.to_dict()))
+    def page_response(self, page: Page, query: PollQuery | None = None) -> Response:
+        """Return the JSON response for a page of ``/activity``, with ``reset`` if the reader starts over."""
+        body = page.to_dict()
+        if query is not None and query.reset is not None:
+            body["reset"] = query.reset
+        return Response(200, [("Content-Type", _JSON), _NO_STORE], dumps(body))
 
 
 class _Unauthorized(BadRequest):
@@ -355,15 +396,33 @@ def _trace_id(params: Mapping[str, list[str]]) -> str | None:
         raise BadRequest("trace_id", f"expected 32 lower-case hex digits, got {_shown(text)}") from None
 
 
-def _last_event_id(header: str | None) -> int | None:
+def _last_event_id(header: str | None) -> tuple[str | None, int] | None:
+    """Read ``Last-Event-ID``: ``<epoch>-<id>`` as this server sends it, or a bare id (hand-made clients)."""
     if header is None or not header.strip():
         return None
-    return _non_negative(header.strip(), "Last-Event-ID")
+    epoch, _, event_id = header.strip().rpartition("-")
+    return (_checked_epoch(epoch, "Last-Event-ID") if epoch else None), _non_negative(
+        event_id, "Last-Event-ID"
+    )
 
 
-def sse_event(event: Event) -> bytes:
-    """Return the Server-Sent Events message for `event`: its id and its wire form as data."""
-    return b"id: %d\ndata: %s\n\n" % (event.id, dumps(event.to_dict()))
+_EPOCH = re.compile(r"[0-9a-f]{1,64}")
+
+
+def _epoch(params: Mapping[str, list[str]]) -> str | None:
+    text = _one(params, "epoch")
+    return None if text is None else _checked_epoch(text, "epoch")
+
+
+def _checked_epoch(text: str, name: str) -> str:
+    if not _EPOCH.fullmatch(text):
+        raise BadRequest(name, f"expected an epoch of lower-case hex digits, got {_shown(text)}")
+    return text
+
+
+def sse_event(event: Event, epoch: str) -> bytes:
+    """Return the Server-Sent Events message for `event`: its id, with the log's epoch, and its wire form."""
+    return b"id: %s-%d\ndata: %s\n\n" % (epoch.encode(), event.id, dumps(event.to_dict()))
 
 
 def sse_message(kind: str, data: Mapping[str, Any]) -> bytes:
@@ -382,24 +441,29 @@ SSE_HEARTBEAT = b": heartbeat\n\n"
 def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int]:
     """Return a stream's opening lines and the cursor it starts from.
 
-    The opening is a ``hello`` naming the log's epoch, with the reconnection delay; the cursor is the
-    request's, else just before the most recent events.
+    The opening is a ``hello`` naming the log's epoch, with the reconnection delay, then a ``reset``
+    when the reader's cursor was another log's; the cursor is the request's, else just before the most
+    recent events (or before the oldest, for a reader starting over).
     """
     start = app.event_log.read(None, 0)
     cursor = query.since
-    if cursor is None:  # a new reader: the most recent events first, and no gap to report
-        oldest = start.latest_id + 1 if start.oldest_id is None else start.oldest_id
+    oldest = start.latest_id + 1 if start.oldest_id is None else start.oldest_id
+    if query.reset is not None:  # a cursor of a log that is gone: everything this one holds
+        cursor = oldest - 1
+    elif cursor is None:  # a new reader: the most recent events first, and no gap to report
         cursor = max(start.latest_id - app.limits.default_limit, oldest - 1)
     # The reconnection delay travels in the hello's own block: a block with no event in it reads, to
     # some clients (httpx-sse), as an empty message.
-    hello = sse_message("hello", {"epoch": start.epoch, "latest_id": start.latest_id})
-    return b"retry: 2000\n" + hello, cursor
+    opening = b"retry: 2000\n" + sse_message("hello", {"epoch": start.epoch, "latest_id": start.latest_id})
+    if query.reset is not None:
+        opening += sse_message("reset", {"reason": query.reset, "epoch": start.epoch, "oldest_id": oldest})
+    return opening, cursor
 
 
 def sse_page(page: Page) -> bytes:
     """Return the messages for one page of a stream: a ``gap`` first if events were missed."""
     chunks = [sse_message("gap", {"missed": page.missed, "oldest_id": page.oldest_id})] if page.missed else []
-    chunks.extend(sse_event(event) for event in page.events)
+    chunks.extend(sse_event(event, page.epoch) for event in page.events)
     return b"".join(chunks)
 
 

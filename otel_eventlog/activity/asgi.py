@@ -71,7 +71,7 @@ def make_asgi_app(
             page = await app.event_log.read_async(
                 action.since, action.limit, kinds=action.kinds, trace_id=action.trace_id, wait=action.wait
             )
-            action = app.page_response(page)
+            action = app.page_response(page, action)
         if isinstance(action, Response):
             await _send_response(send, action, head=request.method == "HEAD")
             return

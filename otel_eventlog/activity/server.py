@@ -224,7 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(action, Response):
                 self._send(action)
             elif isinstance(action, PollQuery):
-                self._send(self.app.page_response(poll(self.app, action, self.closing.is_set, WAIT_SLICE)))
+                page = poll(self.app, action, self.closing.is_set, WAIT_SLICE)
+                self._send(self.app.page_response(page, action))
             else:
                 self._stream(action)
         except OSError:  # the client went away, or stopped reading: nothing to clean up, nothing to print

@@ -63,7 +63,7 @@ def make_wsgi_app(
         )
         action = app.route(request)
         if isinstance(action, PollQuery):
-            action = app.page_response(poll(app, action, never, WAIT_SLICE))
+            action = app.page_response(poll(app, action, never, WAIT_SLICE), action)
         if isinstance(action, Response):
             start_response(
                 _status(action.status), [*action.headers, ("Content-Length", str(len(action.body)))]

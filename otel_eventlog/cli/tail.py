@@ -90,7 +90,7 @@ class _Stream:
             self._headers["Authorization"] = f"Bearer {token}"
 
     @contextlib.contextmanager
-    def open(self, last_id: int | None) -> Iterator[http.client.HTTPResponse]:
+    def open(self, last_id: str | None) -> Iterator[http.client.HTTPResponse]:
         """Connect and ask for the stream after `last_id`; yield the response, then close it.
 
         Raises:
@@ -100,7 +100,7 @@ class _Stream:
         try:
             headers = dict(self._headers)
             if last_id is not None:
-                headers["Last-Event-ID"] = str(last_id)
+                headers["Last-Event-ID"] = last_id
             connection.request("GET", self._target, headers=headers)
             response = connection.getresponse()
             if response.status != 200:
@@ -115,7 +115,9 @@ class _Follower:
 
     def __init__(self, out: TextIO, since: int | None, count: int | None) -> None:
         self.out = out
-        self.last_id = since
+        # Where to resume: the id of the last event printed, as the server sent it (``<epoch>-<id>``),
+        # so that the server can tell when it is another log's and start this reader over.
+        self.last_id = None if since is None else str(since)
         self.count = count
         self.epoch: str | None = None
         self.printed = 0
@@ -124,13 +126,9 @@ class _Follower:
         """Print the stream's events; return True once `count` are printed, False when it ends."""
         for kind, data, event_id in _messages(response):
             if kind == "hello":
-                if self.epoch is not None and data["epoch"] != self.epoch:
-                    print(
-                        "# the server's event log was restarted: following it from its start", file=self.out
-                    )
-                    self.last_id = self.epoch = None
-                    return False
                 self.epoch = data["epoch"]
+            elif kind == "reset":
+                print("# the server's event log was restarted: following it from its start", file=self.out)
             elif kind == "gap":
                 print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
             elif event_id is not None:
@@ -151,11 +149,11 @@ def _refusal(response: http.client.HTTPResponse) -> str:
     return f"the server answered {response.status}: {message}{hint}"
 
 
-def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, int | None]]:
-    """Yield each Server-Sent Events message as (event name, decoded data, id)."""
+def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, str | None]]:
+    """Yield each Server-Sent Events message as (event name, decoded data, id as sent)."""
     kind, data, event_id = "message", "", None
     while True:
-        line = response.fp.readline()
+        line = response.readline()  # through the chunked framing, if the server uses it
         if not line:
             return  # the server ended the stream
         text = line.decode("utf-8").rstrip("\r\n")
@@ -166,8 +164,8 @@ def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, in
                 kind = value
             elif name == "data":
                 data += value
-            elif name == "id" and value.isdigit():
-                event_id = int(value)
+            elif name == "id":
+                event_id = value
             continue
         if data:
             yield kind, json.loads(data), event_id if kind == "message" else None
