@@ -100,3 +100,27 @@ def test_the_page_passes_its_token_to_the_stream(browser: Any) -> None:
             page.wait_for_selector("tr[data-kind='turn.started']", timeout=WAIT_MS)
         finally:
             page.close()
+
+
+def test_the_page_follows_a_restarted_application_without_a_reload(browser: Any) -> None:
+    """When the server comes back with a new log, the page reconnects, drops the old rows, shows the new."""
+    old = InMemoryEventLog()
+    for n in range(5):
+        old.append("before.restart", {"n": n})
+    server = start_activity_server(old, port=0)
+    port = server.port
+    page = browser.new_page()
+    try:
+        page.goto(server.url)
+        page.wait_for_function(
+            "document.querySelectorAll(\"tr[data-kind='before.restart']\").length === 5", timeout=WAIT_MS
+        )
+        server.close()  # the application stops; the page's stream reconnects with Last-Event-ID <epoch>-5
+        new = InMemoryEventLog()
+        new.append("after.restart")  # id 1: below the page's cursor, which only the epoch tells apart
+        with start_activity_server(new, port=port):
+            page.wait_for_selector("tr[data-kind='after.restart']", timeout=WAIT_MS)
+            assert page.locator("tr[data-kind='before.restart']").count() == 0
+    finally:
+        page.close()
+        server.close()
