@@ -211,3 +211,31 @@ def test_tail_resumes_after_the_server_comes_back_and_notices_a_new_log() -> Non
     assert "# the server's event log was restarted: following it from its start" in out
     assert out.splitlines()[-1].split()[2:4] == ["after", "restart"]
     assert process.returncode == 0
+
+
+def test_tail_shows_whole_values_readably() -> None:
+    """Long values are shown whole, text with spaces quoted, structures as compact JSON, one line each."""
+    log = InMemoryEventLog()
+    messages = [{"role": "assistant", "content": "It is sunny in Paris today, 24 degrees."}]
+    log.append("gen_ai.choice", {"gen_ai.output.messages": messages, "finish": "stop", "note": "two\nlines"})
+    with start_activity_server(log, port=0) as server:
+        result = run("tail", server.url, "--since", "0", "--count", "1")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert (
+        'gen_ai.output.messages=[{"role":"assistant","content":"It is sunny in Paris today, 24 degrees."}]'
+        in line
+    )
+    assert "finish=stop" in line
+    assert 'note="two\\nlines"' in line
+
+
+def test_tail_json_prints_the_wire_form_one_event_a_line() -> None:
+    """With --json, each line is the event as /activity sends it."""
+    log = InMemoryEventLog()
+    first = log.append("tool.called", {"tool": "search"})
+    second = log.append("tool.returned", {"ok": True})
+    with start_activity_server(log, port=0) as server:
+        result = run("tail", server.url, "--since", "0", "--count", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [first.to_dict(), second.to_dict()]

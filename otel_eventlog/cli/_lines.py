@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+from otel_eventlog.activity import encode_json
 from otel_eventlog.event import Event
 
-__all__ = ["event_line"]
+__all__ = ["event_json", "event_line"]
 
 
 def event_line(event: Event) -> str:
-    """Return `event` as one line: id, local time, kind, payload fields and the trace id's start."""
+    """Return `event` as one line: id, local time, kind, payload fields and the trace id's start.
+
+    Values are shown whole: a plain word as it is, other text quoted as JSON (escapes keep it on one
+    line), anything else as compact JSON.
+    """
     clock = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
     millis = int(event.timestamp * 1000) % 1000
-    fields = " ".join(f"{key}={_short(value)}" for key, value in event.payload.items() if key != "message")
+    fields = " ".join(f"{key}={_shown(value)}" for key, value in event.payload.items() if key != "message")
     trace = f"trace={event.trace_id[:8]}" if event.trace_id else ""
     return f"#{event.id:<4} {clock}.{millis:03d}  {event.kind:<16} {fields:<40} {trace}".rstrip()
 
 
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 24 else text[:21] + "..."
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        plain = value and value.isprintable() and not any(c.isspace() or c in '"=' for c in value)
+        return value if plain else json.dumps(value, ensure_ascii=False)
+    return encode_json(value).decode()
+
+
+def event_json(event: Event) -> str:
+    """Return `event` as one line of JSON: its wire form, as ``/activity`` sends it."""
+    return encode_json(event.to_dict()).decode()

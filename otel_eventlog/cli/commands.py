@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--since", type=_count(0), metavar="ID", help="start after this event id")
     tail.add_argument("--token", help="the bearer token (default: OTEL_EVENTLOG_ACTIVITY_TOKEN)")
     tail.add_argument("--count", type=_count(1), metavar="N", help="stop after N events")
+    tail.add_argument(
+        "--json", action="store_true", help="print each event as one line of JSON, as /activity sends it"
+    )
     tail.set_defaults(run=_tail)
     return parser
 
@@ -193,7 +196,15 @@ def _serve(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     token = args.token if args.token is not None else os.environ.get("OTEL_EVENTLOG_ACTIVITY_TOKEN") or None
     try:
-        tail(args.url, out=sys.stdout, kinds=args.kind, since=args.since, token=token, count=args.count)
+        tail(
+            args.url,
+            out=sys.stdout,
+            kinds=args.kind,
+            since=args.since,
+            token=token,
+            count=args.count,
+            as_json=args.json,
+        )
     except TailError as error:
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1

@@ -12,11 +12,11 @@ import functools
 import http.client
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
 
-from otel_eventlog.cli._lines import event_line
+from otel_eventlog.cli._lines import event_json, event_line
 from otel_eventlog.errors import TailError
 from otel_eventlog.event import Event
 
@@ -33,6 +33,7 @@ def tail(
     count: int | None = None,
     retry_seconds: float = 1.0,
     timeout: float = 60.0,
+    as_json: bool = False,
 ) -> int:
     """Print the events of the Activity stream at `url` as they come; return how many were printed.
 
@@ -45,13 +46,15 @@ def tail(
         count: Stop after this many events; by default follow until interrupted.
         retry_seconds: The pause before reconnecting after a dropped connection.
         timeout: Seconds of silence (heartbeats included) after which the connection counts as lost.
+        as_json: Print each event as one line of JSON (its wire form) instead of a readable line;
+            the notes about restarts and missed events still start with ``#``.
 
     Raises:
         TailError: If the first connection fails or the server refuses the request; dropped
             connections later on are retried.
     """
     stream = _Stream(url, kinds, token, timeout)
-    follower = _Follower(out, since, count)
+    follower = _Follower(out, since, count, event_json if as_json else event_line)
     connected = False
     while True:
         try:
@@ -113,8 +116,11 @@ class _Stream:
 class _Follower:
     """Where the terminal reader stands, across connections."""
 
-    def __init__(self, out: TextIO, since: int | None, count: int | None) -> None:
+    def __init__(
+        self, out: TextIO, since: int | None, count: int | None, line: Callable[[Event], str]
+    ) -> None:
         self.out = out
+        self.line = line
         # Where to resume: the id of the last event printed, as the server sent it (``<epoch>-<id>``),
         # so that the server can tell when it is another log's and start this reader over.
         self.last_id = None if since is None else str(since)
@@ -132,7 +138,7 @@ class _Follower:
             elif kind == "gap":
                 print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
             elif event_id is not None:
-                print(event_line(Event(**data)), file=self.out, flush=True)
+                print(self.line(Event(**data)), file=self.out, flush=True)
                 self.last_id, self.printed = event_id, self.printed + 1
                 if self.count is not None and self.printed >= self.count:
                     return True
