@@ -2,21 +2,21 @@
 
 The resident events always have contiguous ids, oldest first, so the event with id ``n`` lives at a slot
 computed from ``n`` alone: finding a reader's cursor is O(1) and a read costs O(events returned). Each
-append takes the lock once and does a constant amount of work (but for the evictions it causes). The
-ring has at most ``max_entries`` slots and each event is charged its size (`otel_eventlog._sizing`),
-so memory stays bounded by ``max_entries`` events and by ``max_bytes``.
+append takes the lock once and does work in proportion to its payload (each item is looked at once, to
+charge and cut it), plus the evictions it causes. The ring has at most ``max_entries`` slots and each
+event is charged its size (`otel_eventlog._sizing`), so memory stays bounded by ``max_entries`` events
+and by ``max_bytes``. An event is built (and redacted) when it is first read, and kept in its slot.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from otel_eventlog import _defaults, _forks, _sizing
 from otel_eventlog import redaction as _redaction
@@ -42,9 +42,6 @@ __all__ = ["InMemoryEventLog"]
 _logger = logging.getLogger(__name__)
 
 _new_event = tuple.__new__
-_as_event = functools.partial(_new_event, Event)
-# (id,) + row: the `Event`'s fields. Typed loosely, as mypy cannot see through tuple.__add__.
-_prepend = cast("Callable[[tuple[int], Row], tuple[Any, ...]]", tuple.__add__)
 _EVENT_FIELDS = len(Event._fields)
 # Built events stored back per taking of the lock.
 _KEEP_CHUNK = 64
@@ -137,12 +134,12 @@ class InMemoryEventLog(WaitingReads):
         self._waiters = Waiters()
         _forks.track(self)
         self._last_id = 0
-        # The ring: the event with id n lives in slot n % max_entries, its row (the fields of its `Event`
-        # but the id, which the slot implies) in `_records`, the clock reading when it was appended in
-        # `_stamps` and what it costs in bytes in `_sizes` (0 once it is evicted). The resident events
-        # are the newest `_size`; together they cost `_bytes`. The lists grow, doubling, as slots are
-        # first used (`_allocated` of them so far), so that a large max_entries costs nothing until
-        # events arrive.
+        # The ring: the event with id n lives in slot n % max_entries: its row (the fields of its `Event`
+        # but the id, which the slot implies; once read, the `Event` itself) in `_records`, the clock
+        # reading when it was appended in `_stamps` and what it costs in bytes in `_sizes` (0 once it
+        # is evicted). The resident events are the newest `_size`; together they cost `_bytes`. The
+        # lists grow, doubling, as slots are first used (`_allocated` of them so far), so that a large
+        # max_entries costs nothing until events arrive.
         self._records: list[Kept | None] = []
         self._stamps: list[float] = []
         self._sizes: list[int] = []
