@@ -258,3 +258,54 @@ def test_two_event_log_handlers_print_a_warning_once(caplog: pytest.LogCaptureFi
         parent.propagate = True
     assert printed == ["once"]
     assert [event.kind for event in log.query()] == ["x.happened", "x.happened"]
+
+
+INSTRUMENTED_LOGGING_SCRIPT = """
+import json, logging, sys
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+import otel_eventlog
+
+provider = LoggerProvider()
+set_logger_provider(provider)
+if sys.argv[1] == "instrument-first":
+    LoggingInstrumentor().instrument()
+log = otel_eventlog.configure({}, logger_provider=provider)
+if sys.argv[1] == "configure-first":
+    LoggingInstrumentor().instrument()
+app = logging.getLogger("app")
+app.setLevel(logging.INFO)
+app.info("calling %s", "search", extra={"otel.event.name": "tool.called", "tool": "search"})
+app.info("calling %s", "fetch", extra={"otel.event.name": "tool.called", "tool": "fetch"})
+app.info("done", extra={"event_name": "turn.completed"})
+print(json.dumps([[event.kind, event.payload.get("tool")] for event in log.query()]))
+"""
+
+
+@pytest.mark.parametrize("order", ["instrument-first", "configure-first"])
+def test_one_record_is_one_entry_with_opentelemetry_instrumentation_logging(order: str) -> None:
+    """With the instrumentation's handler on the root logger too, a record naming an event lands once."""
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", INSTRUMENTED_LOGGING_SCRIPT, order]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(run.stdout) == [
+        ["tool.called", "search"],
+        ["tool.called", "fetch"],
+        ["turn.completed", None],
+    ]
+
+
+def test_an_event_is_taken_once_per_record_whichever_path_sees_it_first() -> None:
+    """The second path to see the same event name and time on a thread leaves it; a third sighting is new."""
+    from otel_eventlog.capture._hooks import first_sight
+
+    assert first_sight("logging", "tool.called", 1_000)
+    assert not first_sight("log_record", "tool.called", 1_000)
+    assert first_sight("log_record", "tool.called", 1_000)  # another record, at the same instant
+    assert first_sight("log_record", "tool.called", None)  # no time: never taken for a duplicate
+    assert first_sight("logging", "tool.called", 2_000)
+    assert first_sight("logging", "tool.called", 2_000)  # the same path twice: two records

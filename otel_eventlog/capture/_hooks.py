@@ -10,6 +10,7 @@ and logged, never the batch and never into the application.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 
 from otel_eventlog._reporting import FailureReporter
@@ -144,3 +145,31 @@ class CaptureCounters:
     def stats(self) -> dict[str, int]:
         """Return the counters: ``failures`` and ``dropped``."""
         return {"failures": self.failures, "dropped": self.dropped}
+
+
+class _LastRecord(threading.local):
+    """The event the last stdlib or OpenTelemetry log record on this thread named, and which path took it."""
+
+    name: str | None = None
+    time_ns: int | None = None
+    path: str | None = None
+
+
+_last_record = _LastRecord()
+
+
+def first_sight(path: str, name: str, time_ns: int | None) -> bool:
+    """Tell whether this record's event is new on this thread, or the same one another path just took.
+
+    One ``logging`` call can reach the log twice: through `EventLogHandler`, and, when the SDK's or
+    ``opentelemetry-instrumentation-logging``'s handler turns the stdlib record into an OpenTelemetry
+    one (``otel.event.name`` becoming its event name, ``record.created`` its timestamp), through
+    `EventLogRecordProcessor`. Both run on the logging thread, one after the other, so the second sees
+    the first's name and time here and leaves the event alone, whichever handler comes first.
+    """
+    last = _last_record
+    if time_ns is not None and last.name == name and last.time_ns == time_ns and last.path != path:
+        last.name = last.time_ns = last.path = None  # taken once; a third path would be another event
+        return False
+    last.name, last.time_ns, last.path = name, time_ns, path
+    return True

@@ -17,7 +17,7 @@ from otel_eventlog._defaults import EVENT_NAME_KEYS
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, flush, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, first_sight, flush, hooked
 from otel_eventlog.event import EntryLike
 
 __all__ = ["EventLogHandler"]
@@ -101,6 +101,8 @@ class EventLogHandler(CaptureCounters, logging.Handler):
             if record.name.partition(".")[0] == _OWN_LOGGER:
                 return
             if self._capture is not None and not self._capture(name):
+                return
+            if not first_sight("logging", name, int(record.created * 1e9)):  # as the SDK stamps it
                 return
             payload: dict[str, Any] = {
                 key: value

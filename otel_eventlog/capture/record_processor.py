@@ -16,7 +16,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
-from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, flush, hooked
+from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, first_sight, flush, hooked
 
 __all__ = ["EventLogRecordProcessor"]
 
@@ -71,6 +71,8 @@ class EventLogRecordProcessor(CaptureCounters, LogRecordProcessor):
             record = log_record.log_record
             name = record.event_name
             if not name or (self._capture is not None and not self._capture(name)):
+                return
+            if not first_sight("log_record", name, record.timestamp):  # the handler took it already
                 return
             payload = _copy(record.attributes)
             if record.body is not None:
