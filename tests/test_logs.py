@@ -303,9 +303,41 @@ def test_an_event_is_taken_once_per_record_whichever_path_sees_it_first() -> Non
     """The second path to see the same event name and time on a thread leaves it; a third sighting is new."""
     from otel_eventlog.capture._hooks import first_sight
 
-    assert first_sight("logging", "tool.called", 1_000)
-    assert not first_sight("log_record", "tool.called", 1_000)
-    assert first_sight("log_record", "tool.called", 1_000)  # another record, at the same instant
-    assert first_sight("log_record", "tool.called", None)  # no time: never taken for a duplicate
-    assert first_sight("logging", "tool.called", 2_000)
-    assert first_sight("logging", "tool.called", 2_000)  # the same path twice: two records
+    log, other = InMemoryEventLog(), InMemoryEventLog()
+    assert first_sight("logging", log, "tool.called", 1_000)
+    assert not first_sight("log_record", log, "tool.called", 1_000)
+    assert first_sight("log_record", log, "tool.called", 1_000)  # another record, at the same instant
+    assert first_sight("log_record", log, "tool.called", None)  # no time: never taken for a duplicate
+    assert first_sight("logging", log, "tool.called", 2_000)
+    assert first_sight("logging", log, "tool.called", 2_000)  # the same path twice: two records
+    assert first_sight("log_record", other, "tool.called", 2_000)  # another log: its own event
+
+
+def test_the_last_resort_prints_once_and_whatever_the_capture_level() -> None:
+    """A handler on two loggers prints a warning once; one capturing from ERROR still lets warnings print."""
+    resort = logging.lastResort
+    assert resort is not None
+    printed: list[str] = []
+    original = resort.handle
+    resort.handle = lambda record: printed.append(record.getMessage()) or True  # type: ignore[method-assign]
+    log = InMemoryEventLog()
+    handler = EventLogHandler(log, level=logging.ERROR)
+    lib = logging.getLogger("lastresort.lib")
+    lib.addHandler(handler)
+    lib.propagate = False
+    parent = logging.getLogger("lastresort")
+    try:
+        lib.warning("disk almost full")
+        lib.error("disk full", extra={"event_name": "disk.full"})
+        lib.propagate = True
+        parent.addHandler(handler)
+        parent.propagate = False
+        lib.warning("twice in the way")
+    finally:
+        resort.handle = original  # type: ignore[method-assign]
+        lib.removeHandler(handler)
+        parent.removeHandler(handler)
+        parent.propagate = True
+    assert printed == ["disk almost full", "disk full", "twice in the way"]
+    assert [event.kind for event in log.query()] == ["disk.full"]
+    assert (handler.level, handler.capture_level) == (logging.WARNING, logging.ERROR)

@@ -148,28 +148,35 @@ class CaptureCounters:
 
 
 class _LastRecord(threading.local):
-    """The event the last stdlib or OpenTelemetry log record on this thread named, and which path took it."""
+    """The event the last log record on this thread named, which path took it, and into which log."""
 
     name: str | None = None
     time_ns: int | None = None
     path: str | None = None
+    log: object = None
 
 
 _last_record = _LastRecord()
 
 
-def first_sight(path: str, name: str, time_ns: int | None) -> bool:
-    """Tell whether this record's event is new on this thread, or the same one another path just took.
+def first_sight(path: str, log: object, name: str, time_ns: int | None) -> bool:
+    """Tell whether this record's event is new to `log` here, or one another path just took into it.
 
-    One ``logging`` call can reach the log twice: through `EventLogHandler`, and, when the SDK's or
+    One ``logging`` call can reach a log twice: through `EventLogHandler`, and, when the SDK's or
     ``opentelemetry-instrumentation-logging``'s handler turns the stdlib record into an OpenTelemetry
     one (``otel.event.name`` becoming its event name, ``record.created`` its timestamp), through
     `EventLogRecordProcessor`. Both run on the logging thread, one after the other, so the second sees
-    the first's name and time here and leaves the event alone, whichever handler comes first.
+    the first's name, time and log here and leaves the event alone, whichever handler comes first.
     """
     last = _last_record
-    if time_ns is not None and last.name == name and last.time_ns == time_ns and last.path != path:
-        last.name = last.time_ns = last.path = None  # taken once; a third path would be another event
+    if (
+        time_ns is not None
+        and last.name == name
+        and last.time_ns == time_ns
+        and last.log is log
+        and last.path != path
+    ):
+        last.name = last.time_ns = last.path = last.log = None  # taken once: a third is another event
         return False
-    last.name, last.time_ns, last.path = name, time_ns, path
+    last.name, last.time_ns, last.path, last.log = name, time_ns, path, log
     return True

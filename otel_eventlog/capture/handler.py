@@ -8,6 +8,7 @@ library's own loggers, so that it cannot recurse, and never raises into the appl
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,10 +70,21 @@ class EventLogHandler(CaptureCounters, logging.Handler):
         before_append: BeforeAppend | None = None,
     ) -> None:
         self._writer = hooked(batch_writer(event_log), before_append)
-        super().__init__(level)
+        super().__init__()
+        self.setLevel(level)
         self._log = event_log
         self._capture = capture_filter(include, exclude)
         self._failures = FailureReporter(_logger, "appending a logged event to the event log")
+
+    def setLevel(self, level: int | str) -> None:  # logging's name
+        """Capture the records naming an event at `level` and above.
+
+        The handler's own `level` stays at ``WARNING`` at most, so that it still sees the warnings it
+        may have to print as Python's last resort would (see `handle`); `capture_level` is `level`.
+        """
+        super().setLevel(level)
+        self.capture_level = self.level
+        self.level = min(self.level, logging.WARNING)
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Handle `record`, then print it as Python would have had this handler not been there.
@@ -83,7 +95,13 @@ class EventLogHandler(CaptureCounters, logging.Handler):
         """
         handled = super().handle(record)
         last_resort = logging.lastResort
-        if last_resort is not None and record.levelno >= last_resort.level and _prints_instead(record, self):
+        if (
+            last_resort is not None
+            and record.levelno >= last_resort.level
+            and _printed.record is not record  # this handler may sit on two loggers in its way
+            and _prints_instead(record, self)
+        ):
+            _printed.record = record
             last_resort.handle(record)
         return handled
 
@@ -93,6 +111,8 @@ class EventLogHandler(CaptureCounters, logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Append `record` if it names an event. Called on the logging thread; never raises."""
+        if record.levelno < self.capture_level:
+            return
         try:
             fields = record.__dict__
             name = fields.get(_NAME_KEY) or fields.get(_OTEL_NAME_KEY)
@@ -102,7 +122,7 @@ class EventLogHandler(CaptureCounters, logging.Handler):
                 return
             if self._capture is not None and not self._capture(name):
                 return
-            if not first_sight("logging", name, int(record.created * 1e9)):  # as the SDK stamps it
+            if not first_sight("logging", self._log, name, int(record.created * 1e9)):  # as the SDK stamps it
                 return
             payload: dict[str, Any] = {
                 key: value
@@ -121,6 +141,15 @@ class EventLogHandler(CaptureCounters, logging.Handler):
             self._writer.write_batch([entry])
         except Exception:
             self._failures.report()
+
+
+class _Printed(threading.local):
+    """The last record this thread printed as the last resort: printed once, however many handlers."""
+
+    record: logging.LogRecord | None = None
+
+
+_printed = _Printed()
 
 
 def _prints_instead(record: logging.LogRecord, handler: EventLogHandler) -> bool:

@@ -72,7 +72,9 @@ class EventLogRecordProcessor(CaptureCounters, LogRecordProcessor):
             name = record.event_name
             if not name or (self._capture is not None and not self._capture(name)):
                 return
-            if not first_sight("log_record", name, record.timestamp):  # the handler took it already
+            if not first_sight(
+                "log_record", self._log, name, record.timestamp
+            ):  # the handler took it already
                 return
             payload = _copy(record.attributes)
             if record.body is not None:
