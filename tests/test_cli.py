@@ -217,7 +217,9 @@ def test_tail_shows_whole_values_readably() -> None:
     """Long values are shown whole, text with spaces quoted, structures as compact JSON, one line each."""
     log = InMemoryEventLog()
     messages = [{"role": "assistant", "content": "It is sunny in Paris today, 24 degrees."}]
-    log.append("gen_ai.choice", {"gen_ai.output.messages": messages, "finish": "stop", "note": "two\nlines"})
+    payload = {"gen_ai.output.messages": messages, "finish": "stop", "note": "two\nlines"}
+    payload.update({"code": "42", "n": 42})
+    log.append("gen_ai.choice", payload)
     with start_activity_server(log, port=0) as server:
         result = run("tail", server.url, "--since", "0", "--count", "1")
     assert result.returncode == 0, result.stderr
@@ -227,6 +229,7 @@ def test_tail_shows_whole_values_readably() -> None:
         in line
     )
     assert "finish=stop" in line
+    assert 'code="42" n=42' in line  # text that reads as a number is quoted
     assert 'note="two\\nlines"' in line
 
 

@@ -28,10 +28,19 @@ def event_line(event: Event) -> str:
 def _shown(value: Any) -> str:
     if isinstance(value, str):
         plain = value and value.isprintable() and not any(c.isspace() or c in '"=' for c in value)
-        return value if plain else json.dumps(value, ensure_ascii=False)
+        return value if plain and not _reads_as_json(value) else json.dumps(value, ensure_ascii=False)
     return encode_json(value).decode()
 
 
 def event_json(event: Event) -> str:
     """Return `event` as one line of JSON: its wire form, as ``/activity`` sends it."""
     return encode_json(event.to_dict()).decode()
+
+
+def _reads_as_json(text: str) -> bool:
+    """Tell whether `text` shown bare would read as another JSON value: ``123``, ``true``, ``null``."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
