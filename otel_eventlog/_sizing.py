@@ -46,12 +46,12 @@ MAX_DEPTH = 32
 #: Containers sized in one payload; past that, they are replaced by a marker.
 MAX_CONTAINERS = 10_000
 
-# A payload of text and numbers that comes to no more than this many characters is charged by its
-# length: whatever script the text is in, it costs at most a few kilobytes. Any other is sized exactly.
+# A payload of text and numbers that costs no more than this is charged by `Limits.charge` in one look
+# at each item; any other is measured value by value, and cut where it must be.
 _FAST_BYTES = 4096
 # What a string costs beyond its text, marker included: kept free when a value is cut to fit an event.
 _OVERHEAD = 128
-# A string key at most this long is charged as part of its item; a longer one is sized (and cut).
+# A string key at most this long is charged its size and kept; a longer one is cut like a value.
 _SHORT = 64
 #: The types of value that hold nothing else: charged their own size.
 SCALARS = frozenset({int, float, bool, type(None)})
@@ -93,8 +93,10 @@ class Limits:
         is replaced by a marker.
         """
         size = self.charge(payload)
-        if size >= 0:
-            return payload, size, 0
+        return (payload, size, 0) if size >= 0 else self.measure(payload)
+
+    def measure(self, payload: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+        """Like `fit`, for a payload `charge` did not take: measure each value and cut what is too long."""
         fitting = _Fitting(self.max_value_bytes, self.max_event_bytes)
         try:
             fitted = fitting.mapping(payload, 0)
@@ -107,7 +109,7 @@ class Limits:
 
         The common case, and so the one thing every append pays: one look at each item, whose key
         and value are charged their exact size (``__sizeof__`` of a built-in type is one C call). A
-        payload that returns -1 goes to `fit`. Never raises.
+        payload that returns -1 goes to `measure`. Never raises.
         """
         size = EVENT_BYTES + ITEM_BYTES * len(payload)
         for key, value in payload.items():  # a dict no one else changes: the log's copy, or handed over

@@ -401,9 +401,8 @@ def _last_event_id(header: str | None) -> tuple[str | None, int] | None:
     if header is None or not header.strip():
         return None
     epoch, _, event_id = header.strip().rpartition("-")
-    return (_checked_epoch(epoch, "Last-Event-ID") if epoch else None), _non_negative(
-        event_id, "Last-Event-ID"
-    )
+    name = "Last-Event-ID"
+    return (_checked_epoch(epoch, name) if epoch else None), _non_negative(event_id, name)
 
 
 _EPOCH = re.compile(r"[0-9a-f]{1,64}")

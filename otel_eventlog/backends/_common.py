@@ -180,12 +180,12 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
     """
     sizes: list[int] = []
     cut = 0
-    charge, fit = limits.charge, limits.fit
+    charge, measure = limits.charge, limits.measure  # `limits.fit`, without a call per row
     for index, row in enumerate(rows):
         if len(row) == 5:
             size = charge(row[2])
             if size < 0:
-                payload, size, cuts = fit(row[2])
+                payload, size, cuts = measure(row[2])
                 if cuts:
                     rows[index] = (row[0], row[1], payload, row[3], row[4])
                     cut += cuts
@@ -193,15 +193,15 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
             try:
                 attributes = span_event_attributes(row[1].attributes)
                 payload = attributes if type(attributes) is dict else copy_payload(attributes)
-                size = charge(payload)
+                size, cuts = charge(payload), 0
                 if size < 0:
-                    payload, size, cuts = fit(payload)
-                    if cuts:
-                        time, kind, _, trace_id, span_id = span_event_row(row)
-                        rows[index] = (time, kind, payload, trace_id, span_id)
-                        cut += cuts
-                        size -= SPAN_EVENT_BYTES  # a row now: the SDK's objects are not kept
-                size += SPAN_EVENT_BYTES
+                    payload, size, cuts = measure(payload)
+                if cuts:  # a row from now on, with the cut values
+                    time, kind, _, trace_id, span_id = span_event_row(row)
+                    rows[index] = (time, kind, payload, trace_id, span_id)
+                    cut += cuts
+                else:  # still by reference: the SDK's objects are kept too
+                    size += SPAN_EVENT_BYTES
             except Exception:  # a reference that breaks the shape: readers see it marked
                 size = EVENT_BYTES
         sizes.append(size)

@@ -219,7 +219,7 @@ class InMemoryEventLog(WaitingReads):
             payload = payload.copy()
             size, cut = self._limits.charge(payload), 0
             if size < 0:  # not only text and numbers, or a lot of it: measured, and cut to fit
-                payload, size, cut = self._limits.fit(payload)
+                payload, size, cut = self._limits.measure(payload)
             row = (now, kind, payload, None, None)
         else:
             row = check_append(kind, payload, timestamp, trace_id, span_id, now=now)
@@ -413,7 +413,7 @@ class InMemoryEventLog(WaitingReads):
             return
         capacity = self._max_entries
         fresh = [
-            (event.id, (event.id) % capacity, rows[event.id - start], event)
+            (event.id, event.id % capacity, rows[event.id - start], event)
             for event in events
             if len(rows[event.id - start]) != _EVENT_FIELDS
         ]

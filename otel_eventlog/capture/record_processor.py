@@ -72,9 +72,8 @@ class EventLogRecordProcessor(CaptureCounters, LogRecordProcessor):
             name = record.event_name
             if not name or (self._capture is not None and not self._capture(name)):
                 return
-            if not first_sight(
-                "log_record", self._log, name, record.timestamp
-            ):  # the handler took it already
+            # The same event may have reached the log through EventLogHandler a moment ago.
+            if not first_sight("log_record", self._log, name, record.timestamp):
                 return
             payload = _copy(record.attributes)
             if record.body is not None:
