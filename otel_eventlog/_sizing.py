@@ -30,7 +30,6 @@ __all__ = [
     "MAX_CONTAINERS",
     "MAX_DEPTH",
     "SCALARS",
-    "SPAN_EVENT_BYTES",
     "Limits",
     "truncated",
 ]
@@ -39,8 +38,6 @@ __all__ = [
 EVENT_BYTES = 240
 #: The cost of one item of a payload or container beyond its key and value: its entry.
 ITEM_BYTES = 40
-#: What a span event kept by reference costs beyond its attributes: the SDK's event and attributes objects.
-SPAN_EVENT_BYTES = 400
 #: Nesting kept in a payload; deeper values are replaced by a marker (readers show no deeper anyway).
 MAX_DEPTH = 32
 #: Containers sized in one payload; past that, they are replaced by a marker.

@@ -81,6 +81,30 @@ def test_demo_runs_the_agent_and_prints_its_feed() -> None:
     assert "events; the log holds" in result.stdout
 
 
+def test_the_demo_feed_follows_what_each_session_did() -> None:
+    """In each session's trace, a turn starts, calls its tools, then completes: ids in that order."""
+    result = run("demo", "--duration", "2", "--sessions", "3")
+    assert result.returncode == 0, result.stderr
+    steps: dict[str, list[tuple[str, str]]] = {}
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if not line.startswith("#") or len(fields) < 4 or not fields[0][1:].isdigit():
+            continue
+        kind, trace = fields[2], next(f for f in fields if f.startswith("trace="))
+        turn = next((f for f in fields if f.startswith("turn=")), "")
+        steps.setdefault(trace, []).append((kind, turn))
+    assert len(steps) == 3
+    for trace, sequence in steps.items():
+        current = None  # the turn under way in this session
+        for kind, turn in sequence:
+            if kind == "turn.started":
+                assert current is None, (trace, sequence)
+                current = turn
+            elif kind in ("tool.called", "turn.completed"):
+                assert turn == current, (trace, sequence)
+                current = None if kind == "turn.completed" else current
+
+
 def test_demo_reports_a_bad_config_without_a_traceback(tmp_path: Path) -> None:
     """A wrong config file is reported on one line with exit status 1."""
     path = tmp_path / "obs.yaml"

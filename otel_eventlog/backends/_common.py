@@ -20,14 +20,18 @@ from otel_eventlog._checks import (
     trace_hex,
 )
 from otel_eventlog._kinds import kind_matcher
-from otel_eventlog._sizing import EVENT_BYTES, SPAN_EVENT_BYTES, Limits
+from otel_eventlog._sizing import EVENT_BYTES, Limits
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, Event, SpanEventRefLike
 
 # An event as the backends store it, but for its id: the fields of `Event` after the first.
 Row = tuple[float, str, dict[str, Any], "str | None", "str | None"]
-# What a backend keeps: rows, and span events by reference until they are read.
-Stored = Row | SpanEventRefLike
+# A span event as `fit_rows` keeps it: its time in ns, name, attributes (not copied), and both ids in
+# one int (the trace id shifted above the span id), in one flat tuple of plain values.
+SpanEventRow = tuple[int, str, dict[str, Any], int]
+# What a backend keeps: rows and span events (by reference, until they are fitted).
+Stored = Row | SpanEventRow | SpanEventRefLike
+_SPAN_ID_MASK = (1 << 64) - 1
 
 
 def check_kind(kind: object) -> str:
@@ -191,17 +195,20 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
                     cut += cuts
         else:
             try:
-                attributes = span_event_attributes(row[1].attributes)
-                payload = attributes if type(attributes) is dict else copy_payload(attributes)
+                ref: SpanEventRefLike = row  # type: ignore[assignment]  # fresh from `batch_rows`
+                time_ns, event, trace_id, span_id = ref
+                name, attributes = event.name, event.attributes
+                inner = getattr(attributes, "_dict", None)  # as `span_event_attributes`, without a call
+                if type(inner) is not dict or getattr(attributes, "_immutable", False) is not True:
+                    inner = attributes
+                payload = inner if type(inner) is dict else copy_payload(inner)
                 size, cuts = charge(payload), 0
                 if size < 0:
                     payload, size, cuts = measure(payload)
-                if cuts:  # a row from now on, with the cut values
-                    time, kind, _, trace_id, span_id = span_event_row(row)
-                    rows[index] = (time, kind, payload, trace_id, span_id)
-                    cut += cuts
-                else:  # still by reference: the SDK's objects are kept too
-                    size += SPAN_EVENT_BYTES
+                # Kept as one flat tuple, without the SDK's objects: smaller, and less for Python's
+                # garbage collector to look at, again and again, while the event is resident.
+                rows[index] = (time_ns, name, payload, trace_id << 64 | span_id)  # a SpanEventRow
+                cut += cuts
             except Exception:  # a reference that breaks the shape: readers see it marked
                 size = EVENT_BYTES
         sizes.append(size)
@@ -222,18 +229,24 @@ def span_event_attributes(attributes: object) -> object:
     return attributes
 
 
-def span_event_row(ref: SpanEventRefLike) -> Row:
-    """Return the row of a span event stored by reference: a copy of its attributes, hex ids.
+def span_event_row(stored: SpanEventRow | SpanEventRefLike) -> Row:
+    """Return the row of a span event as stored: a copy of its attributes, hex ids.
 
     Called by readers. A reference that breaks the `SpanEventRef` shape gives a row that says so,
     rather than an error that would stop every reader at this event.
     """
-    time_ns, event, trace_id, span_id = ref
+    fields: tuple[Any, ...] = stored
     try:
+        time_ns, name, attributes, ids = fields
+        if type(name) is str:  # as `fit_rows` keeps it
+            trace_id, span_id = ids >> 64, ids & _SPAN_ID_MASK
+        else:  # a reference `fit_rows` could not read: it fails here, in the same way
+            trace_id, span_id = attributes, ids
+            name, attributes = name.name, span_event_attributes(name.attributes)
         return (
             time_ns / 1_000_000_000,  # int / int rounds once, exactly
-            check_kind(event.name),
-            copy_payload(span_event_attributes(event.attributes)),
+            check_kind(name),
+            copy_payload(attributes),
             trace_hex(trace_id),
             span_hex(span_id),
         )

@@ -19,6 +19,7 @@ from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
 from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, first_sight, flush, hooked
+from otel_eventlog.capture._order import before_log_event
 from otel_eventlog.event import EntryLike
 
 __all__ = ["EventLogHandler"]
@@ -38,8 +39,10 @@ class EventLogHandler(CaptureCounters, logging.Handler):
     A record becomes an entry when it carries an event name in ``extra``, under ``event_name`` or
     ``otel.event.name``. The entry's ``payload`` holds the record's other ``extra`` fields plus its
     ``message``, ``level`` and ``logger``; its ``timestamp`` is the record's creation time and its ids
-    are those of the span current when the record was logged, if any. Records without an event
-    name, and records of this library's own loggers (so that it cannot recurse), are ignored.
+    are those of the span current when the record was logged, if any. Such a record lands after the
+    events that span and its open ancestors recorded before it (see `EventLogSpanProcessor`).
+    Records without an event name, and records of this library's own loggers (so that it cannot
+    recurse), are ignored.
 
     `emit` runs on the logging thread, appends at once and never raises; a failing event log is
     counted in `failures` and logged at most once a minute (through this library's own logger,
@@ -122,7 +125,8 @@ class EventLogHandler(CaptureCounters, logging.Handler):
                 return
             if self._capture is not None and not self._capture(name):
                 return
-            if not first_sight("logging", self._log, name, int(record.created * 1e9)):  # as the SDK stamps it
+            time_ns = int(record.created * 1e9)  # as the SDK stamps it
+            if not first_sight("logging", self._log, name, time_ns):
                 return
             payload: dict[str, Any] = {
                 key: value
@@ -135,7 +139,10 @@ class EventLogHandler(CaptureCounters, logging.Handler):
             context = trace.get_current_span().get_span_context()
             entry: EntryLike
             if context.is_valid:
-                entry = (name, payload, record.created, context.trace_id, context.span_id)
+                trace_id, span_id = context.trace_id, context.span_id
+                if not before_log_event(self._log, trace_id, span_id, name, time_ns):
+                    return  # in the log already, as an event of that span
+                entry = (name, payload, record.created, trace_id, span_id)
             else:
                 entry = (name, payload, record.created, None, None)
             self._writer.write_batch([entry])

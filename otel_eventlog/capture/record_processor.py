@@ -17,6 +17,7 @@ from otel_eventlog._kinds import capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import EventLog, batch_writer
 from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, first_sight, flush, hooked
+from otel_eventlog.capture._order import before_log_event
 
 __all__ = ["EventLogRecordProcessor"]
 
@@ -29,7 +30,10 @@ class EventLogRecordProcessor(CaptureCounters, LogRecordProcessor):
 
     A record with an ``event_name`` becomes one entry: ``kind`` is the event name, ``payload`` the
     record's attributes (plus ``body`` when it has one), ``timestamp`` the record's time (or the
-    time it was observed), and the ids those of the span the record was emitted in. Records
+    time it was observed), and the ids those of the span the record was emitted in. Such a record
+    lands after the events that span and its open ancestors recorded before it (see
+    `EventLogSpanProcessor`), and once only when OpenTelemetry's event-to-span-event bridge also adds
+    it to the span. Records
     without an event name are left to the other processors.
 
     `on_emit` runs on the thread that emits the record: it appends at once, does no I/O and never
@@ -75,14 +79,16 @@ class EventLogRecordProcessor(CaptureCounters, LogRecordProcessor):
             # The same event may have reached the log through EventLogHandler a moment ago.
             if not first_sight("log_record", self._log, name, record.timestamp):
                 return
+            time_ns = record.timestamp or record.observed_timestamp
+            trace_id, span_id = record.trace_id, record.span_id
+            in_span = bool(trace_id and span_id)
+            if in_span and not before_log_event(self._log, trace_id, span_id, name, time_ns or 0):
+                return  # in the log already, as an event of that span
             payload = _copy(record.attributes)
             if record.body is not None:
                 payload["body"] = record.body
-            time_ns = record.timestamp or record.observed_timestamp
             timestamp = None if time_ns is None else time_ns / 1_000_000_000
-            self._writer.write_batch(
-                [(name, payload, timestamp, record.trace_id or None, record.span_id or None)]
-            )
+            self._writer.write_batch([(name, payload, timestamp, trace_id or None, span_id or None)])
         except Exception:
             self._failures.report()
 

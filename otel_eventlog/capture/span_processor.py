@@ -27,13 +27,15 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event as SpanEvent
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, _Span
+from opentelemetry.sdk.util import BoundedList
 
 from otel_eventlog import _defaults, _forks
 from otel_eventlog._checks import check_seconds, span_hex
 from otel_eventlog._kinds import KindMatcher, capture_filter
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import BatchWriter, EventLog, batch_writer
+from otel_eventlog.capture import _order
 from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, flush, hooked
 from otel_eventlog.event import BatchItem, EntryLike
 
@@ -44,9 +46,17 @@ _logger = logging.getLogger(__name__)
 # The longest `shutdown` waits for a move under way, in seconds.
 _SHUTDOWN_WAIT = 5.0
 # Ended spans waiting to be moved: the thread that ends the one that makes this many moves them all.
-_BATCH = 64
+_BATCH = 16
 _REF_TIME = operator.itemgetter(0)
+_ORDER = operator.itemgetter(0, 1)
+_STARTED, _EVENT, _ENDED = range(3)  # what comes first among entries of a span with the same time
+# The longest a log record waits for a move under way before it lands anyway, out of order, in seconds.
+_ORDER_WAIT = 1.0
+_ANCESTRY = 256  # how far up the tree of open spans a move looks, at most
+_LOGGED_KEPT = 8  # log events remembered per open span, to recognise them coming back as span events
 _SpanKey = tuple[int, int]  # a span's trace id and span id
+# The SDK's span types, whose context is read without a property call: this runs for every span.
+_SDK_SPANS = frozenset({ReadableSpan, Span, _Span})
 
 
 class _Progress:
@@ -60,13 +70,15 @@ class _Progress:
 
 
 class _Move:
-    """The events one move collects, handed to the log in one call, in the order of their times."""
+    """The entries one move collects, handed to the log in one call, in the order of their times."""
 
     __slots__ = ("entries", "refs")
 
     def __init__(self) -> None:
         self.refs: list[BatchItem] = []  # span events, by reference
-        self.entries: list[EntryLike] = []  # lifecycle entries, and events with an unusual time
+        # Lifecycle entries and events with an unusual time, each with its time in ns and its rank among
+        # what has the same time: a span's start, its events, its end.
+        self.entries: list[tuple[float, int, EntryLike]] = []
 
     def add_events(
         self, events: Sequence[SpanEvent], trace_id: int, span_id: int, capture: KindMatcher | None
@@ -74,22 +86,31 @@ class _Move:
         """Add the span events that `capture` lets through (all when it is ``None``)."""
         refs, entries = self.refs, self.entries
         for event in events:
-            name, time_ns = event.name, event.timestamp
+            if type(event) is SpanEvent:  # the SDK's own: its fields read without a property call each
+                name, time_ns = event._name, event._timestamp
+            else:
+                name, time_ns = event.name, event.timestamp
             if capture is not None and not capture(name):
                 continue
             if type(name) is str and name and type(time_ns) is int:
                 refs.append((time_ns, event, trace_id, span_id))  # SDK events are immutable
             else:  # an odd name or time, given by the application: the backend checks the entry
                 payload = dict(event.attributes or {})
-                entries.append((name, payload, _seconds(time_ns), trace_id, span_id))
+                order = time_ns if isinstance(time_ns, (int, float)) else 0
+                entries.append((order, _EVENT, (name, payload, _seconds(time_ns), trace_id, span_id)))
+
+    def add_lifecycle(self, time_ns: int | None, rank: int, entry: EntryLike) -> None:
+        """Add a ``span.started`` (rank `_STARTED`) or ``span.ended`` (rank `_ENDED`) entry."""
+        self.entries.append((time_ns or 0, rank, entry))
 
     def hand_over(self, writer: BatchWriter) -> None:
-        """Write the collected events to `writer` in one batch, ordered by their own times."""
+        """Write the collected entries to `writer` in one batch, ordered by their own times."""
         batch = self.refs
         batch.sort(key=_REF_TIME)
         if self.entries:
-            self.entries.sort(key=_entry_time_ns)
-            batch = list(heapq.merge(batch, self.entries, key=_item_time_ns))
+            self.entries.sort(key=_ORDER)
+            merged = heapq.merge(((ref[0], _EVENT, ref) for ref in batch), self.entries, key=_ORDER)
+            batch = [item for _, _, item in merged]
         if batch:
             writer.write_batch(batch)
 
@@ -103,10 +124,16 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
 
     `on_start` and `on_end` run on the application's threads, never wait for readers or for the
     helper thread, do no I/O and never raise. `on_start` notes the span; `on_end` queues it, and
-    every 64th queued span the thread that ends it moves the batch into the log while the spans are
+    every 16th queued span the thread that ends it moves the batch into the log while the spans are
     still fresh in memory (a fraction of a millisecond, amortised O(1) per span; skipped when a move
     is already under way). The helper thread moves the events of open spans, and of any queued
-    ended spans, every `live_interval` seconds. A failing event log is counted in `failures` and
+    ended spans, every `live_interval` seconds.
+
+    Within a trace, ids follow the order in which things happened: a move takes, with each span, what
+    its open ancestors recorded before, and hands everything over ordered by time; and before a log
+    record inside a span is appended (by `EventLogHandler` or `EventLogRecordProcessor` writing to
+    the same log), the events that span and its open ancestors recorded so far, and those of the
+    spans already ended, are moved on the logging thread. A failing event log is counted in `failures` and
     logged at most once a minute. With ``live_interval=0`` there is no helper thread: `on_end`
     moves each span's events itself, and open spans are looked at only on `force_flush`. After
     `shutdown`, new spans are ignored, as the OpenTelemetry specification asks.
@@ -155,6 +182,12 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         self._move_lock = threading.Lock()
         self._progress: dict[_SpanKey, _Progress] = {}
         self._dying: list[_SpanKey] = []  # followed spans found dropped, as of the last move
+        # Log events appended inside open spans, by span: one coming back as a span event (through
+        # OpenTelemetry's event-to-span-event bridge) is not moved again.
+        self._logged: dict[_SpanKey, list[tuple[str, int]]] = {}
+        self._mover: int | None = None  # the thread that is moving, while it moves
+        self._moves = 0  # moves begun
+        self._stuck = -1  # the move that made a log record wait too long: not waited for again
         self._failures = FailureReporter(_logger, "moving span events into the event log")
         self._lost = 0
         self._stopping = threading.Event()  # set by `shutdown`, to end the helper's wait at once
@@ -163,6 +196,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         if self._live_interval:
             self._start_helper()
         _forks.track(self, first=True)  # a move holds its lock while it takes the log's
+        _order.follow(self)
 
     def _start_helper(self) -> None:
         self._helper = threading.Thread(target=self._run, name="otel-eventlog-live-spans", daemon=True)
@@ -179,6 +213,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         """
         self._open = {}
         self._move_lock = threading.Lock()
+        self._mover = None
         self._stopping = threading.Event()
         if self._stopped:
             self._stopping.set()
@@ -198,16 +233,13 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         if self._stopped:
             return
         try:
-            context = span.context
+            context: Any = span._context if type(span) in _SDK_SPANS else span.context
             self._open[context.trace_id, context.span_id] = weakref.ref(span)
-            if self._span_lifecycle and self._captures("span.started"):
-                # Written at once rather than by the mover, so that it comes before its children's entries.
-                self._writer.write_batch([_started_entry(span)])
         except Exception:
             self._failures.report()
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue the ended span for the next move, and every 64th time make that move here.
+        """Queue the ended span for the next move, and every 16th time make that move here.
 
         Called on the thread that ends the span; never waits for a move under way, never raises.
         Without a helper thread (``live_interval=0``), move the span's remaining events at once, or,
@@ -216,7 +248,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         if self._stopped:
             return
         try:
-            context = span.context
+            context: Any = span._context if type(span) in _SDK_SPANS else span.context
             self._open.pop((context.trace_id, context.span_id), None)
             self._ended.append(span)
             if self._helper is None:
@@ -240,10 +272,61 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         if not self._move_lock.acquire(blocking=False):
             return False
         try:
-            self._move([], self._take_ended())
+            self._move([], self._take_ended(), ancestors=True)
         finally:
             self._move_lock.release()
         return True
+
+    def writes_to(self, log: object) -> bool:
+        """Tell whether this processor writes into `log` (asked by the logging paths)."""
+        return log is self._log
+
+    def before_log_event(self, trace_id: int, span_id: int, name: str, time_ns: int) -> bool:
+        """Move what span `span_id`, its open ancestors and the ended spans recorded; a log record follows.
+
+        Called on the logging thread before a log record naming event `name` is appended inside that
+        span, so that it gets an id after theirs. Waits for a move under way, a second at most (then the
+        record lands at once, out of order, and later records do not wait for that move again). Returns
+        False when the span already holds this very event (same name and time: OpenTelemetry's
+        event-to-span-event bridge added it), so that it lands once; otherwise remembers the event, so
+        that it is not moved should the bridge add it after. Never raises.
+        """
+        if self._stopped or self._mover == threading.get_ident():  # a hook logging while it moves
+            return True
+        if not self._lock_for_log():
+            return True
+        try:
+            ended = self._take_ended()
+            key = (trace_id, span_id)
+            ref = self._open.get(key)
+            span = None if ref is None else ref()
+            self._move([] if span is None else [span], ended, ancestors=True)
+            if span is None:
+                return True
+            if _holds(span.events, name, time_ns):
+                return False
+            logged = self._logged.setdefault(key, [])
+            logged.append((name, time_ns))
+            if len(logged) > _LOGGED_KEPT:
+                del logged[0]
+            return True
+        except Exception:
+            self._failures.report()
+            return True
+        finally:
+            self._move_lock.release()
+
+    def _lock_for_log(self) -> bool:
+        """Take `_move_lock` for a log record, waiting a little for a move under way; False if it did not."""
+        if self._move_lock.acquire(blocking=False):
+            return True
+        under_way = self._moves
+        if self._stuck == under_way:
+            return False
+        if self._move_lock.acquire(timeout=_ORDER_WAIT):
+            return True
+        self._stuck = under_way
+        return False
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Move the new events of every span, open or ended, into the log now.
@@ -270,6 +353,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         """
         self._stopped = True
         self._stopping.set()
+        _order.unfollow(self)
         deadline = time.monotonic() + _SHUTDOWN_WAIT
         if self._helper is not None and self._helper is not threading.current_thread():
             self._helper.join(_SHUTDOWN_WAIT)
@@ -281,7 +365,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         try:
             self._move_all()
             while self._ended:  # spans that ended while this moved, before they saw the stop
-                self._move([], self._take_ended())
+                self._move([], self._take_ended(), ancestors=True)
         finally:
             self._move_lock.release()
         flush(self._writer, max(0.0, deadline - time.monotonic()))
@@ -311,6 +395,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         # the last move and not among the ended ones since was abandoned: forget how far it got.
         for key in self._dying:
             self._progress.pop(key, None)
+            self._logged.pop(key, None)
         self._dying = []
         alive: list[ReadableSpan] = []
         for key, ref in self._open.copy().items():
@@ -322,56 +407,138 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
                 alive.append(span)
         return alive
 
-    def _move(self, open_spans: list[ReadableSpan], ended_spans: list[ReadableSpan]) -> None:
-        """Move the new events of the open spans, then of the ended ones, in one batch.
+    def _move(
+        self, open_spans: list[ReadableSpan], ended_spans: list[ReadableSpan], *, ancestors: bool = False
+    ) -> None:
+        """Move the new entries of the open spans, then of the ended ones, in one batch.
 
+        With `ancestors`, also those of the open ancestors of each span, which `open_spans` may not hold.
         Hold `_move_lock`. Never raises: what fails is counted and logged, and the rest moves on.
         """
-        move = _Move()
-        for spans, ended in ((open_spans, False), (ended_spans, True)):
-            for span in spans:
+        self._mover = threading.get_ident()
+        self._moves += 1
+        try:
+            move = _Move()
+            if ancestors:
+                open_spans = open_spans + self._open_ancestors(open_spans, ended_spans)
+            for span in open_spans:
                 try:
-                    self._move_span(span, move, ended=ended)
+                    self._move_span(span, move, ended=False)
                 except Exception:
                     self._failures.report()
-        try:
-            move.hand_over(self._writer)
-        except Exception:
-            self._failures.report()
+            self._move_ended(ended_spans, move)
+            try:
+                move.hand_over(self._writer)
+            except Exception:
+                self._failures.report()
+        finally:
+            self._mover = None
+
+    def _open_ancestors(self, *groups: list[ReadableSpan]) -> list[ReadableSpan]:
+        """Return the open ancestors of the spans in `groups` that are not among them, each once."""
+        found: list[ReadableSpan] = []
+        seen: set[_SpanKey] | None = None
+        for spans in groups:
+            for span in spans:
+                parent = span.parent
+                if parent is None:  # most spans that end in numbers are roots: the fast way out
+                    continue
+                if seen is None:
+                    seen = {(s.context.trace_id, s.context.span_id) for s in groups[0]}
+                for _ in range(_ANCESTRY):
+                    key = (parent.trace_id, parent.span_id)
+                    ref = self._open.get(key)
+                    ancestor = None if ref is None or key in seen else ref()
+                    if ancestor is None:
+                        break
+                    seen.add(key)
+                    found.append(ancestor)
+                    parent = ancestor.parent
+                    if parent is None:
+                        break
+        return found
+
+    def _move_ended(self, spans: list[ReadableSpan], move: _Move) -> None:
+        """Add the entries of the ended `spans` to `move`. Hold `_move_lock`.
+
+        Most ended spans were never seen open and carry no lifecycle entry: their events are all new,
+        and go straight into `move` (this runs for every span the application ends).
+        """
+        progress, logged, capture = self._progress, self._logged, self._capture
+        for span in spans:
+            try:
+                context: Any = span._context if type(span) in _SDK_SPANS else span.context
+                key = (context.trace_id, context.span_id)
+                if self._span_lifecycle or (progress and key in progress) or (logged and key in logged):
+                    self._move_span(span, move, ended=True)
+                    continue
+                events, dropped = _final_events(span)
+                move.add_events(events, key[0], key[1], capture)
+                if dropped:  # the SDK dropped events before this processor saw any
+                    self._lost += dropped
+            except Exception:
+                self._failures.report()
 
     def _move_span(self, span: ReadableSpan, move: _Move, *, ended: bool) -> None:
-        """Add the span's events after the last one moved to `move`. Hold `_move_lock`."""
-        context = span.context
-        trace_id, span_id = context.trace_id, context.span_id
-        # Most ended spans were never followed: then there is no progress to look up.
-        progress = (
-            self._progress_of((trace_id, span_id), ended=ended) if self._progress or not ended else None
-        )
-        events = span.events
+        """Add the span's entries after the last one moved to `move`. Hold `_move_lock`."""
+        context: Any = span._context if type(span) in _SDK_SPANS else span.context
+        key = (context.trace_id, context.span_id)
+        if ended:
+            # Most ended spans were never followed: then there is no progress to look up.
+            progress = self._progress.pop(key, None) if self._progress else None
+            logged = self._logged.pop(key, None) if self._logged else None
+            events, dropped = _final_events(span)
+        else:
+            progress = self._progress.get(key)
+            logged = self._logged.get(key) if self._logged else None
+            events, dropped = span.events, 0
+        lifecycle = self._span_lifecycle
+        if progress is None:
+            if lifecycle and self._captures("span.started"):
+                move.add_lifecycle(span.start_time, _STARTED, _started_entry(span))
+            if not ended:
+                self._progress[key] = progress = _Progress()
         start = 0 if progress is None else _after(events, progress.last)
-        move.add_events(events[start:] if start else events, trace_id, span_id, self._capture)
+        new = events[start:] if start else events
+        if logged:  # log events that came back as span events are in the log already
+            new = [event for event in new if not _taken(event, logged)]
+        move.add_events(new, key[0], key[1], self._capture)
         if progress is not None and len(events) > start:
             progress.last = events[-1]
             progress.consumed += len(events) - start
-        if ended:
-            self._end_span(span, len(events) if progress is None else progress.consumed, move)
-
-    def _progress_of(self, key: _SpanKey, *, ended: bool) -> _Progress | None:
-        """Return how far a span's events were moved: made for an open span, let go for an ended one."""
-        if ended:
-            return self._progress.pop(key, None)
-        progress = self._progress.get(key)
-        if progress is None:
-            self._progress[key] = progress = _Progress()
-        return progress
-
-    def _end_span(self, span: ReadableSpan, consumed: int, move: _Move) -> None:
-        """Count the events of an ended span lost before they were moved; add its lifecycle entry."""
-        dropped = span.dropped_events
         if dropped:  # the SDK dropped events: some may have gone before they were moved
-            self._lost += max(0, len(span.events) + dropped - consumed)
-        if self._span_lifecycle and self._captures("span.ended"):
-            move.entries.append(_ended_entry(span))
+            consumed = len(events) if progress is None else progress.consumed
+            self._lost += max(0, len(events) + dropped - consumed)
+        if ended and lifecycle and self._captures("span.ended"):
+            move.add_lifecycle(span.end_time, _ENDED, _ended_entry(span))
+
+
+def _final_events(span: ReadableSpan) -> tuple[Sequence[SpanEvent], int]:
+    """Return an ended span's events and how many the SDK dropped.
+
+    The SDK's ``events`` copies them under a lock, through methods written in Python; nothing adds to
+    an ended span's events any more, so its list is read directly, in one C call, where it is the SDK's.
+    """
+    bounded = getattr(span, "_events", None)
+    if type(bounded) is BoundedList:
+        items = getattr(bounded, "_dq", None)
+        if type(items) is deque:
+            return tuple(items), bounded.dropped
+    return span.events, span.dropped_events
+
+
+def _holds(events: Sequence[SpanEvent], name: str, time_ns: int) -> bool:
+    """Tell whether one of the last few `events` is event `name` at `time_ns`."""
+    return any(event.name == name and event.timestamp == time_ns for event in events[-_LOGGED_KEPT:])
+
+
+def _taken(event: SpanEvent, logged: list[tuple[str, int]]) -> bool:
+    """Tell whether `event` is one of the `logged` log events; forget it if so, as it is seen once."""
+    key = (event.name, event.timestamp)
+    if key in logged:
+        logged.remove(key)
+        return True
+    return False
 
 
 def _after(events: Sequence[SpanEvent], last: SpanEvent | None) -> int:
@@ -392,18 +559,7 @@ def _seconds(time_ns: object) -> float | None:
     return None
 
 
-def _entry_time_ns(entry: EntryLike) -> float:
-    time = entry[2]
-    return time * 1_000_000_000 if isinstance(time, (int, float)) else 0
-
-
-def _item_time_ns(item: BatchItem) -> float:
-    if len(item) == 4:
-        return item[0]
-    return _entry_time_ns(item)
-
-
-def _started_entry(span: Span) -> EntryLike:
+def _started_entry(span: ReadableSpan) -> EntryLike:
     payload: dict[str, Any] = {"name": span.name, "span_kind": span.kind.name}
     if span.parent is not None:
         payload["parent_span_id"] = span_hex(span.parent.span_id)
