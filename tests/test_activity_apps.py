@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -272,3 +275,63 @@ def test_a_poison_event_is_served_marked_and_the_feed_goes_on(kind: str) -> None
             assert stream.next_event()["kind"] == "turn.completed"
         finally:
             stream.close()
+
+
+UVICORN_APP_SCRIPT = """
+import socket, sys
+import uvicorn
+from otel_eventlog import InMemoryEventLog
+from otel_eventlog.activity.asgi import make_asgi_app
+
+log = InMemoryEventLog()
+log.append("turn.started", {"turn": 1})
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+print(listener.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(make_asgi_app(log), log_level="info", lifespan="on")).run(sockets=[listener])
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_uvicorn_stops_at_once_with_a_stream_and_a_long_poll_open(signum: int) -> None:
+    """Asked to stop, uvicorn ends the open stream and answers the long-poll, then exits: no endless wait."""
+    import httpx
+
+    command = [sys.executable, "-c", UVICORN_APP_SCRIPT]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        base = f"http://127.0.0.1:{int(process.stdout.readline())}"
+        with httpx.Client(timeout=WAIT) as client, client.stream("GET", f"{base}/activity/stream") as stream:
+            lines = stream.iter_lines()
+            assert next(line for line in lines if line.startswith("data:"))  # the stream is open and live
+            polled: list[httpx.Response] = []
+            poller = threading.Thread(
+                target=lambda: polled.append(client.get(f"{base}/activity", params={"since": 1, "wait": 25}))
+            )
+            poller.start()
+            _wait_until_waiting(base)
+            process.send_signal(signum)
+            list(lines)  # the stream ends: no exception, no hang
+            poller.join(WAIT)
+        assert process.wait(WAIT) == -signum  # uvicorn, done, raises the signal it got once more
+        _output, errors = process.communicate()
+        assert "Application shutdown complete" in errors  # a graceful stop, lifespan and all
+        assert "Waiting for connections to close" not in errors
+        assert polled[0].status_code == 200
+        assert polled[0].json()["events"] == []
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def _wait_until_waiting(base: str) -> None:
+    """Return once the app has a long-poll waiting: its log's stats say so."""
+    import httpx
+
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:  # each request paces the next
+        if httpx.get(f"{base}/activity/stats", timeout=WAIT).json()["log"]["waiting_readers"] >= 2:
+            return  # the stream's read and the long-poll's
+    raise AssertionError("the long-poll never started waiting")

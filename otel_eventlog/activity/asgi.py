@@ -1,7 +1,8 @@
 """`make_asgi_app`: the Activity endpoints as an ASGI application, for FastAPI, Starlette and the like.
 
 Long-polls and streams wait with `EventLog.read_async`, so they never block the event loop: while one
-waits, the loop answers other requests. A stream ends when its client disconnects or the log is closed.
+waits, the loop answers other requests. A stream ends when its client disconnects, the log is closed, or
+the server is asked to stop (SIGINT, SIGTERM: see `_shutdown`); a long-poll then answers at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from otel_eventlog.activity._http import (
     sse_page,
     stream_opening,
 )
+from otel_eventlog.activity._shutdown import stopping
 from otel_eventlog.backends import EventLog
+from otel_eventlog.event import Page
 
 __all__ = ["make_asgi_app"]
 
@@ -68,10 +71,7 @@ def make_asgi_app(
         )
         action = app.route(request)
         if isinstance(action, PollQuery):
-            page = await app.event_log.read_async(
-                action.since, action.limit, kinds=action.kinds, trace_id=action.trace_id, wait=action.wait
-            )
-            action = app.page_response(page, action)
+            action = app.page_response(await _poll(app, action), action)
         if isinstance(action, Response):
             await _send_response(send, action, head=request.method == "HEAD")
             return
@@ -90,28 +90,59 @@ async def _send_response(send: Send, response: Response, *, head: bool) -> None:
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 
 
+async def _poll(app: ActivityApp, query: PollQuery) -> Page:
+    """Read the page a long-poll asks for; when the server is asked to stop meanwhile, at once."""
+    log = app.event_log
+
+    def read(wait: float) -> Awaitable[Page]:
+        return log.read_async(query.since, query.limit, kinds=query.kinds, trace_id=query.trace_id, wait=wait)
+
+    if not query.wait:
+        return await read(0)
+    stopping.watch()
+    stop = stopping.future()
+    reading = asyncio.ensure_future(read(query.wait))
+    try:
+        waiting: set[asyncio.Future[Any]] = {reading, stop}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.forget(stop)
+    if reading.done():
+        return reading.result()
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reading
+    return await read(0)
+
+
 async def _stream_until_disconnect(
     app: ActivityApp, query: StreamQuery, receive: Receive, send: Send
 ) -> None:
     async def pump() -> None:
         async for chunk in _chunks(app, query):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})  # the log was closed
 
     async def disconnected() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
 
+    stopping.watch()
+    stop = stopping.future()
     pumping = asyncio.ensure_future(pump())
     watching = asyncio.ensure_future(disconnected())
     try:
         with app.counted_stream():
-            await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({pumping, watching, stop}, return_when=asyncio.FIRST_COMPLETED)
+        client_left = watching.done()
     finally:
+        stopping.forget(stop)
         for task in (pumping, watching):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await task
+    if not client_left:  # the log was closed, or the server is stopping: end the response
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b""})
 
 
 async def _chunks(app: ActivityApp, query: StreamQuery) -> AsyncIterator[bytes]:
