@@ -30,3 +30,9 @@ WAIT_SLICE_SECONDS = 0.1
 IO_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 64
 MAX_STREAMS = 32
+# The span attributes carried into a span's end entries: what a reader of a GenAI call needs (model,
+# token usage, finish reasons, tool name and call id; content only when the instrumentation records
+# it), and the error type of any span.
+SPAN_ATTRIBUTES: tuple[str, ...] = ("gen_ai.*", "error.type")
+# The span attribute that makes a span a GenAI operation, in the OpenTelemetry semantic conventions.
+GEN_AI_OPERATION = "gen_ai.operation.name"

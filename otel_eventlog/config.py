@@ -11,6 +11,8 @@
           include: ["turn.*", "tool.*"]   # event names or patterns; all when left out
           exclude: ["*.debug"]
           span_lifecycle: false           # span.started / span.ended entries
+          gen_ai_operations: true         # a gen_ai.<operation> entry when a GenAI span ends
+          span_attributes: ["gen_ai.*", "error.type"]  # span attributes carried into those entries
           live_interval_seconds: 0.1      # most an open span's event waits; 0: at span end only
           logging: true                   # stdlib log records that name an event
           logging_level: INFO
@@ -168,6 +170,11 @@ def _did_you_mean(key: str, known: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _key_words(value: object, path: str) -> tuple[str, ...]:
+    names = _names(value, path)
+    return () if names is None else names
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CaptureConfig:
     """The ``observability.event_log.capture`` section: which events reach the log, and how soon.
@@ -176,6 +183,10 @@ class CaptureConfig:
         include: Event names or shell-style patterns to capture; ``None`` captures all.
         exclude: Event names or patterns never to capture.
         span_lifecycle: Whether each span adds ``span.started`` and ``span.ended`` entries.
+        gen_ai_operations: Whether each GenAI operation span (``gen_ai.operation.name`` set) adds a
+            ``gen_ai.<operation>`` entry when it ends.
+        span_attributes: Span attribute names or patterns carried into the entries a span adds when
+            it ends; ``[]`` carries none.
         live_interval_seconds: The most an event on an open span waits before it is in the log; ``0``
             moves span events only when spans end (and on ``force_flush``).
         logging: Whether `configure` attaches an `EventLogHandler` to the root logger.
@@ -188,6 +199,8 @@ class CaptureConfig:
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
     span_lifecycle: bool = False
+    gen_ai_operations: bool = True
+    span_attributes: tuple[str, ...] = _defaults.SPAN_ATTRIBUTES
     live_interval_seconds: float = _defaults.LIVE_INTERVAL_SECONDS
     logging: bool = True
     logging_level: int = _INFO
@@ -201,15 +214,12 @@ _CAPTURE_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "include": _names,
     "exclude": _names,
     "span_lifecycle": _flag,
+    "gen_ai_operations": _flag,
+    "span_attributes": _key_words,
     "live_interval_seconds": _seconds(positive=False, finite=True),
     "logging": _flag,
     "logging_level": _level,
 }
-
-
-def _key_words(value: object, path: str) -> tuple[str, ...]:
-    names = _names(value, path)
-    return () if names is None else names
 
 
 def _patterns(value: object, path: str) -> tuple[str, ...]:
@@ -343,6 +353,8 @@ _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OTEL_EVENTLOG_CAPTURE_INCLUDE": ("event_log.capture.include", _comma_list),
     "OTEL_EVENTLOG_CAPTURE_EXCLUDE": ("event_log.capture.exclude", _comma_list),
     "OTEL_EVENTLOG_SPAN_LIFECYCLE": ("event_log.capture.span_lifecycle", _boolean),
+    "OTEL_EVENTLOG_GEN_AI_OPERATIONS": ("event_log.capture.gen_ai_operations", _boolean),
+    "OTEL_EVENTLOG_SPAN_ATTRIBUTES": ("event_log.capture.span_attributes", _comma_list),
     "OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS": ("event_log.capture.live_interval_seconds", float),
     "OTEL_EVENTLOG_LOGGING": ("event_log.capture.logging", _boolean),
     "OTEL_EVENTLOG_LOGGING_LEVEL": ("event_log.capture.logging_level", str),
@@ -496,6 +508,7 @@ class ObservabilityConfig:
         for key in ("include", "exclude"):
             if capture[key] is not None:
                 capture[key] = list(capture[key])
+        capture["span_attributes"] = list(capture["span_attributes"])
         capture["logging_level"] = logging.getLevelName(capture["logging_level"])
         redact = document["event_log"]["redact"]
         redact["keys"], redact["patterns"] = list(redact["keys"]), list(redact["patterns"])
@@ -516,7 +529,9 @@ def load_config(
     ``OTEL_EVENTLOG_BACKEND``, ``OTEL_EVENTLOG_TTL_SECONDS``, ``OTEL_EVENTLOG_MAX_ENTRIES``,
     ``OTEL_EVENTLOG_MAX_BYTES``, ``OTEL_EVENTLOG_MAX_VALUE_BYTES`` (``65536`` or ``64MiB``),
     ``OTEL_EVENTLOG_CAPTURE_INCLUDE``, ``OTEL_EVENTLOG_CAPTURE_EXCLUDE`` (comma-separated),
-    ``OTEL_EVENTLOG_SPAN_LIFECYCLE``, ``OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS``, ``OTEL_EVENTLOG_LOGGING``,
+    ``OTEL_EVENTLOG_SPAN_LIFECYCLE``, ``OTEL_EVENTLOG_GEN_AI_OPERATIONS``,
+    ``OTEL_EVENTLOG_SPAN_ATTRIBUTES`` (comma-separated), ``OTEL_EVENTLOG_LIVE_INTERVAL_SECONDS``,
+    ``OTEL_EVENTLOG_LOGGING``,
     ``OTEL_EVENTLOG_LOGGING_LEVEL``, ``OTEL_EVENTLOG_REDACT``, ``OTEL_EVENTLOG_REDACT_KEYS``,
     ``OTEL_EVENTLOG_REDACT_DEFAULT_KEYS``, ``OTEL_EVENTLOG_REDACT_PATTERNS`` (a YAML list, or one
     pattern), ``OTEL_EVENTLOG_ACTIVITY_ENABLED``, ``OTEL_EVENTLOG_ACTIVITY_ADDR``,

@@ -191,7 +191,12 @@ def _attach_capture(
     }
     tracers = tracer_provider if tracer_provider is not None else _global_tracer_provider()
     attached.span_processor = EventLogSpanProcessor(
-        log, span_lifecycle=capture.span_lifecycle, live_interval=capture.live_interval_seconds, **filters
+        log,
+        span_lifecycle=capture.span_lifecycle,
+        gen_ai_operations=capture.gen_ai_operations,
+        span_attributes=capture.span_attributes,
+        live_interval=capture.live_interval_seconds,
+        **filters,
     )
     tracers.add_span_processor(attached.span_processor)
     loggers = logger_provider if logger_provider is not None else _logs.get_logger_provider()

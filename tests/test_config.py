@@ -152,6 +152,8 @@ DEFAULT_CAPTURE = {
     "include": None,
     "exclude": None,
     "span_lifecycle": False,
+    "gen_ai_operations": True,
+    "span_attributes": ["gen_ai.*", "error.type"],
     "live_interval_seconds": 0.1,
     "logging": True,
     "logging_level": "INFO",

@@ -656,9 +656,22 @@ def test_span_events_by_reference_are_copied_only_when_read(clock: ManualClock) 
 def test_a_malformed_reference_is_read_as_a_marked_event_not_an_error() -> None:
     """A reference that breaks the SpanEventRef shape never stops a reader: it reads as a marked event."""
     log = InMemoryEventLog()
-    log.write_batch([(1, SpanEvent(None), 1, 1), (2, object(), 1, 1), (3, SpanEvent("ok"), 1, 1)])
+    log.write_batch(
+        [
+            (1, SpanEvent(None), 1, 1),
+            (2, object(), 1, 1),
+            (
+                3,
+                SpanEvent("ids"),
+                0x1234,
+                2**64 + 5,
+            ),  # a span id out of range must not bleed into the trace id
+            (4, SpanEvent("ids"), -1, 1),
+            (5, SpanEvent("ok"), 1, 1),
+        ]
+    )
     kinds = [e.kind for e in log.query()]
-    assert kinds == ["otel_eventlog.malformed_span_event", "otel_eventlog.malformed_span_event", "ok"]
+    assert kinds == ["otel_eventlog.malformed_span_event"] * 4 + ["ok"]
 
 
 def test_write_batch_takes_any_iterable_and_refuses_what_is_not_one() -> None:

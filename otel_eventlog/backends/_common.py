@@ -32,6 +32,7 @@ SpanEventRow = tuple[int, str, dict[str, Any], int]
 # What a backend keeps: rows and span events (by reference, until they are fitted).
 Stored = Row | SpanEventRow | SpanEventRefLike
 _SPAN_ID_MASK = (1 << 64) - 1
+_TRACE_ID_MAX = (1 << 128) - 1
 
 
 def check_kind(kind: object) -> str:
@@ -207,6 +208,8 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
                     payload, size, cuts = measure(payload)
                 # Kept as one flat tuple, without the SDK's objects: smaller, and less for Python's
                 # garbage collector to look at, again and again, while the event is resident.
+                if not (0 <= span_id <= _SPAN_ID_MASK and 0 <= trace_id <= _TRACE_ID_MAX):
+                    raise ArgumentValueError("span event ids out of range")  # kept as handed over
                 rows[index] = (time_ns, name, payload, trace_id << 64 | span_id)  # a SpanEventRow
                 cut += cuts
             except Exception:  # a reference that breaks the shape: readers see it marked

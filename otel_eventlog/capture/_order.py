@@ -12,6 +12,7 @@ log record naming an event to the current span as a span event) from landing twi
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import Protocol
@@ -40,6 +41,13 @@ class _Followers:
 
 
 _followers = _Followers()
+
+
+def _after_fork_in_child() -> None:
+    _followers.change = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)  # as otel_eventlog._forks does
 
 
 def follow(follower: SpanFollower) -> None:

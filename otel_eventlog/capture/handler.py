@@ -79,6 +79,10 @@ class EventLogHandler(CaptureCounters, logging.Handler):
         self._capture = capture_filter(include, exclude)
         self._failures = FailureReporter(_logger, "appending a logged event to the event log")
 
+    def createLock(self) -> None:  # logging's name
+        """Use no handler lock: `emit` is thread-safe, and a lock would order it against the span mover."""
+        self.lock = None  # logging.Handler takes the lock only when there is one
+
     def setLevel(self, level: int | str) -> None:  # logging's name
         """Capture the records naming an event at `level` and above.
 

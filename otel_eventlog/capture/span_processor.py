@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
@@ -32,7 +32,7 @@ from opentelemetry.sdk.util import BoundedList
 
 from otel_eventlog import _defaults, _forks
 from otel_eventlog._checks import check_seconds, span_hex
-from otel_eventlog._kinds import KindMatcher, capture_filter
+from otel_eventlog._kinds import KindMatcher, capture_filter, kind_matcher
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import BatchWriter, EventLog, batch_writer
 from otel_eventlog.capture import _order
@@ -57,6 +57,7 @@ _LOGGED_KEPT = 8  # log events remembered per open span, to recognise them comin
 _SpanKey = tuple[int, int]  # a span's trace id and span id
 # The SDK's span types, whose context is read without a property call: this runs for every span.
 _SDK_SPANS = frozenset({ReadableSpan, Span, _Span})
+_GEN_AI_OPERATION = _defaults.GEN_AI_OPERATION
 
 
 class _Progress:
@@ -150,6 +151,11 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             the thread that moves them). What it drops is counted in `dropped`; when it raises, that
             event is dropped and counted in `failures`.
         span_lifecycle: Whether to append ``span.started`` and ``span.ended`` entries.
+        gen_ai_operations: Whether each span that is a GenAI operation (``gen_ai.operation.name``
+            set) appends a ``gen_ai.<operation>`` entry when it ends (``gen_ai.chat``,
+            ``gen_ai.execute_tool``, ...), with its status, duration and `span_attributes`.
+        span_attributes: Span attribute names or shell-style patterns carried into the entries a span
+            adds when it ends (``gen_ai.*`` and ``error.type`` by default); ``()`` carries none.
         live_interval: Seconds between two moves, the most an event waits before readers see it;
             ``0`` moves events when spans end and on `force_flush` only.
 
@@ -165,14 +171,19 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         include: str | Iterable[str] | None = None,
         exclude: str | Iterable[str] | None = None,
         span_lifecycle: bool = False,
+        gen_ai_operations: bool = True,
+        span_attributes: str | Iterable[str] = _defaults.SPAN_ATTRIBUTES,
         live_interval: float = _defaults.LIVE_INTERVAL_SECONDS,
         before_append: BeforeAppend | None = None,
     ) -> None:
         self._writer = hooked(batch_writer(event_log), before_append)
+        self._hooked = before_append is not None
         self._log = event_log
         self._live_interval = check_seconds(live_interval, "live_interval")
         self._capture = capture_filter(include, exclude)
         self._span_lifecycle = bool(span_lifecycle)
+        self._gen_ai = bool(gen_ai_operations)
+        self._carried = kind_matcher(span_attributes, argument="span_attributes")
         # The open spans, weakly, so that a span that is never ended does not live on here: `on_start`
         # adds, `on_end` removes. With a helper thread, `on_end` queues the span in `_ended`.
         self._open: dict[_SpanKey, weakref.ref[Span]] = {}
@@ -296,6 +307,15 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         if not self._lock_for_log():
             return True
         try:
+            return self._settle(trace_id, span_id, name, time_ns)
+        finally:
+            self._move_lock.release()
+            if self._helper is None:  # spans that ended meanwhile left their move to this one
+                self._move_ended_now()
+
+    def _settle(self, trace_id: int, span_id: int, name: str, time_ns: int) -> bool:
+        """The body of `before_log_event`, holding `_move_lock`."""
+        try:
             ended = self._take_ended()
             key = (trace_id, span_id)
             ref = self._open.get(key)
@@ -303,8 +323,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             self._move([] if span is None else [span], ended, ancestors=True)
             if span is None:
                 return True
-            if _holds(span.events, name, time_ns):
-                return False
+            if self._captures(name) and _holds(span.events, name, time_ns):
+                return False  # moved as a span event (a hook of this processor's may have dropped it)
             logged = self._logged.setdefault(key, [])
             logged.append((name, time_ns))
             if len(logged) > _LOGGED_KEPT:
@@ -313,13 +333,17 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         except Exception:
             self._failures.report()
             return True
-        finally:
-            self._move_lock.release()
 
     def _lock_for_log(self) -> bool:
-        """Take `_move_lock` for a log record, waiting a little for a move under way; False if it did not."""
+        """Take `_move_lock` for a log record, waiting a little for a move under way; False if it did not.
+
+        Never waits while a move may run the application's `before_append` hook: a hook that logs
+        would wait for the logging handler's lock, which the thread waiting here may hold.
+        """
         if self._move_lock.acquire(blocking=False):
             return True
+        if self._hooked:
+            return False
         under_way = self._moves
         if self._stuck == under_way:
             return False
@@ -469,7 +493,12 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             try:
                 context: Any = span._context if type(span) in _SDK_SPANS else span.context
                 key = (context.trace_id, context.span_id)
-                if self._span_lifecycle or (progress and key in progress) or (logged and key in logged):
+                if (
+                    self._span_lifecycle
+                    or (progress and key in progress)
+                    or (logged and key in logged)
+                    or (self._gen_ai and _GEN_AI_OPERATION in _attributes(span))
+                ):
                     self._move_span(span, move, ended=True)
                     continue
                 events, dropped = _final_events(span)
@@ -509,8 +538,34 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         if dropped:  # the SDK dropped events: some may have gone before they were moved
             consumed = len(events) if progress is None else progress.consumed
             self._lost += max(0, len(events) + dropped - consumed)
-        if ended and lifecycle and self._captures("span.ended"):
-            move.add_lifecycle(span.end_time, _ENDED, _ended_entry(span))
+        if ended:
+            self._add_end_entries(span, move)
+
+    def _add_end_entries(self, span: ReadableSpan, move: _Move) -> None:
+        """Add what an ended span says of itself: ``span.ended``, and its ``gen_ai.<operation>`` entry."""
+        attributes = _attributes(span)
+        operation = attributes.get(_GEN_AI_OPERATION) if self._gen_ai else None
+        kinds = []
+        if self._span_lifecycle:
+            kinds.append("span.ended")
+        if isinstance(operation, str) and operation:
+            kinds.append(f"gen_ai.{operation}")
+        kinds = [kind for kind in kinds if self._captures(kind)]
+        if not kinds:
+            return
+        payload: dict[str, Any] = {"name": span.name, "status": span.status.status_code.name}
+        if span.status.description:
+            payload["status_description"] = span.status.description
+        if span.start_time is not None and span.end_time is not None:
+            payload["duration_ms"] = (span.end_time - span.start_time) / 1_000_000
+        carried = self._carried
+        for name, value in attributes.items():
+            if carried(name):
+                payload[name] = value
+        context = span.context
+        for kind in kinds:
+            entry = (kind, dict(payload), _seconds(span.end_time), context.trace_id, context.span_id)
+            move.add_lifecycle(span.end_time, _ENDED, entry)
 
 
 def _final_events(span: ReadableSpan) -> tuple[Sequence[SpanEvent], int]:
@@ -567,11 +622,10 @@ def _started_entry(span: ReadableSpan) -> EntryLike:
     return ("span.started", payload, _seconds(span.start_time), context.trace_id, context.span_id)
 
 
-def _ended_entry(span: ReadableSpan) -> EntryLike:
-    payload: dict[str, Any] = {"name": span.name, "status": span.status.status_code.name}
-    if span.status.description:
-        payload["status_description"] = span.status.description
-    if span.start_time is not None and span.end_time is not None:
-        payload["duration_ms"] = (span.end_time - span.start_time) / 1_000_000
-    context = span.context
-    return ("span.ended", payload, _seconds(span.end_time), context.trace_id, context.span_id)
+def _attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """Return a span's attributes, as the SDK's own dict where it keeps one (read without its lock)."""
+    attributes: Any = span._attributes if type(span) in _SDK_SPANS else span.attributes
+    inner = getattr(attributes, "_dict", None)
+    if type(inner) is dict:
+        return inner
+    return attributes if isinstance(attributes, Mapping) else {}
