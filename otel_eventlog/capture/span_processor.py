@@ -488,16 +488,20 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
         Most ended spans were never seen open and carry no lifecycle entry: their events are all new,
         and go straight into `move` (this runs for every span the application ends).
         """
-        progress, logged, capture = self._progress, self._logged, self._capture
+        progress, logged, capture, gen_ai = self._progress, self._logged, self._capture, self._gen_ai
         for span in spans:
             try:
-                context: Any = span._context if type(span) in _SDK_SPANS else span.context
+                if type(span) in _SDK_SPANS:  # read without a property call each: this runs for every span
+                    context: Any = span._context
+                    attributes: Any = span._attributes
+                else:
+                    context, attributes = span.context, span.attributes
                 key = (context.trace_id, context.span_id)
                 if (
                     self._span_lifecycle
                     or (progress and key in progress)
                     or (logged and key in logged)
-                    or (self._gen_ai and _GEN_AI_OPERATION in _attributes(span))
+                    or (gen_ai and _GEN_AI_OPERATION in getattr(attributes, "_dict", attributes))
                 ):
                     self._move_span(span, move, ended=True)
                     continue
