@@ -136,18 +136,16 @@ def _backend(value: object, path: str) -> str:
     return name or "memory"
 
 
-def _names(value: object, path: str) -> tuple[str, ...] | None:
+def _names(value: object, path: str, noun: str = "event name") -> tuple[str, ...] | None:
     if value is None:
         return None
     names = [value] if isinstance(value, str) else value
     if isinstance(names, (list, tuple)):
         for name in names:
             if not isinstance(name, str) or not name.strip():
-                raise ConfigError(
-                    f"expected event names or patterns, got {describe(name)} among them", path=path
-                )
+                raise ConfigError(f"expected {noun}s or patterns, got {describe(name)} among them", path=path)
         return tuple(name.strip() for name in names)
-    raise ConfigError(f"expected an event name or a list of them, got {describe(value)}", path=path)
+    raise ConfigError(f"expected an {noun} or a list of them, got {describe(value)}", path=path)
 
 
 def _flag(value: object, path: str) -> bool:
@@ -215,7 +213,7 @@ _CAPTURE_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "exclude": _names,
     "span_lifecycle": _flag,
     "gen_ai_operations": _flag,
-    "span_attributes": _key_words,
+    "span_attributes": lambda value, path: _names(value, path, "attribute name") or (),
     "live_interval_seconds": _seconds(positive=False, finite=True),
     "logging": _flag,
     "logging_level": _level,

@@ -527,3 +527,18 @@ def test_valid_config_logs_no_warning(caplog: pytest.LogCaptureFixture, tmp_path
     with caplog.at_level(logging.DEBUG, logger="otel_eventlog"):
         load_config(write(tmp_path, FULL), environ=NO_ENV).event_log.create_event_log()
     assert caplog.records == []
+
+
+def test_span_attributes_and_gen_ai_operations_are_read_and_checked() -> None:
+    """The GenAI keys are read from the document and the environment; a wrong value names the key."""
+    document = {"observability": {"event_log": {"capture": {"span_attributes": ["llm.*", " db.system "]}}}}
+    capture = load_config(document).event_log.capture
+    assert (capture.span_attributes, capture.gen_ai_operations) == (("llm.*", "db.system"), True)
+    environ = {
+        "OTEL_EVENTLOG_SPAN_ATTRIBUTES": "gen_ai.*,http.route",
+        "OTEL_EVENTLOG_GEN_AI_OPERATIONS": "no",
+    }
+    capture = load_config({}, environ=environ).event_log.capture
+    assert (capture.span_attributes, capture.gen_ai_operations) == (("gen_ai.*", "http.route"), False)
+    with pytest.raises(ConfigError, match=r"capture\.span_attributes: expected an attribute name or a list"):
+        load_config({"observability": {"event_log": {"capture": {"span_attributes": 5}}}})
