@@ -101,7 +101,7 @@ class _Move:
                 entries.append((order, _EVENT, (name, payload, _seconds(time_ns), trace_id, span_id)))
 
     def add_lifecycle(self, time_ns: int | None, rank: int, entry: EntryLike) -> None:
-        """Add a ``span.started`` (rank `_STARTED`) or ``span.ended`` (rank `_ENDED`) entry."""
+        """Add an entry a span adds of itself: at its start (rank `_STARTED`) or end (rank `_ENDED`)."""
         self.entries.append((time_ns or 0, rank, entry))
 
     def hand_over(self, writer: BatchWriter) -> None:
@@ -297,7 +297,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
 
         Called on the logging thread before a log record naming event `name` is appended inside that
         span, so that it gets an id after theirs. Waits for a move under way, a second at most (then the
-        record lands at once, out of order, and later records do not wait for that move again). Returns
+        record lands at once, out of order, and later records do not wait for that move again), and
+        not at all when a `before_append` hook may be running in it (see `_lock_for_log`). Returns
         False when the span already holds this very event (same name and time: OpenTelemetry's
         event-to-span-event bridge added it), so that it lands once; otherwise remembers the event, so
         that it is not moved should the bridge add it after. Never raises.
