@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_eventlog.activity._json import MAX_DEPTH, dumps
+from otel_eventlog._json import MAX_DEPTH, dumps
 
 
 class Unprintable:

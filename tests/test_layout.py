@@ -25,6 +25,7 @@ LAYERS = {
     "_kinds": 1,
     "_reporting": 1,
     "_sizing": 0,
+    "_json": 0,
     "_forks": 0,
     "redaction": 1,
     "_metrics": 1,

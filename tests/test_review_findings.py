@@ -24,7 +24,7 @@ from otel_eventlog import (
     load_config,
     start_activity_server,
 )
-from otel_eventlog.activity._json import dumps
+from otel_eventlog._json import dumps
 from otel_eventlog.backends import batch_writer
 from otel_eventlog.backends._waiting import Waiters
 from otel_eventlog.redaction import REDACTED, Redaction
@@ -48,7 +48,7 @@ def test_a_write_between_a_coroutine_looking_and_waiting_still_wakes_it() -> Non
         return tip["latest"]
 
     started = time.monotonic()
-    asyncio.run(asyncio.wait_for(waiters.wait_async(latest, 0, WAIT), WAIT / 2))
+    asyncio.run(asyncio.wait_for(waiters.wait_async(lambda: latest() > 0, WAIT), WAIT / 2))
     assert time.monotonic() - started < WAIT / 2
 
 

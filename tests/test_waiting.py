@@ -246,9 +246,9 @@ def test_waiters_return_at_once_when_closed_or_already_past_the_cursor() -> None
     waiters = Waiters()
 
     async def scenario() -> None:
-        await waiters.wait_async(lambda: 5, 4, WAIT)
+        await waiters.wait_async(lambda: 5 > 4, WAIT)
         waiters.close()
-        await waiters.wait_async(lambda: 0, 0, WAIT)
+        await waiters.wait_async(lambda: 0 > 0, WAIT)
 
     start = time.monotonic()
     asyncio.run(scenario())
@@ -265,7 +265,7 @@ def test_waiters_woken_twice_before_they_run_wake_once() -> None:
 
     async def scenario() -> None:
         nonlocal latest
-        waiting = asyncio.ensure_future(waiters.wait_async(lambda: latest, 0, WAIT))
+        waiting = asyncio.ensure_future(waiters.wait_async(lambda: latest > 0, WAIT))
         await asyncio.sleep(0)  # let it register
         assert waiters.count == 1
         latest = 1
@@ -333,7 +333,7 @@ def test_a_wait_for_ever_is_woken_by_the_next_event() -> None:
 
     async def scenario() -> int:
         asyncio.get_running_loop().call_soon(log.append, "tick")
-        await log._waiters.wait_async(log._latest_id, 0, math.inf)
+        await log._waiters.wait_async(lambda: log._latest_id() > 0, math.inf)
         return log._latest_id()
 
     assert asyncio.run(asyncio.wait_for(scenario(), WAIT)) == 1
@@ -348,7 +348,7 @@ def test_a_reader_outliving_a_reset_leaves_the_new_registry_alone() -> None:
 
     async def scenario() -> None:
         nonlocal latest
-        waiting = asyncio.ensure_future(waiters.wait_async(lambda: latest, 0, WAIT))
+        waiting = asyncio.ensure_future(waiters.wait_async(lambda: latest > 0, WAIT))
         await asyncio.sleep(0)
         group = waiters._loops[asyncio.get_running_loop()]
         waiters.reset_after_fork()
@@ -369,7 +369,7 @@ def test_a_deadline_that_expires_before_any_wait_stops_the_first_one() -> None:
     deadline.expire()
 
     async def scenario() -> None:
-        await waiters.wait_in_loop(asyncio.get_running_loop(), lambda: 0, 0, deadline)
+        await waiters.wait_in_loop(asyncio.get_running_loop(), lambda: False, deadline)
 
     asyncio.run(asyncio.wait_for(scenario(), WAIT))
     assert waiters.count == 0

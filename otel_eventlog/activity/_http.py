@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 
 from otel_eventlog import _defaults
 from otel_eventlog._checks import check_count, check_seconds, check_trace_id
-from otel_eventlog.activity._json import dumps
+from otel_eventlog._json import dumps
 from otel_eventlog.backends import EventLog, Observable, check_event_log
 from otel_eventlog.errors import ArgumentValueError, BadRequest
 from otel_eventlog.event import Event, Page

@@ -20,7 +20,8 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 
 from otel_eventlog._checks import check_seconds
 from otel_eventlog.errors import ArgumentValueError
@@ -28,8 +29,13 @@ from otel_eventlog.event import Page
 
 # How long the dispatcher thread stays when nobody waits, before it ends.
 _IDLE_SECONDS = 5.0
-# Reads a page from `since` on, without waiting.
+# Reads a page from `since` on, without waiting: on the calling thread, or on an event loop.
 ReadNow = Callable[[int | None], Page]
+ReadNowAsync = Callable[[int | None], Awaitable[Page]]
+# Whether the log has news for a reader whose last page was this one.
+HasNews = Callable[[Page], bool]
+# Whether there is news now.
+News = Callable[[], bool]
 
 
 class Waiters:
@@ -68,34 +74,32 @@ class Waiters:
             self.closed = True
         self.notify()
 
-    def wait(self, latest: Callable[[], int], cursor: int, timeout: float) -> None:
-        """Block until `latest()` passes `cursor`, the log is closed or `timeout` seconds passed."""
+    def wait(self, news: News, timeout: float) -> None:
+        """Block until `news()` is true, the log is closed or `timeout` seconds passed."""
         with self._changed:
             self._ensure_dispatcher()
             self._threads += 1
             self.count += 1
             try:
-                self._changed.wait_for(lambda: self.closed or latest() > cursor, _bounded(timeout))
+                self._changed.wait_for(lambda: self.closed or news(), _bounded(timeout))
             finally:
                 self._threads -= 1
                 self.count -= 1
 
-    async def wait_async(self, latest: Callable[[], int], cursor: int, timeout: float) -> None:
+    async def wait_async(self, news: News, timeout: float) -> None:
         """Like `wait`, without blocking the running event loop."""
         loop = asyncio.get_running_loop()
         deadline = _Deadline()
         seconds = _bounded(timeout)
         timer = None if seconds is None else loop.call_later(seconds, deadline.expire)
         try:
-            await self.wait_in_loop(loop, latest, cursor, deadline)
+            await self.wait_in_loop(loop, news, deadline)
         finally:
             if timer is not None:
                 timer.cancel()
 
-    async def wait_in_loop(
-        self, loop: asyncio.AbstractEventLoop, latest: Callable[[], int], cursor: int, deadline: _Deadline
-    ) -> None:
-        """Wait on the running `loop` until `latest()` passes `cursor`, the log closes or `deadline` expires.
+    async def wait_in_loop(self, loop: asyncio.AbstractEventLoop, news: News, deadline: _Deadline) -> None:
+        """Wait on the running `loop` until `news()` is true, the log closes or `deadline` expires.
 
         The caller owns `deadline` and its timer, so that a read that waits several times sets one
         timer, not one per wait. Only the loop's own thread touches its waiting futures: waiting
@@ -103,12 +107,12 @@ class Waiters:
         """
         group = self._loops.get(loop)
         if group is None:
-            group = self._join(loop)  # counted before `latest` is looked at: a writer now signals
+            group = self._join(loop)  # counted before `news` is looked at: a writer now signals
         future: asyncio.Future[None] = loop.create_future()
         deadline.future = future
         group.futures.add(future)
         try:
-            if not (deadline.expired or self.closed or latest() > cursor):
+            if not (deadline.expired or self.closed or news()):
                 await future
         finally:
             group.futures.discard(future)
@@ -208,41 +212,43 @@ def check_wait(wait: object) -> float:
     return check_seconds(wait, "wait", finite=False)
 
 
-def read_waiting(
-    read_now: ReadNow, since: int | None, wait: float, waiters: Waiters, latest: Callable[[], int]
-) -> Page:
+def read_waiting(read_now: ReadNow, since: int | None, wait: float, waiters: Waiters, has_news: HasNews) -> Page:
     """Return the first page after `since` that has news, waiting up to `wait` seconds for it.
 
-    News is an event, or a gap (`Page.missed`). Events that arrive but do not match the read's
-    filters move the cursor on and the wait goes on, so a filtered long-poll still returns promptly
-    on a match and never re-examines what it skipped.
+    News is an event, a gap (`Page.missed`) or a new epoch. Events that arrive but do not match the
+    read's filters move the cursor on and the wait goes on, so a filtered long-poll still returns
+    promptly on a match and never re-examines what it skipped.
     """
-    page = read_now(since)
+    page = first = read_now(since)
     deadline = time.monotonic() + wait
-    while not page.events and not page.missed and not waiters.closed:
+    while _no_news(page, first, waiters):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        waiters.wait(latest, page.cursor, remaining)
+        waiters.wait(lambda: has_news(page), remaining)  # noqa: B023  # waits for this page's news
         page = read_now(page.cursor)
     return page
 
 
+def _no_news(page: Page, first: Page, waiters: Waiters) -> bool:
+    return not page.events and not page.missed and page.epoch == first.epoch and not waiters.closed
+
+
 async def read_waiting_async(
-    read_now: ReadNow, since: int | None, wait: float, waiters: Waiters, latest: Callable[[], int]
+    read_now: ReadNowAsync, since: int | None, wait: float, waiters: Waiters, has_news: HasNews
 ) -> Page:
     """Like `read_waiting`, without blocking the running event loop."""
-    page = read_now(since)
-    if page.events or page.missed or waiters.closed:
+    page = first = await read_now(since)
+    if not _no_news(page, first, waiters):
         return page
     loop = asyncio.get_running_loop()
     deadline = _Deadline()
     seconds = _bounded(wait)
     timer = None if seconds is None else loop.call_later(seconds, deadline.expire)  # one per read
     try:
-        while not page.events and not page.missed and not waiters.closed and not deadline.expired:
-            await waiters.wait_in_loop(loop, latest, page.cursor, deadline)
-            page = read_now(page.cursor)
+        while _no_news(page, first, waiters) and not deadline.expired:
+            await waiters.wait_in_loop(loop, lambda: has_news(page), deadline)  # noqa: B023
+            page = await read_now(page.cursor)
     finally:
         if timer is not None:
             timer.cancel()
@@ -250,22 +256,43 @@ async def read_waiting_async(
 
 
 async def follow(
-    read_now: ReadNow, since: int | None, waiters: Waiters, latest: Callable[[], int]
+    reading: AbstractAsyncContextManager[ReadNowAsync], since: int | None, waiters: Waiters, has_news: HasNews
 ) -> AsyncIterator[Page]:
     """Yield each page with news after `since`, as it comes, until the log is closed."""
     cursor = since
-    while not waiters.closed:
-        page = await read_waiting_async(read_now, cursor, math.inf, waiters, latest)
-        cursor = page.cursor
-        if page.events or page.missed:
-            yield page
+    async with reading as read_now:
+        while not waiters.closed:
+            page = await read_waiting_async(read_now, cursor, math.inf, waiters, has_news)
+            cursor = page.cursor
+            if page.events or page.missed:
+                yield page
+
+
+class _OnTheLoop:
+    """Runs a backend's reads that never wait on I/O as coroutines, for the asynchronous readers."""
+
+    __slots__ = ("_read_now",)
+
+    def __init__(self, read_now: ReadNow) -> None:
+        self._read_now = read_now
+
+    async def __aenter__(self) -> ReadNowAsync:
+        return self._read
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def _read(self, since: int | None) -> Page:
+        return self._read_now(since)
 
 
 class WaitingReads:
     """The reading methods every backend shares, on top of its own `_reader` and `_waiters`.
 
     A backend defines `_reader` (check a read's arguments once, return a function that reads a page
-    from a cursor without waiting), `_latest_id` and a `Waiters` in `_waiters`.
+    from a cursor without waiting), `_latest_id` and a `Waiters` in `_waiters`. A backend whose reads
+    do I/O also defines `_async_reader`, so that asynchronous reads never block the event loop, and
+    `_has_news`, if its epoch can change under a waiting reader.
     """
 
     __slots__ = ()
@@ -281,8 +308,22 @@ class WaitingReads:
     ) -> ReadNow:
         raise NotImplementedError
 
+    def _async_reader(
+        self,
+        since: int | None,
+        limit: int | None,
+        kinds: str | Iterable[str] | None,
+        trace_id: str | int | None,
+    ) -> AbstractAsyncContextManager[ReadNowAsync]:
+        """Check a read's arguments once; return what gives a coroutine reading a page from a cursor."""
+        return _OnTheLoop(self._reader(since, limit, kinds, trace_id))
+
     def _latest_id(self) -> int:
         raise NotImplementedError
+
+    def _has_news(self, page: Page) -> bool:
+        """Whether events came after `page`: what a waiting reader waits for."""
+        return self._latest_id() > page.cursor
 
     def read(
         self,
@@ -315,7 +356,7 @@ class WaitingReads:
         read_now = self._reader(since, limit, kinds, trace_id)
         if not check_wait(wait) or limit == 0:
             return read_now(since)
-        return read_waiting(read_now, since, wait, self._waiters, self._latest_id)
+        return read_waiting(read_now, since, wait, self._waiters, self._has_news)
 
     async def read_async(
         self,
@@ -332,10 +373,12 @@ class WaitingReads:
             TypeError: If an argument has the wrong type.
             ValueError: If `since`, `limit` or `wait` is negative, or a filter is malformed.
         """
-        read_now = self._reader(since, limit, kinds, trace_id)
-        if not check_wait(wait) or limit == 0:
-            return read_now(since)
-        return await read_waiting_async(read_now, since, wait, self._waiters, self._latest_id)
+        reading = self._async_reader(since, limit, kinds, trace_id)
+        waits = check_wait(wait) and limit != 0
+        async with reading as read_now:
+            if not waits:
+                return await read_now(since)
+            return await read_waiting_async(read_now, since, wait, self._waiters, self._has_news)
 
     def follow(
         self,
@@ -356,7 +399,8 @@ class WaitingReads:
         """
         if limit == 0:
             raise ArgumentValueError("limit must be a positive integer or None to follow a log, got 0")
-        return follow(self._reader(since, limit, kinds, trace_id), since, self._waiters, self._latest_id)
+        reading = self._async_reader(since, limit, kinds, trace_id)
+        return follow(reading, since, self._waiters, self._has_news)
 
     def close(self) -> None:
         """Wake every waiting reader and make later waits return at once. Thread-safe.

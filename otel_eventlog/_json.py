@@ -1,4 +1,4 @@
-"""JSON for the Activity readers that never fails: one bad value must never end a response or a stream.
+"""JSON that never fails: one bad value must never end a response, a stream or a write to a backend.
 
 A payload can hold whatever the application logged: a cycle, nesting thousands deep, an object whose
 ``__str__`` raises, an int too long to print, a NaN. `dumps` encodes the common case with one
