@@ -31,6 +31,7 @@ from otel_eventlog.backends import (
     DisabledEventLog,
     EventLog,
     InMemoryEventLog,
+    RedisEventLog,
     create_event_log,
 )
 from otel_eventlog.capture import EventLogHandler, EventLogRecordProcessor, EventLogSpanProcessor
@@ -63,6 +64,7 @@ __all__ = [
     "InMemoryEventLog",
     "ObservabilityConfig",
     "Page",
+    "RedisEventLog",
     "__version__",
     "configure",
     "create_event_log",

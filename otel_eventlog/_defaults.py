@@ -11,6 +11,16 @@ MAX_BYTES = 64 * 1024 * 1024
 #: What one string value keeps: a long prompt or completion, cut with a marker that says how much went.
 MAX_VALUE_BYTES = 16 * 1024
 
+# The Redis backend.
+REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_STREAM = "otel-eventlog"
+#: Events the capture side may queue while Redis is slow or gone: a minute of a busy agent.
+REDIS_QUEUE_EVENTS = 10_000
+#: Events sent in one round trip at most.
+REDIS_BATCH_EVENTS = 500
+#: How long one call waits for Redis to connect or answer.
+REDIS_TIMEOUT_SECONDS = 5.0
+
 # Capture.
 #: Seconds between two looks at the open spans: the most an open span's event waits to reach the log.
 LIVE_INTERVAL_SECONDS = 0.1

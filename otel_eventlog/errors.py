@@ -6,6 +6,7 @@
     ├── ArgumentTypeError   (also a TypeError)  an argument has the wrong type
     ├── ArgumentValueError  (also a ValueError) an argument has the right type but a wrong value
     ├── ConfigError         (also a ValueError) a configuration key, value, file or document is wrong
+    ├── BackendError                            a backend's store cannot be reached or refuses a call
     ├── BadRequest                              an HTTP request to the Activity endpoints is wrong
     └── TailError                               ``otel-eventlog tail`` cannot follow a stream
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "ArgumentTypeError",
     "ArgumentValueError",
+    "BackendError",
     "BadRequest",
     "ConfigError",
     "EventLogError",
@@ -57,6 +59,10 @@ class ConfigError(EventLogError, ValueError):
         self.source = source
         message = problem if path is None else f"{path}: {problem}"
         super().__init__(message if source is None else f"{source}: {message}")
+
+
+class BackendError(EventLogError):
+    """A backend's store cannot be reached or refuses a call: Redis is down, say. Names the server."""
 
 
 class BadRequest(EventLogError):

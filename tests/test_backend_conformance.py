@@ -1,7 +1,7 @@
 """The event log contract, run against every backend: the built-in ones and one of the application's own.
 
-A backend joins by adding a factory to `STORING` (or, for one that keeps nothing, to `ALL` alone); the
-Redis backend will. `ListEventLog` (tests/helpers.py) imports nothing private: that it passes shows the
+A backend joins by adding a factory to `STORING` (or, for one that keeps nothing, to `ALL` alone), as the
+Redis backend does, each of its logs on a stream of its own of a throw-away ``redis-server``. `ListEventLog` (tests/helpers.py) imports nothing private: that it passes shows the
 public `EventLog` protocol is enough for a backend of an application's own.
 """
 
@@ -15,8 +15,16 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_eventlog import DisabledEventLog, Entry, EventLog, EventLogSpanProcessor, InMemoryEventLog
+from otel_eventlog import (
+    DisabledEventLog,
+    Entry,
+    EventLog,
+    EventLogSpanProcessor,
+    InMemoryEventLog,
+    RedisEventLog,
+)
 from otel_eventlog.backends import BatchWriter, Flushable, batch_writer
+from tests import redis_server
 from tests.helpers import ListEventLog, ManualClock
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -25,9 +33,22 @@ WAIT = 10.0  # seconds: only ever reached when a test fails
 
 Factory = Callable[..., EventLog]
 
+
+def redis_log(ttl_seconds: float | None = None, max_entries: int | None = None, **options: Any) -> EventLog:
+    """A Redis log on a stream of its own, on the shared throw-away server."""
+    return RedisEventLog(
+        redis_server.shared().url,
+        stream=redis_server.stream_name(),
+        ttl_seconds=ttl_seconds,
+        max_entries=max_entries,
+        **options,
+    )
+
+
 STORING: dict[str, Factory] = {
     "memory": InMemoryEventLog,
     "minimal": ListEventLog,
+    "redis": redis_log,
 }
 ALL: dict[str, Factory] = {
     **STORING,

@@ -7,8 +7,8 @@ JSON encoder every reader uses: compact, and it never fails (what JSON cannot ho
 
 from __future__ import annotations
 
-from otel_eventlog.activity._http import ActivityApp, ActivityLimits
 from otel_eventlog._json import dumps as encode_json
+from otel_eventlog.activity._http import ActivityApp, ActivityLimits
 from otel_eventlog.activity.asgi import make_asgi_app
 from otel_eventlog.activity.server import DEFAULT_PORT, ActivityServer, start_activity_server
 from otel_eventlog.activity.wsgi import make_wsgi_app

@@ -6,6 +6,7 @@ handed over by reference (`SpanEventRef`) are stored as they come and made into 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -23,7 +24,9 @@ from otel_eventlog._kinds import kind_matcher
 from otel_eventlog._sizing import EVENT_BYTES, Limits
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, Event, SpanEventRefLike
+from otel_eventlog.redaction import Redaction
 
+_logger = logging.getLogger(__name__)
 # An event as the backends store it, but for its id: the fields of `Event` after the first.
 Row = tuple[float, str, dict[str, Any], "str | None", "str | None"]
 # A span event as `fit_rows` keeps it: its time in ns, name, attributes (not copied), and both ids in
@@ -281,3 +284,32 @@ def event_filter(
     if trace is None:
         return lambda event: match_kind(event.kind)
     return lambda event: event.trace_id == trace and match_kind(event.kind)
+
+
+def check_redaction(redaction: object) -> Redaction:
+    """Return `redaction` if it is a `Redaction`, else raise naming what it is."""
+    if not isinstance(redaction, Redaction):
+        raise ArgumentTypeError(f"redaction must be a Redaction or None, got {type(redaction).__name__}")
+    return redaction
+
+
+def bound(name: str, value: object, default: float, *types: type) -> float:
+    """Return `value` as a positive bound; ``None`` or non-positive values give `default`."""
+    if value is None:
+        return default
+    if not is_number(value) or not isinstance(value, types):
+        expected = "an integer" if types == (int,) else "a number of seconds"
+        raise ArgumentTypeError(f"{name} must be {expected} or None, got {type(value).__name__} {value!r}")
+    if math.isnan(value):
+        raise ArgumentValueError(f"{name} must be a number, got NaN")
+    if value <= 0:
+        _logger.warning("%s=%r is not positive; using the default, %r", name, value, default)
+        return default
+    return value
+
+
+def check_clock(now: object) -> Callable[[], float]:
+    """Return `now` if it is callable (a clock returning seconds since the epoch), else raise naming it."""
+    if not callable(now):
+        raise ArgumentTypeError(f"now must be a callable returning seconds, got {now!r}")
+    return now

@@ -43,6 +43,9 @@ class Waiters:
 
     def __init__(self) -> None:
         self.closed = False
+        #: Called, with the lock held, whenever a reader starts waiting: a backend whose writers live
+        #: in other processes starts what watches them here.
+        self.on_wait: Callable[[], None] | None = None
         self.reset_after_fork()
 
     def reset_after_fork(self) -> None:
@@ -132,8 +135,18 @@ class Waiters:
                 del self._loops[loop]
                 self.count -= 1
 
+    def nobody_waits(self, then: Callable[[], None]) -> bool:
+        """If nobody waits, call `then` before anyone can start to, and return True."""
+        with self._changed:
+            if self.count:
+                return False
+            then()
+            return True
+
     def _ensure_dispatcher(self) -> None:
         """Start the dispatcher thread if it is not running. Hold `_changed`."""
+        if self.on_wait is not None:
+            self.on_wait()
         if self._dispatcher is None or not self._dispatcher.is_alive():
             self._dispatcher = threading.Thread(
                 target=self._dispatch, name="otel-eventlog-wakeups", daemon=True
@@ -212,7 +225,9 @@ def check_wait(wait: object) -> float:
     return check_seconds(wait, "wait", finite=False)
 
 
-def read_waiting(read_now: ReadNow, since: int | None, wait: float, waiters: Waiters, has_news: HasNews) -> Page:
+def read_waiting(
+    read_now: ReadNow, since: int | None, wait: float, waiters: Waiters, has_news: HasNews
+) -> Page:
     """Return the first page after `since` that has news, waiting up to `wait` seconds for it.
 
     News is an event, a gap (`Page.missed`) or a new epoch. Events that arrive but do not match the

@@ -10,7 +10,6 @@ and by ``max_bytes``. An event is built (and redacted) when it is first read, an
 
 from __future__ import annotations
 
-import logging
 import math
 import secrets
 import threading
@@ -20,26 +19,25 @@ from typing import Any, ClassVar
 
 from otel_eventlog import _defaults, _forks, _sizing
 from otel_eventlog import redaction as _redaction
-from otel_eventlog._checks import is_number
 from otel_eventlog.backends._common import (
     Row,
     Stored,
     batch_rows,
+    bound,
     check_append,
+    check_clock,
     check_cursor,
     check_entries,
+    check_redaction,
     event_filter,
     fit_rows,
     span_event_row,
 )
 from otel_eventlog.backends._waiting import Waiters, WaitingReads
-from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, EntryLike, Event, Page
 from otel_eventlog.redaction import Redaction
 
 __all__ = ["InMemoryEventLog"]
-
-_logger = logging.getLogger(__name__)
 
 _new_event = tuple.__new__
 _EVENT_FIELDS = len(Event._fields)
@@ -120,15 +118,13 @@ class InMemoryEventLog(WaitingReads):
         now: Callable[[], float] = time.time,
         redaction: Redaction | None = None,
     ) -> None:
-        self._redaction = _redaction.DEFAULT if redaction is None else _check_redaction(redaction)
-        self._ttl_seconds = _bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
-        self._max_entries = int(_bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
-        self._max_bytes = int(_bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
-        value_bytes = int(_bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
+        self._redaction = _redaction.DEFAULT if redaction is None else check_redaction(redaction)
+        self._ttl_seconds = bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
+        self._max_entries = int(bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
+        self._max_bytes = int(bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
+        value_bytes = int(bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
         self._limits = _sizing.Limits(value_bytes, self._max_bytes)
-        if not callable(now):
-            raise ArgumentTypeError(f"now must be a callable returning seconds, got {now!r}")
-        self._now = now
+        self._now = check_clock(now)
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._waiters = Waiters()
@@ -565,24 +561,3 @@ def _scan(
                 if len(found) == limit:
                     return found, event.id
     return found, start + len(rows) - 1
-
-
-def _check_redaction(redaction: object) -> Redaction:
-    if not isinstance(redaction, Redaction):
-        raise ArgumentTypeError(f"redaction must be a Redaction or None, got {type(redaction).__name__}")
-    return redaction
-
-
-def _bound(name: str, value: object, default: float, *types: type) -> float:
-    """Return `value` as a positive bound; ``None`` or non-positive values give `default`."""
-    if value is None:
-        return default
-    if not is_number(value) or not isinstance(value, types):
-        expected = "an integer" if types == (int,) else "a number of seconds"
-        raise ArgumentTypeError(f"{name} must be {expected} or None, got {type(value).__name__} {value!r}")
-    if math.isnan(value):
-        raise ArgumentValueError(f"{name} must be a number, got NaN")
-    if value <= 0:
-        _logger.warning("%s=%r is not positive; using the default, %r", name, value, default)
-        return default
-    return value

@@ -1,0 +1,168 @@
+"""The Lua scripts that keep a Redis stream an event log: ids, eviction and reads, each atomic on the server.
+
+Two keys make one log: the stream, whose entry with id ``n`` has the stream id ``n-0``, and a hash
+beside it (``<stream>:meta``) with the log's state:
+
+- ``epoch``: the log instance. When the hash or the stream is lost (``FLUSHDB``, a deletion, a restart
+  without persistence), the next script to run starts a new log with a new epoch and ids from 1.
+- ``last``: the last id handed out; ``first``: the oldest id readers may see (``last + 1`` when none).
+  Ids between them are resident and contiguous, so ``missed`` is exact. Entries below ``first`` may
+  linger in the stream until Redis trims their whole node (``XTRIM ... MINID ~``): readers never see them.
+- ``stamp``: the newest append time, so that stamps never go backwards and the oldest expired entry
+  can be found by bisection; ``bytes``: the bytes appended so far, in all. Each entry keeps its
+  encoded event (``e``), its stamp (``t``) and the bytes appended before it (``b``), so that what the
+  resident entries weigh is ``bytes - b(first)`` and eviction by age or weight is O(log n) on the
+  server, never a scan.
+- ``expired``, ``overweight``, ``cleared``: what eviction by age and by weight, and ``clear``, took.
+
+Every script takes ``KEYS = [stream, meta]`` and begins its ``ARGV`` with: an epoch to use should a new
+log begin, the caller's clock (seconds since the epoch), ``ttl_seconds`` (``-1``: none), ``max_entries``
+and ``max_bytes``. Each call evicts what those limits say is gone before it does its work; processes
+that share a stream should share its limits (the smallest wins).
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPEND", "CLEAR", "READ"]
+
+_PRELUDE = """
+local stream, meta = KEYS[1], KEYS[2]
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local max_entries, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local function whole(x) return string.format('%.0f', x) end
+local function sid(id) return whole(id) .. '-0' end
+
+local function save(s)
+  redis.call('HSET', meta, 'epoch', s.epoch, 'last', whole(s.last), 'first', whole(s.first),
+    'stamp', s.stamp, 'bytes', whole(s.bytes), 'expired', whole(s.expired),
+    'overweight', whole(s.overweight), 'cleared', whole(s.cleared))
+end
+
+local function state()
+  local m = redis.call('HMGET', meta, 'epoch', 'last', 'first', 'stamp', 'bytes', 'expired',
+    'overweight', 'cleared')
+  if m[1] and (m[2] == '0' or redis.call('EXISTS', stream) == 1) then
+    return {epoch = m[1], last = tonumber(m[2]), first = tonumber(m[3]), stamp = m[4],
+      bytes = tonumber(m[5]), expired = tonumber(m[6]), overweight = tonumber(m[7]),
+      cleared = tonumber(m[8])}
+  end
+  -- The log was lost, or never was: a new one begins, and whatever is left of the old one goes.
+  redis.call('DEL', stream, meta)
+  local s = {epoch = ARGV[1], last = 0, first = 1, stamp = '0', bytes = 0, expired = 0,
+    overweight = 0, cleared = 0}
+  save(s)
+  return s
+end
+
+-- A field of the entry with this id: 2 for its stamp, 3 for the bytes appended before it.
+local function field(id, index)
+  local entry = redis.call('XRANGE', stream, sid(id), sid(id))[1]
+  return tonumber(entry[2][index * 2])
+end
+
+-- The least id from lo to hi for which gone(id) is false, gone being true up to some id, then false.
+local function first_kept(lo, hi, gone)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if gone(mid) then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+
+-- Evict what the limits say is gone: the oldest beyond max_entries, those older than ttl (the
+-- seed's rule: an age greater than ttl), and the oldest beyond max_bytes, always keeping the newest.
+local function sweep(s)
+  local first, last = s.first, s.last
+  if last - first + 1 > max_entries then first = last - max_entries + 1 end
+  if ttl >= 0 and first <= last then
+    local function expired(id) return id <= last and now - field(id, 2) > ttl end
+    if expired(first) then
+      local kept = first_kept(first + 1, last + 1, expired)
+      s.expired = s.expired + kept - first
+      first = kept
+    end
+  end
+  if first < last then
+    local function heavy(id) return s.bytes - field(id, 3) > max_bytes end
+    if heavy(first) then
+      local kept = first_kept(first + 1, last, heavy)
+      s.overweight = s.overweight + kept - first
+      first = kept
+    end
+  end
+  if first ~= s.first then
+    s.first = first
+    redis.call('HSET', meta, 'first', whole(first), 'expired', whole(s.expired),
+      'overweight', whole(s.overweight))
+    redis.call('XTRIM', stream, 'MINID', '~', sid(first))
+  end
+end
+
+local function resident_bytes(s)
+  if s.first > s.last then return 0 end
+  return s.bytes - field(s.first, 3)
+end
+"""
+
+#: Append events. ``ARGV[6:]``: each event's encoding and its size in bytes, in pairs.
+#: Returns the epoch and the id of the first event appended.
+APPEND = (
+    _PRELUDE
+    + """
+local s = state()
+local stamp = ARGV[2]
+if tonumber(s.stamp) > now then stamp = s.stamp end
+local first_new, id, bytes = s.last + 1, s.last, s.bytes
+for i = 6, #ARGV, 2 do
+  id = id + 1
+  redis.call('XADD', stream, sid(id), 'e', ARGV[i], 't', stamp, 'b', whole(bytes))
+  bytes = bytes + tonumber(ARGV[i + 1])
+end
+s.last, s.bytes, s.stamp = id, bytes, stamp
+redis.call('HSET', meta, 'last', whole(id), 'bytes', whole(bytes), 'stamp', stamp)
+sweep(s)
+return {s.epoch, first_new}
+"""
+)
+
+#: Read events. ``ARGV[6]``: the reader's cursor (``-1``: none); ``ARGV[7]``: the most events to return
+#: (``-1``: all). Returns the epoch, the last id, the first resident id, the resident bytes and the
+#: counters ``expired``, ``overweight`` and ``cleared``, then each event's stream id and encoding.
+READ = (
+    _PRELUDE
+    + """
+local s = state()
+sweep(s)
+local since, count = tonumber(ARGV[6]), tonumber(ARGV[7])
+local reply = {s.epoch, s.last, s.first, resident_bytes(s), s.expired, s.overweight, s.cleared}
+local start = math.max(s.first, since + 1)
+if count ~= 0 and start <= s.last then
+  local entries
+  if count > 0 then
+    entries = redis.call('XRANGE', stream, sid(start), '+', 'COUNT', count)
+  else
+    entries = redis.call('XRANGE', stream, sid(start), '+')
+  end
+  for _, entry in ipairs(entries) do
+    reply[#reply + 1] = entry[1]
+    reply[#reply + 1] = entry[2][2]
+  end
+end
+return reply
+"""
+)
+
+#: Drop every resident event; ids go on. Returns the epoch.
+CLEAR = (
+    _PRELUDE
+    + """
+local s = state()
+sweep(s)
+s.cleared = s.cleared + s.last - s.first + 1
+s.first = s.last + 1
+redis.call('HSET', meta, 'first', whole(s.first), 'cleared', whole(s.cleared))
+redis.call('XTRIM', stream, 'MINID', sid(s.first))
+return s.epoch
+"""
+)

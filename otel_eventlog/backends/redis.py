@@ -1,0 +1,704 @@
+"""`RedisEventLog`: one event log shared by every process and host that names the same Redis stream.
+
+The same contract as the in-memory log, kept by Redis itself (`otel_eventlog.backends._redis_scripts`):
+ids are handed out on the server, in the script that adds the entries, so that they are dense and shared
+by every writer; eviction by count, age and weight happens there too, as part of each write and read.
+Nothing leaves the process unredacted: events are checked, cut to ``max_value_bytes``, redacted and
+encoded as JSON here, on the writer's thread.
+
+The capture side never waits on the network: `write_batch` puts its items on a bounded queue
+(`otel_eventlog.backends._outbox.Outbox`) that a thread of the log's own sends, one round trip per
+batch. When Redis is slow or gone, the queue fills and its oldest events are dropped, counted in
+`stats()`; the thread retries, backing off, and carries on where it stopped. `append` and `extend`,
+called by the application itself, make one round trip and return the ids readers will see.
+
+Readers wait on ``XREAD BLOCK``: one thread per process watches the stream while anyone waits and wakes
+them all, whichever process wrote. Asynchronous reads go through redis-py's asyncio client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from otel_eventlog import _defaults, _forks, _json, _sizing
+from otel_eventlog import redaction as _redaction
+from otel_eventlog._reporting import FailureReporter
+from otel_eventlog.backends import _redis_scripts
+from otel_eventlog.backends._common import (
+    Row,
+    bound,
+    check_append,
+    check_clock,
+    check_cursor,
+    check_entries,
+    check_redaction,
+    entry_row,
+    event_filter,
+    span_event_row,
+)
+from otel_eventlog.backends._outbox import Outbox
+from otel_eventlog.backends._waiting import ReadNow, ReadNowAsync, Waiters, WaitingReads
+from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError, BackendError
+from otel_eventlog.event import BatchItem, EntryLike, Event, Page
+from otel_eventlog.redaction import Redaction
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = ["RedisEventLog"]
+
+_logger = logging.getLogger(__name__)
+
+# What a script takes as an argument.
+_Arg = bytes | str | int | float
+#: A read's arguments to the READ script: its cursor (``-1``: none) and how many events (``-1``: all).
+_Request = tuple[int, int]
+#: Reads that filter take this many events from Redis at a time.
+_SCAN_CHUNK = 512
+#: How long the watcher blocks in one ``XREAD``, in milliseconds; it looks for a new epoch in between.
+_WATCH_BLOCK_MS = 1000
+_MALFORMED = "otel_eventlog.malformed_event"
+
+
+def _redis() -> Any:
+    """Import redis-py, or say which extra installs it."""
+    try:
+        import redis  # noqa: PLC0415  # an optional dependency: imported when the backend is built
+        import redis.asyncio  # noqa: PLC0415
+    except ImportError as error:
+        raise ImportError(
+            "the Redis event log backend needs redis-py: pip install 'otel-eventlog[redis]'"
+        ) from error
+    return redis
+
+
+class RedisEventLog(WaitingReads):
+    """An event log on a Redis stream, shared by every process that uses the same `url` and `stream`.
+
+    Args:
+        url: The Redis server: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS,
+            ``unix:///path/to/socket``. Never shown with its password.
+        stream: The stream's key; a hash beside it, ``<stream>:meta``, keeps the log's state.
+        ttl_seconds: How long an event stays, in seconds; ``math.inf`` keeps it until `max_entries`
+            or `max_bytes` push it out. ``None`` or a non-positive value means the default.
+        max_entries: How many events stay at most. ``None`` or a non-positive value means the default.
+        max_bytes: What the stream's events may weigh together, encoded; the newest is always kept.
+        max_value_bytes: How many bytes (UTF-8) of one string value are kept; longer ones are cut.
+        now: The clock that stamps events and judges their age, in seconds since the epoch. Processes
+            that share a stream should have clocks in step (NTP): an event's age is measured by the
+            clock of whoever looks.
+        redaction: What never leaves the process; by default `otel_eventlog.redaction.Redaction` with
+            its default key words.
+        queue_events: How many events the capture side may queue for sending; beyond, the oldest
+            are dropped, counted as ``dropped`` in `stats()`.
+        batch_events: The most events sent in one round trip.
+        timeout: Seconds to wait for Redis to connect or answer, for each call.
+
+    Raises:
+        ImportError: If redis-py is not installed (``pip install 'otel-eventlog[redis]'``).
+        ArgumentTypeError: If an argument has the wrong type.
+        ArgumentValueError: If `url` is not a Redis URL or `stream` is empty.
+    """
+
+    DEFAULT_URL: ClassVar[str] = _defaults.REDIS_URL
+    DEFAULT_STREAM: ClassVar[str] = _defaults.REDIS_STREAM
+    DEFAULT_TTL_SECONDS: ClassVar[float] = _defaults.TTL_SECONDS
+    DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
+    DEFAULT_MAX_BYTES: ClassVar[int] = _defaults.MAX_BYTES
+    DEFAULT_MAX_VALUE_BYTES: ClassVar[int] = _defaults.MAX_VALUE_BYTES
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        stream: str = DEFAULT_STREAM,
+        ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
+        max_entries: int | None = DEFAULT_MAX_ENTRIES,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES,
+        now: Callable[[], float] = time.time,
+        redaction: Redaction | None = None,
+        queue_events: int = _defaults.REDIS_QUEUE_EVENTS,
+        batch_events: int = _defaults.REDIS_BATCH_EVENTS,
+        timeout: float = _defaults.REDIS_TIMEOUT_SECONDS,
+    ) -> None:
+        module = _redis()
+        self._redaction = _redaction.DEFAULT if redaction is None else check_redaction(redaction)
+        self._ttl_seconds = bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
+        self._max_entries = int(bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
+        self._max_bytes = int(bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
+        value_bytes = int(bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
+        self._limits = _sizing.Limits(value_bytes, self._max_bytes)
+        self._now = check_clock(now)
+        if not isinstance(stream, str) or not stream:
+            raise ArgumentValueError(f"stream must be a non-empty string, got {stream!r}")
+        queue_events = int(bound("queue_events", queue_events, _defaults.REDIS_QUEUE_EVENTS, int))
+        batch_events = int(bound("batch_events", batch_events, _defaults.REDIS_BATCH_EVENTS, int))
+        self._timeout = bound("timeout", timeout, _defaults.REDIS_TIMEOUT_SECONDS, int, float)
+        self._url = _check_url(url)
+        self._shown_url = public_url(url)
+        self._stream = stream
+        self._keys = [stream, f"{stream}:meta"]
+        self._client = self._connect(module)
+        self._address = _address(self._client.connection_pool.connection_kwargs)
+        self._scripts = {
+            name: self._client.register_script(getattr(_redis_scripts, name))
+            for name in ("APPEND", "READ", "CLEAR")
+        }
+        self._unreachable = (module.ConnectionError, module.TimeoutError)
+        self._errors = (module.RedisError,)
+        self._truncated = 0
+        # What the last look at the stream showed: its epoch, its last id and its counters.
+        self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (0, 0, 0, 0, 0))
+        self._malformed = FailureReporter(_logger, "writing a malformed event to Redis")
+        self._outbox: Outbox[BatchItem] = Outbox(
+            self._send,
+            name="otel-eventlog-redis-writer",
+            max_items=queue_events,
+            batch_items=batch_events,
+            retryable=self._unreachable,
+            failures=FailureReporter(_logger, f"writing events to Redis at {self._address}"),
+            outage=self._outage,
+        )
+        self._waiters = Waiters()
+        self._waiters.on_wait = self._ensure_watcher
+        self._watch_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._tip: tuple[str | None, int] = (None, 0)  # what the watcher saw: epoch and last id
+        _forks.track(self)
+        self._outbox.start()  # its first act is to reach Redis: a warning now if it cannot
+
+    def _connect(self, module: Any) -> redis.Redis:
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+        from redis.retry import Retry  # noqa: PLC0415
+
+        try:
+            client = module.Redis.from_url(
+                self._url,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                retry=Retry(NoBackoff(), 1),  # once at once, for a connection Redis closed; no more
+            )
+        except ValueError as error:  # redis-py names what is wrong with the URL, never its password
+            raise ArgumentValueError(f"url {self._shown_url!r}: {error}") from None
+        return cast("redis.Redis", client)
+
+    # Properties
+
+    @property
+    def url(self) -> str:
+        """The Redis server's URL, its password hidden."""
+        return self._shown_url
+
+    @property
+    def stream(self) -> str:
+        """The stream's key."""
+        return self._stream
+
+    @property
+    def ttl_seconds(self) -> float:
+        """How long an event stays, in seconds."""
+        return self._ttl_seconds
+
+    @property
+    def max_entries(self) -> int:
+        """How many events stay at most."""
+        return self._max_entries
+
+    @property
+    def max_bytes(self) -> int:
+        """What the events may weigh together, encoded."""
+        return self._max_bytes
+
+    @property
+    def max_value_bytes(self) -> int:
+        """How many bytes of one string value are kept."""
+        return self._limits.max_value_bytes
+
+    @property
+    def epoch(self) -> str:
+        """The shared log's identifier, as last seen; it changes when Redis loses the stream.
+
+        Raises:
+            BackendError: If it was never seen and Redis cannot be reached.
+        """
+        epoch = self._seen[0]
+        return epoch if epoch is not None else self.read(None, 0).epoch
+
+    # Writing
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        timestamp: float | None = None,
+        trace_id: str | int | None = None,
+        span_id: str | int | None = None,
+    ) -> Event:
+        """Store an event in Redis and return it with the id every reader sees.
+
+        Unlike the capture side, this waits for Redis: one round trip, after the events the capture
+        side queued before it are sent, so that they keep their order. Thread-safe.
+
+        Raises:
+            TypeError: If an argument has the wrong type; nothing is stored.
+            ValueError: If an argument has a wrong value; nothing is stored.
+            BackendError: If Redis cannot be reached or refuses the write.
+        """
+        row = check_append(kind, payload, timestamp, trace_id, span_id, now=self._now())
+        row, encoded = self._encode(row)
+        first = self._store_now([encoded])
+        return Event(first, *row)
+
+    def extend(self, entries: Iterable[EntryLike]) -> range:
+        """Store several events in Redis, in order, with consecutive ids, and return their ids.
+
+        All or nothing, in one round trip (after what the capture side queued before). Thread-safe.
+
+        Raises:
+            TypeError: If `entries` or an entry has the wrong type, naming the entry by its index.
+            ValueError: If an entry has a wrong value, naming the entry by its index.
+            BackendError: If Redis cannot be reached or refuses the write.
+        """
+        rows = check_entries(entries, self._now())
+        encoded = [self._encode(row)[1] for row in rows]
+        if not encoded:
+            _epoch, last, _first, _counters = self._header(self._call_read((-1, 0)))
+            return range(last + 1, last + 1)
+        first = self._store_now(encoded)
+        return range(first, first + len(encoded))
+
+    def write_batch(self, batch: list[BatchItem]) -> None:
+        """Queue a batch from the capture side to be sent to Redis; the `BatchWriter` contract.
+
+        Never waits on Redis and never raises: when the queue is full, its oldest events are dropped
+        and counted. Malformed items are left out when the batch is sent, counted in ``failures``.
+        """
+        self._outbox.put(batch)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until what the capture side queued so far is in Redis, at most `timeout` seconds.
+
+        Returns whether it all is (or was dropped, counted). Called by the processors'
+        ``force_flush`` and ``shutdown``.
+        """
+        return self._outbox.flush(timeout)
+
+    def _store_now(self, encoded: list[bytes]) -> int:
+        self._outbox.flush(self._timeout)  # what the capture side queued first goes first
+        try:
+            epoch, first = self._scripts["APPEND"](keys=self._keys, args=self._arguments(encoded))
+        except self._errors as error:
+            raise self._backend_error(error) from None
+        self._saw_epoch(epoch.decode())
+        return int(first)
+
+    def _send(self, batch: list[BatchItem]) -> None:
+        """Send a batch from the queue; runs on the outbox's thread. An empty batch checks Redis."""
+        if not batch:
+            self._client.ping()
+            return
+        encoded = []
+        now = self._now()
+        for item in batch:
+            try:
+                if isinstance(item, tuple) and len(item) == 4:
+                    row = span_event_row(item)
+                else:
+                    row = entry_row(item, now)
+            except (ArgumentTypeError, ArgumentValueError):
+                self._malformed.report()
+                continue
+            encoded.append(self._encode(row)[1])
+        if encoded:
+            epoch, _first = self._scripts["APPEND"](keys=self._keys, args=self._arguments(encoded))
+            self._saw_epoch(epoch.decode())
+
+    def _encode(self, row: Row) -> tuple[Row, bytes]:
+        """Return the row cut to the limits, and its redacted encoding as it is sent."""
+        timestamp, kind, payload, trace_id, span_id = row
+        payload, _size, cut = self._limits.fit(payload)
+        if cut:
+            self._truncated += cut
+        shown = self._redaction.apply(payload)
+        return (timestamp, kind, payload, trace_id, span_id), _json.dumps(
+            [timestamp, kind, shown, trace_id, span_id]
+        )
+
+    def _arguments(self, encoded: list[bytes]) -> list[_Arg]:
+        arguments = self._limit_arguments()
+        for data in encoded:
+            arguments += (data, len(data))
+        return arguments
+
+    def _limit_arguments(self) -> list[_Arg]:
+        ttl = -1 if math.isinf(self._ttl_seconds) else repr(float(self._ttl_seconds))
+        return [secrets.token_hex(8), repr(float(self._now())), ttl, self._max_entries, self._max_bytes]
+
+    def _outage(self, error: BaseException | None) -> None:
+        if error is not None:
+            _logger.warning(
+                "otel_eventlog: cannot reach Redis at %s (%s); events wait in a queue of %d, the "
+                "oldest dropped beyond it, and are sent once Redis is back",
+                self._address,
+                error,
+                self._outbox.max_items,
+            )
+        else:
+            _logger.info(
+                "otel_eventlog: Redis at %s is back; %d event(s) were dropped while it was not",
+                self._address,
+                self._outbox.dropped,
+            )
+
+    # Reading
+
+    def query(self, since: int | None = None, limit: int | None = None) -> list[Event]:
+        """Return the resident events with ids greater than `since`, ascending, at most `limit`.
+
+        Raises:
+            TypeError: If `since` or `limit` is not an integer or ``None``.
+            ValueError: If `since` or `limit` is negative.
+            BackendError: If Redis cannot be reached.
+        """
+        return list(self.read(since, limit).events)
+
+    def _reader(
+        self,
+        since: int | None,
+        limit: int | None,
+        kinds: str | Iterable[str] | None,
+        trace_id: str | int | None,
+    ) -> ReadNow:
+        check_cursor(since, limit)
+        accept = event_filter(kinds, trace_id)
+        return lambda cursor: self._drive(self._paging(cursor, limit, accept))
+
+    def _async_reader(
+        self,
+        since: int | None,
+        limit: int | None,
+        kinds: str | Iterable[str] | None,
+        trace_id: str | int | None,
+    ) -> contextlib.AbstractAsyncContextManager[ReadNowAsync]:
+        check_cursor(since, limit)
+        accept = event_filter(kinds, trace_id)
+        return self._async_session(limit, accept)
+
+    @contextlib.asynccontextmanager
+    async def _async_session(
+        self, limit: int | None, accept: Callable[[Event], bool] | None
+    ) -> AsyncIterator[ReadNowAsync]:
+        """Open an asyncio client for one read, or one `follow`, and close it after."""
+        redis = _redis()
+        from redis.asyncio.retry import Retry  # noqa: PLC0415
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+
+        client = redis.asyncio.Redis.from_url(
+            self._url,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+        script = client.register_script(_redis_scripts.READ)
+
+        async def read_now(cursor: int | None) -> Page:
+            paging = self._paging(cursor, limit, accept)
+            try:
+                request = next(paging)
+                while True:
+                    try:
+                        reply = await script(keys=self._keys, args=self._read_arguments(request))
+                    except self._errors as error:
+                        raise self._backend_error(error) from None
+                    request = paging.send(reply)
+            except StopIteration as done:
+                page: Page = done.value
+                return page
+
+        try:
+            yield read_now
+        finally:
+            await client.aclose()
+
+    def _drive(self, paging: Generator[_Request, list[Any], Page]) -> Page:
+        """Run a read's paging on this thread, one READ script call per request."""
+        try:
+            request = next(paging)
+            while True:
+                request = paging.send(self._call_read(request))
+        except StopIteration as done:
+            page: Page = done.value
+            return page
+
+    def _call_read(self, request: _Request) -> list[Any]:
+        try:
+            reply: list[Any] = self._scripts["READ"](keys=self._keys, args=self._read_arguments(request))
+        except self._errors as error:
+            raise self._backend_error(error) from None
+        return reply
+
+    def _read_arguments(self, request: _Request) -> list[_Arg]:
+        return [*self._limit_arguments(), *request]
+
+    def _paging(
+        self, since: int | None, limit: int | None, accept: Callable[[Event], bool] | None
+    ) -> Generator[_Request, list[Any], Page]:
+        """Read one page: yield the READ requests it needs, receive their replies, return the `Page`.
+
+        Written once for the thread and the event loop, which each make the calls their own way.
+        """
+        cursor = -1 if since is None else since
+        if accept is None:
+            reply = yield (cursor, -1 if limit is None else limit)
+            epoch, last, first, _counters = self._header(reply)
+            events = _events(reply)
+        else:
+            reply = yield (cursor, 0 if limit == 0 else _SCAN_CHUNK)
+            epoch, last, first, _counters = self._header(reply)
+            events = []
+            examined = max(cursor, first - 1)
+            while True:
+                chunk = _events(reply)
+                for event in chunk:
+                    examined = event.id
+                    if accept(event):
+                        events.append(event)
+                        if len(events) == limit:
+                            break
+                if len(events) == limit or len(chunk) < _SCAN_CHUNK:
+                    break
+                reply = yield (examined, _SCAN_CHUNK)
+                if self._header(reply)[0] != epoch:  # the log was lost meanwhile: stop where it was
+                    break
+            if limit == 0 or len(events) == limit:
+                last_seen = events[-1].id if events else examined
+            else:
+                last_seen = max(examined, last)
+        start = first if since is None else max(since + 1, first)
+        if accept is None:
+            stop = last if limit is None else min(last, start + limit - 1)
+            cursor = max(stop, start - 1)
+        else:
+            cursor = max(last_seen, start - 1)
+        return Page(
+            events=tuple(events),
+            cursor=cursor,
+            missed=0 if since is None else max(0, first - since - 1),
+            oldest_id=first if first <= last else None,
+            latest_id=last,
+            epoch=epoch,
+        )
+
+    def _header(self, reply: list[Any]) -> tuple[str, int, int, tuple[int, ...]]:
+        """Read the READ script's header: epoch, last id, first id, and the counters; note what it saw."""
+        epoch = reply[0].decode()
+        last, first = int(reply[1]), int(reply[2])
+        counters = tuple(int(value) for value in reply[3:7])
+        self._saw_epoch(epoch, last, (first, *counters))
+        return epoch, last, first, counters
+
+    def _saw_epoch(
+        self, epoch: str, last: int | None = None, counters: tuple[int, ...] | None = None
+    ) -> None:
+        seen = self._seen
+        self._seen = (
+            epoch,
+            seen[1] if last is None else last,
+            seen[2] if counters is None else counters,
+        )
+
+    def _backend_error(self, error: Exception) -> BackendError:
+        return BackendError(f"Redis at {self._address}: {error}")
+
+    # Waiting: one watcher per process, on XREAD BLOCK
+
+    def _latest_id(self) -> int:
+        return self._tip[1]
+
+    def _has_news(self, page: Page) -> bool:
+        epoch, last = self._tip
+        return epoch is not None and (epoch != page.epoch or last > page.cursor)
+
+    def _ensure_watcher(self) -> None:
+        """Start the watcher, if it is not running; called whenever a reader starts waiting."""
+        with self._watch_lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=self._watch, name="otel-eventlog-redis-watcher", daemon=True
+                )
+                self._watcher.start()
+
+    def _watch(self) -> None:
+        """Wake the waiting readers whenever the stream changes; end when nobody waits."""
+        failures = 0
+        while not self._waiters.closed and not self._waiters.nobody_waits(self._stop_watching):
+            try:
+                self._look()
+                failures = 0
+            except self._errors:  # Redis is gone for now: the readers' own reads will say so
+                failures += 1
+                time.sleep(min(_WATCH_BLOCK_MS / 1000, 0.05 * 2**failures))
+        with self._watch_lock:
+            if self._watcher is threading.current_thread():
+                self._watcher = None
+
+    def _stop_watching(self) -> None:
+        with self._watch_lock:
+            self._watcher = None
+
+    def _look(self) -> None:
+        """Note the stream's epoch and last id, waking readers if they moved; then block until it grows."""
+        epoch, last = self._client.hmget(self._keys[1], ["epoch", "last"])
+        tip = (epoch.decode() if isinstance(epoch, bytes) else epoch, int(last or 0))
+        if tip != self._tip:
+            self._tip = tip
+            self._waiters.notify()
+        self._client.xread({self._stream: f"{tip[1]}-0"}, count=1, block=_WATCH_BLOCK_MS)
+
+    # The rest of the contract
+
+    def close(self) -> None:
+        """Wake every waiting reader for good; send what is queued (within `timeout`) and stop the writer.
+
+        The log stays readable and writable: a later write starts the writer again.
+        """
+        super().close()
+        self._outbox.close(self._timeout)
+
+    def clear(self) -> None:
+        """Drop every resident event, for every process; ids keep counting.
+
+        Raises:
+            BackendError: If Redis cannot be reached.
+        """
+        try:
+            epoch = self._scripts["CLEAR"](keys=self._keys, args=self._limit_arguments())
+        except self._errors as error:
+            raise self._backend_error(error) from None
+        self._saw_epoch(epoch.decode())
+
+    def stats(self) -> dict[str, int]:
+        """Return the counters: the shared log's, as Redis keeps them, and this process's own.
+
+        Shared: ``appended`` (ids handed out), ``resident``, ``resident_bytes`` (encoded),
+        ``evicted_by_count``, ``evicted_by_ttl``, ``evicted_by_bytes``, ``cleared``. This process:
+        ``truncated``, ``redacted``, ``waiting_readers``, ``queued`` (waiting to be sent),
+        ``dropped`` (the queue was full) and ``failures`` (batches or events Redis or the checks
+        refused). When Redis cannot be reached, the shared counters are the last ones seen. Never raises.
+        """
+        with contextlib.suppress(BackendError):
+            self.read(None, 0)
+        _epoch, appended, (first, weight, expired, overweight, cleared) = self._seen
+        resident = max(0, appended - first + 1) if self._seen[0] is not None else 0
+        return {
+            "appended": appended,
+            "resident": resident,
+            "resident_bytes": weight,
+            "evicted_by_count": max(0, appended - resident - expired - overweight - cleared),
+            "evicted_by_ttl": expired,
+            "evicted_by_bytes": overweight,
+            "cleared": cleared,
+            "truncated": self._truncated,
+            "waiting_readers": self._waiters.waiting,
+            "redacted": self._redaction.redacted,
+            "queued": self._outbox.queued,
+            "dropped": self._outbox.dropped,
+            "failures": self.failures,
+        }
+
+    @property
+    def failures(self) -> int:
+        """How many batches Redis refused, and malformed events left out, in this process."""
+        return self._outbox.failures + self._malformed.count
+
+    def __len__(self) -> int:
+        """Return how many events are resident.
+
+        Raises:
+            BackendError: If Redis cannot be reached.
+        """
+        page = self.read(None, 0)
+        return 0 if page.oldest_id is None else page.latest_id - page.oldest_id + 1
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self._shown_url!r}, stream={self._stream!r}, "
+            f"ttl_seconds={self._ttl_seconds!r}, max_entries={self._max_entries!r}, "
+            f"max_bytes={self._max_bytes!r})"
+        )
+
+    def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
+        return (self._watch_lock,)
+
+    def _after_fork_in_child(self) -> None:
+        """Drop the parent's connections, readers and watcher; the shared log, and its epoch, stay."""
+        self._watch_lock = threading.Lock()
+        self._watcher = None
+        self._waiters.reset_after_fork()
+        self._client.connection_pool.reset()
+
+
+def _events(reply: list[Any]) -> list[Event]:
+    """Decode the events that follow the READ script's header."""
+    events = []
+    for index in range(7, len(reply), 2):
+        raw_id, data = reply[index], reply[index + 1]
+        event_id = int(raw_id.partition(b"-")[0])
+        try:
+            timestamp, kind, payload, trace_id, span_id = json.loads(data)
+            if not (isinstance(kind, str) and isinstance(payload, dict)):
+                raise ValueError("not an event")  # one place handles every way to fail
+            events.append(Event(event_id, float(timestamp), kind, payload, trace_id, span_id))
+        except Exception as error:  # written by someone else: readers see it marked and go on
+            events.append(Event(event_id, 0.0, _MALFORMED, {"error": str(error)}))
+    return events
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise ArgumentTypeError(f"url must be a string, got {type(url).__name__}")
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ArgumentValueError(
+            f"url must start with redis://, rediss:// or unix://, got {public_url(url)!r}"
+        )
+    return url
+
+
+def public_url(url: str) -> str:
+    """Return `url` with any password in it replaced by ``***``: fit for logs, ``repr`` and errors."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user = parts.username or ""
+            host = netloc.rpartition("@")[2]
+            netloc = f"{user}:***@{host}"
+        query = urllib.parse.urlencode(
+            [
+                (key, "***" if key.lower() == "password" else value)
+                for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+            ]
+        )
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "<a malformed URL>"
+
+
+def _address(kwargs: Mapping[str, Any]) -> str:
+    """Return where the client connects, for messages: ``host:port``, or the Unix socket's path."""
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
