@@ -4,7 +4,7 @@
 
     observability:
       event_log:
-        backend: memory        # memory | disabled
+        backend: memory        # memory | disabled | redis
         ttl_seconds: 3600
         max_entries: 10000
         capture:
@@ -19,6 +19,12 @@
         redact:
           keys: [customer_email]          # redacted besides password, token, authorization, ...
           patterns: ["sk-[A-Za-z0-9]{20,}"]  # matches in string values are redacted too
+        redis:                            # backend: redis; one feed for every process and host
+          url: redis://127.0.0.1:6379/0   # rediss:// for TLS; a password in it is never printed
+          stream: otel-eventlog
+          queue_events: 10000             # waiting to be sent; beyond, the oldest are dropped
+          batch_events: 500               # sent in one round trip at most
+          timeout_seconds: 5              # for Redis to connect or answer
       activity:
         enabled: false         # configure() starts the HTTP server when true
         addr: 127.0.0.1
@@ -49,6 +55,7 @@ from otel_eventlog import _defaults
 from otel_eventlog._checks import check_count, check_seconds, describe, seconds_expected, shown
 from otel_eventlog.activity import ActivityLimits
 from otel_eventlog.backends import BACKEND_NAMES, EventLog, create_event_log
+from otel_eventlog.backends.redis import public_url
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError, ConfigError
 from otel_eventlog.redaction import Redaction
 
@@ -61,6 +68,7 @@ __all__ = [
     "EventLogConfig",
     "ObservabilityConfig",
     "RedactConfig",
+    "RedisConfig",
     "load_config",
 ]
 
@@ -71,6 +79,7 @@ _SECTION = "observability"
 _EVENT_LOG = f"{_SECTION}.event_log"
 _CAPTURE = f"{_EVENT_LOG}.capture"
 _REDACT = f"{_EVENT_LOG}.redact"
+_REDIS = f"{_EVENT_LOG}.redis"
 _ACTIVITY = f"{_SECTION}.activity"
 _INFO = logging.INFO  # the `logging` field of CaptureConfig hides the module in its body
 
@@ -268,13 +277,77 @@ _REDACT_FIELDS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
+def _redis_url(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"expected a Redis URL, got {describe(value)}", path=path)
+    if value.partition("://")[0].lower() not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            "expected a Redis URL (redis://host:6379/0, rediss://... for TLS, unix:///path), "
+            f"got {public_url(value)!r}",
+            path=path,
+        )
+    return value
+
+
+def _stream(value: object, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"expected a stream name, got {describe(value)}", path=path)
+    return value.strip()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedisConfig:
+    """The ``observability.event_log.redis`` section: where the ``redis`` backend keeps the shared log.
+
+    Attributes:
+        url: The Redis server (``redis://``, ``rediss://`` for TLS, ``unix://``); a password goes in
+            it, better through ``OTEL_EVENTLOG_REDIS_URL`` than in a file. Never printed.
+        stream: The stream's key; every process that names it shares one log.
+        queue_events: How many events may wait to be sent; beyond it the oldest are dropped, counted.
+        batch_events: The most events sent in one round trip.
+        timeout_seconds: How long a call waits for Redis to connect or answer.
+
+    Raises:
+        ConfigError: If a value has the wrong type or is out of range.
+    """
+
+    url: str = field(default=_defaults.REDIS_URL, repr=False)
+    stream: str = _defaults.REDIS_STREAM
+    queue_events: int = _defaults.REDIS_QUEUE_EVENTS
+    batch_events: int = _defaults.REDIS_BATCH_EVENTS
+    timeout_seconds: float = _defaults.REDIS_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        for name, check in _REDIS_FIELDS.items():
+            object.__setattr__(self, name, check(getattr(self, name), f"{_REDIS}.{name}"))
+
+    def options(self) -> dict[str, Any]:
+        """Return the options `create_event_log` passes to `RedisEventLog`."""
+        return {
+            "url": self.url,
+            "stream": self.stream,
+            "queue_events": self.queue_events,
+            "batch_events": self.batch_events,
+            "timeout": self.timeout_seconds,
+        }
+
+
+_REDIS_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "url": _redis_url,
+    "stream": _stream,
+    "queue_events": _positive_int,
+    "batch_events": _positive_int,
+    "timeout_seconds": _seconds(positive=True, finite=True),
+}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EventLogConfig:
     """The ``observability.event_log`` section: which backend keeps the events, and for how long.
 
     Attributes:
-        backend: ``memory`` (the default) or ``disabled`` (also ``off`` and ``none``). Stored trimmed
-            and in lower case.
+        backend: ``memory`` (the default), ``disabled`` (also ``off`` and ``none``) or ``redis``.
+            Stored trimmed and in lower case.
         ttl_seconds: How long an event stays in the log, in seconds.
         max_entries: How many events the log keeps at most.
         max_bytes: What the events kept may cost together, in bytes (an integer, or a string with a
@@ -282,6 +355,7 @@ class EventLogConfig:
         max_value_bytes: How many bytes of one string value are kept; longer ones are cut, marked.
         capture: The ``capture`` section: what the OpenTelemetry processors put in the log.
         redact: The ``redact`` section: which values readers never see.
+        redis: The ``redis`` section: where the ``redis`` backend keeps the log.
 
     Raises:
         ConfigError: If a value has the wrong type or is out of range.
@@ -294,6 +368,7 @@ class EventLogConfig:
     max_value_bytes: int = _defaults.MAX_VALUE_BYTES
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
 
     def __post_init__(self) -> None:
         for name, check in _EVENT_LOG_FIELDS.items():
@@ -302,6 +377,8 @@ class EventLogConfig:
             raise ConfigError(f"expected a CaptureConfig, got {describe(self.capture)}", path=_CAPTURE)
         if not isinstance(self.redact, RedactConfig):
             raise ConfigError(f"expected a RedactConfig, got {describe(self.redact)}", path=_REDACT)
+        if not isinstance(self.redis, RedisConfig):
+            raise ConfigError(f"expected a RedisConfig, got {describe(self.redis)}", path=_REDIS)
 
     def create_event_log(self, **backend_options: Any) -> EventLog:
         """Build the event log this section describes, through `create_event_log`."""
@@ -309,6 +386,7 @@ class EventLogConfig:
             "redaction": self.redact.redaction(),
             "max_bytes": self.max_bytes,
             "max_value_bytes": self.max_value_bytes,
+            **(self.redis.options() if self.backend == "redis" else {}),
             **backend_options,
         }
         return create_event_log(self.backend, self.ttl_seconds, self.max_entries, **options)
@@ -360,6 +438,11 @@ _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
     "OTEL_EVENTLOG_REDACT_KEYS": ("event_log.redact.keys", _comma_list),
     "OTEL_EVENTLOG_REDACT_DEFAULT_KEYS": ("event_log.redact.default_keys", _boolean),
     "OTEL_EVENTLOG_REDACT_PATTERNS": ("event_log.redact.patterns", _pattern_list),
+    "OTEL_EVENTLOG_REDIS_URL": ("event_log.redis.url", str),
+    "OTEL_EVENTLOG_REDIS_STREAM": ("event_log.redis.stream", str),
+    "OTEL_EVENTLOG_REDIS_QUEUE_EVENTS": ("event_log.redis.queue_events", int),
+    "OTEL_EVENTLOG_REDIS_BATCH_EVENTS": ("event_log.redis.batch_events", int),
+    "OTEL_EVENTLOG_REDIS_TIMEOUT_SECONDS": ("event_log.redis.timeout_seconds", float),
     "OTEL_EVENTLOG_ACTIVITY_ENABLED": ("activity.enabled", _boolean),
     "OTEL_EVENTLOG_ACTIVITY_ADDR": ("activity.addr", str),
     "OTEL_EVENTLOG_ACTIVITY_PORT": ("activity.port", int),
@@ -474,6 +557,7 @@ _SECTIONS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "event_log": _EVENT_LOG_FIELDS,
     "event_log.capture": _CAPTURE_FIELDS,
     "event_log.redact": _REDACT_FIELDS,
+    "event_log.redis": _REDIS_FIELDS,
     "activity": _ACTIVITY_FIELDS,
 }
 
@@ -510,6 +594,7 @@ class ObservabilityConfig:
         capture["logging_level"] = logging.getLevelName(capture["logging_level"])
         redact = document["event_log"]["redact"]
         redact["keys"], redact["patterns"] = list(redact["keys"]), list(redact["patterns"])
+        document["event_log"]["redis"]["url"] = public_url(self.event_log.redis.url)  # no password
         if document["activity"]["token"] is not None:
             document["activity"]["token"] = "<set>"  # printed by check-config: never echo a secret
         return {_SECTION: document}
@@ -532,8 +617,10 @@ def load_config(
     ``OTEL_EVENTLOG_LOGGING``,
     ``OTEL_EVENTLOG_LOGGING_LEVEL``, ``OTEL_EVENTLOG_REDACT``, ``OTEL_EVENTLOG_REDACT_KEYS``,
     ``OTEL_EVENTLOG_REDACT_DEFAULT_KEYS``, ``OTEL_EVENTLOG_REDACT_PATTERNS`` (a YAML list, or one
-    pattern), ``OTEL_EVENTLOG_ACTIVITY_ENABLED``, ``OTEL_EVENTLOG_ACTIVITY_ADDR``,
-    ``OTEL_EVENTLOG_ACTIVITY_PORT``, ``OTEL_EVENTLOG_ACTIVITY_TOKEN``,
+    pattern), ``OTEL_EVENTLOG_REDIS_URL``, ``OTEL_EVENTLOG_REDIS_STREAM``,
+    ``OTEL_EVENTLOG_REDIS_QUEUE_EVENTS``, ``OTEL_EVENTLOG_REDIS_BATCH_EVENTS``,
+    ``OTEL_EVENTLOG_REDIS_TIMEOUT_SECONDS``, ``OTEL_EVENTLOG_ACTIVITY_ENABLED``,
+    ``OTEL_EVENTLOG_ACTIVITY_ADDR``, ``OTEL_EVENTLOG_ACTIVITY_PORT``, ``OTEL_EVENTLOG_ACTIVITY_TOKEN``,
     ``OTEL_EVENTLOG_ACTIVITY_DEFAULT_LIMIT``, ``OTEL_EVENTLOG_ACTIVITY_MAX_LIMIT``,
     ``OTEL_EVENTLOG_ACTIVITY_MAX_WAIT_SECONDS``, ``OTEL_EVENTLOG_ACTIVITY_HEARTBEAT_SECONDS``,
     ``OTEL_EVENTLOG_ACTIVITY_MAX_STREAMS``, ``OTEL_EVENTLOG_ACTIVITY_MAX_CONNECTIONS``,
@@ -586,10 +673,11 @@ def _load(
 
     capture = dataclasses.replace(config.event_log.capture, **within("event_log.capture"))
     redact = dataclasses.replace(config.event_log.redact, **within("event_log.redact"))
+    redis = dataclasses.replace(config.event_log.redis, **within("event_log.redis"))
     return dataclasses.replace(
         config,
         event_log=dataclasses.replace(
-            config.event_log, capture=capture, redact=redact, **within("event_log")
+            config.event_log, capture=capture, redact=redact, redis=redis, **within("event_log")
         ),
         activity=dataclasses.replace(config.activity, **within("activity")),
     )
@@ -658,16 +746,23 @@ def _from_document(document: object) -> ObservabilityConfig:
     event_log = dict(_section(section, "event_log", _EVENT_LOG))
     capture = _section(event_log, "capture", _CAPTURE) if "capture" in event_log else {}
     redact = _section(event_log, "redact", _REDACT) if "redact" in event_log else {}
-    event_log.pop("capture", None)
-    event_log.pop("redact", None)
-    _reject_unknown_keys(event_log, {**_EVENT_LOG_FIELDS, "capture": None, "redact": None}, _EVENT_LOG)
+    redis = _section(event_log, "redis", _REDIS) if "redis" in event_log else {}
+    for subsection in ("capture", "redact", "redis"):
+        event_log.pop(subsection, None)
+    _reject_unknown_keys(
+        event_log, {**_EVENT_LOG_FIELDS, "capture": None, "redact": None, "redis": None}, _EVENT_LOG
+    )
     _reject_unknown_keys(capture, _CAPTURE_FIELDS, _CAPTURE)
     _reject_unknown_keys(redact, _REDACT_FIELDS, _REDACT)
+    _reject_unknown_keys(redis, _REDIS_FIELDS, _REDIS)
     activity = _section(section, "activity", _ACTIVITY)
     _reject_unknown_keys(activity, _ACTIVITY_FIELDS, _ACTIVITY)
     return ObservabilityConfig(
         event_log=EventLogConfig(
-            capture=CaptureConfig(**capture), redact=RedactConfig(**redact), **event_log
+            capture=CaptureConfig(**capture),
+            redact=RedactConfig(**redact),
+            redis=RedisConfig(**redis),
+            **event_log,
         ),
         activity=ActivityConfig(**activity),
     )

@@ -21,7 +21,7 @@ from otel_eventlog import (
     ObservabilityConfig,
     load_config,
 )
-from otel_eventlog.config import ENV_VARIABLES, RedactConfig
+from otel_eventlog.config import ENV_VARIABLES, RedactConfig, RedisConfig
 
 NO_ENV: dict[str, str] = {}
 
@@ -188,10 +188,70 @@ def test_to_dict_is_shaped_like_the_document() -> None:
                 "max_value_bytes": 16 * 1024,
                 "capture": DEFAULT_CAPTURE,
                 "redact": {"enabled": True, "keys": [], "default_keys": True, "patterns": []},
+                "redis": {
+                    "url": "redis://127.0.0.1:6379/0",
+                    "stream": "otel-eventlog",
+                    "queue_events": 10_000,
+                    "batch_events": 500,
+                    "timeout_seconds": 5.0,
+                },
             },
             "activity": DEFAULT_ACTIVITY,
         }
     }
+
+
+# the redis section
+
+
+def test_the_redis_section_is_read_from_the_document_and_the_environment() -> None:
+    """url, stream and the batching options come from the file; the environment wins over it."""
+    config = load_config(
+        {
+            "observability": {
+                "event_log": {
+                    "backend": "redis",
+                    "redis": {"url": "rediss://cache:6380/2", "stream": " agents ", "batch_events": 50},
+                }
+            }
+        },
+        environ={"OTEL_EVENTLOG_REDIS_STREAM": "fleet", "OTEL_EVENTLOG_REDIS_TIMEOUT_SECONDS": "2.5"},
+    )
+    redis = config.event_log.redis
+    assert (redis.url, redis.stream, redis.batch_events, redis.timeout_seconds) == (
+        "rediss://cache:6380/2",
+        "fleet",
+        50,
+        2.5,
+    )
+    assert config.event_log.backend == "redis"
+
+
+def test_a_password_in_the_redis_url_is_never_shown() -> None:
+    """repr, to_dict (what check-config prints) and errors hide the URL's password."""
+    config = load_config({}, environ={"OTEL_EVENTLOG_REDIS_URL": "redis://app:hunter2@cache:6379/0"})
+    assert "hunter2" not in repr(config)
+    assert config.to_dict()["observability"]["event_log"]["redis"]["url"] == "redis://app:***@cache:6379/0"
+    with pytest.raises(ConfigError) as raised:
+        load_config({}, environ={"OTEL_EVENTLOG_REDIS_URL": "http://app:hunter2@cache:6379/0"})
+    assert "hunter2" not in str(raised.value)
+    assert str(raised.value).startswith("OTEL_EVENTLOG_REDIS_URL: expected a Redis URL")
+
+
+@pytest.mark.parametrize(
+    ("redis", "message"),
+    [
+        ({"url": 6379}, "observability.event_log.redis.url: expected a Redis URL, got 6379 (int)"),
+        ({"stream": ""}, "observability.event_log.redis.stream: expected a stream name"),
+        ({"queue_events": 0}, "observability.event_log.redis.queue_events: expected a positive integer"),
+        ({"timeout_seconds": "soon"}, "observability.event_log.redis.timeout_seconds: expected"),
+        ({"urll": "redis://x"}, "observability.event_log.redis.urll: unknown key (did you mean 'url'?)"),
+    ],
+)
+def test_a_wrong_redis_value_is_named_by_its_key_path(redis: dict[str, object], message: str) -> None:
+    """Each key of the redis section is checked at start-up, its path in the message."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config({"observability": {"event_log": {"redis": redis}}})
 
 
 # the capture section
@@ -304,11 +364,12 @@ def test_every_key_has_an_environment_twin_named_in_the_docs() -> None:
         "event_log": EventLogConfig(),
         "event_log.capture": CaptureConfig(),
         "event_log.redact": RedactConfig(),
+        "event_log.redis": RedisConfig(),
         "activity": ActivityConfig(),
     }
     for section, config in sections.items():
         for field in dataclasses.fields(config):
-            if field.name not in ("capture", "redact"):
+            if field.name not in ("capture", "redact", "redis"):
                 assert f"{section}.{field.name}" in keys, f"{section}.{field.name} has no variable"
     for variable in ENV_VARIABLES:
         assert variable in (load_config.__doc__ or ""), variable
@@ -398,17 +459,17 @@ def test_bad_activity_port_variable_names_it() -> None:
         (
             "backend: memroy",
             "observability.event_log.backend: unknown backend 'memroy' "
-            "(did you mean 'memory'?); known: disabled, memory, none, off",
+            "(did you mean 'memory'?); known: disabled, memory, none, off, redis",
         ),
         (
             "ttl_second: 5",
             "observability.event_log.ttl_second: unknown key (did you mean 'ttl_seconds'?); "
-            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact",
+            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact, redis",
         ),
         (
             "colour: blue",
             "observability.event_log.colour: unknown key; "
-            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact",
+            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact, redis",
         ),
     ],
 )

@@ -26,7 +26,7 @@ from otel_eventlog import _defaults
 from otel_eventlog._checks import check_count, check_seconds, check_trace_id
 from otel_eventlog._json import dumps
 from otel_eventlog.backends import EventLog, Observable, check_event_log
-from otel_eventlog.errors import ArgumentValueError, BadRequest
+from otel_eventlog.errors import ArgumentValueError, BackendError, BadRequest
 from otel_eventlog.event import Event, Page
 
 __all__ = ["WAIT_SLICE", "ActivityApp", "ActivityLimits", "PollQuery", "Request", "Response", "StreamQuery"]
@@ -184,6 +184,8 @@ class ActivityApp:
             return error_response(401, "unauthorized", error.problem)
         except BadRequest as error:
             return error_response(400, "bad_request", error.problem, parameter=error.parameter)
+        except BackendError as error:
+            return unavailable(error)
         if isinstance(action, StreamQuery) and self.open_streams >= self.limits.max_streams:
             return error_response(
                 503, "unavailable", f"{self.open_streams} streams are open, the most allowed"
@@ -316,6 +318,11 @@ def is_loopback(name: str) -> bool:
     return bool(address.is_loopback)
 
 
+def unavailable(error: BackendError) -> Response:
+    """Return the ``503`` for a log whose store cannot be read now (Redis is down, say)."""
+    return error_response(503, "unavailable", f"the event log cannot be read now: {error}")
+
+
 def error_response(status: int, error: str, message: str, **extra: str) -> Response:
     """Return a JSON error response: ``{"error", "message"}`` plus `extra` (``parameter``, ``allow``)."""
     allow = extra.pop("allow", None)
@@ -437,8 +444,8 @@ SSE_HEADERS = [
 SSE_HEARTBEAT = b": heartbeat\n\n"
 
 
-def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int]:
-    """Return a stream's opening lines and the cursor it starts from.
+def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int, str]:
+    """Return a stream's opening lines, the cursor it starts from and the log's epoch.
 
     The opening is a ``hello`` naming the log's epoch, with the reconnection delay, then a ``reset``
     when the reader's cursor was another log's; the cursor is the request's, else just before the most
@@ -456,7 +463,23 @@ def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int]:
     opening = b"retry: 2000\n" + sse_message("hello", {"epoch": start.epoch, "latest_id": start.latest_id})
     if query.reset is not None:
         opening += sse_message("reset", {"reason": query.reset, "epoch": start.epoch, "oldest_id": oldest})
-    return opening, cursor
+    return opening, cursor, start.epoch
+
+
+def new_epoch(page: Page) -> tuple[bytes, int]:
+    """Return the ``reset`` for a stream whose log began again under it, and the cursor to go on from.
+
+    A shared log begins again when its store loses it (Redis flushed or restarted): the reader's
+    cursor means nothing in the new log, so the stream starts over from the new log's oldest event.
+    """
+    oldest = page.latest_id + 1 if page.oldest_id is None else page.oldest_id
+    reset = sse_message("reset", {"reason": RESET_EPOCH, "epoch": page.epoch, "oldest_id": oldest})
+    return reset, oldest - 1
+
+
+def stream_ended(error: BackendError) -> bytes:
+    """Return the comment that ends a stream whose log cannot be read now; the client reconnects."""
+    return b": unavailable: " + " ".join(str(error).split()).encode("utf-8", "replace") + b"\n\n"
 
 
 def sse_page(page: Page) -> bytes:
@@ -500,18 +523,25 @@ def stream(
     """
     log, limits = app.event_log, app.limits
     with app.counted_stream():
-        opening, cursor = stream_opening(app, query)
-        yield opening
-        quiet_since = time.monotonic()
-        while not stopped() and not log.closed:
-            page = log.read(
-                cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=slice_seconds
-            )
-            cursor = page.cursor
-            if page.events or page.missed:
-                yield sse_page(page)
-            elif time.monotonic() - quiet_since >= limits.heartbeat:
-                yield SSE_HEARTBEAT
-            else:
-                continue
+        try:
+            opening, cursor, epoch = stream_opening(app, query)
+            yield opening
             quiet_since = time.monotonic()
+            while not stopped() and not log.closed:
+                page = log.read(
+                    cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=slice_seconds
+                )
+                cursor = page.cursor
+                if page.epoch != epoch:
+                    reset, cursor = new_epoch(page)
+                    epoch = page.epoch
+                    yield reset
+                elif page.events or page.missed:
+                    yield sse_page(page)
+                elif time.monotonic() - quiet_since >= limits.heartbeat:
+                    yield SSE_HEARTBEAT
+                else:
+                    continue
+                quiet_since = time.monotonic()
+        except BackendError as error:  # the store is gone for now: end the stream; the client reconnects
+            yield stream_ended(error)

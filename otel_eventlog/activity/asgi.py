@@ -21,11 +21,15 @@ from otel_eventlog.activity._http import (
     Request,
     Response,
     StreamQuery,
+    new_epoch,
     sse_page,
+    stream_ended,
     stream_opening,
+    unavailable,
 )
 from otel_eventlog.activity._shutdown import stopping
 from otel_eventlog.backends import EventLog
+from otel_eventlog.errors import BackendError
 from otel_eventlog.event import Page
 
 __all__ = ["make_asgi_app"]
@@ -71,7 +75,10 @@ def make_asgi_app(
         )
         action = app.route(request)
         if isinstance(action, PollQuery):
-            action = app.page_response(await _poll(app, action), action)
+            try:
+                action = app.page_response(await _poll(app, action), action)
+            except BackendError as error:
+                action = unavailable(error)
         if isinstance(action, Response):
             await _send_response(send, action, head=request.method == "HEAD")
             return
@@ -147,14 +154,22 @@ async def _stream_until_disconnect(
 
 async def _chunks(app: ActivityApp, query: StreamQuery) -> AsyncIterator[bytes]:
     log, limits = app.event_log, app.limits
-    opening, cursor = stream_opening(app, query)
-    yield opening
-    while not log.closed:
-        page = await log.read_async(
-            cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=limits.heartbeat
-        )
-        cursor = page.cursor
-        yield sse_page(page) if page.events or page.missed else SSE_HEARTBEAT
+    try:
+        opening, cursor, epoch = stream_opening(app, query)
+        yield opening
+        while not log.closed:
+            page = await log.read_async(
+                cursor, limits.max_limit, kinds=query.kinds, trace_id=query.trace_id, wait=limits.heartbeat
+            )
+            cursor = page.cursor
+            if page.epoch != epoch:
+                reset, cursor = new_epoch(page)
+                epoch = page.epoch
+                yield reset
+            else:
+                yield sse_page(page) if page.events or page.missed else SSE_HEARTBEAT
+    except BackendError as error:  # the store is gone for now: end the stream; the client reconnects
+        yield stream_ended(error)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -29,9 +29,10 @@ from otel_eventlog.activity._http import (
     is_loopback,
     poll,
     stream,
+    unavailable,
 )
 from otel_eventlog.backends import EventLog
-from otel_eventlog.errors import ArgumentValueError
+from otel_eventlog.errors import ArgumentValueError, BackendError
 
 __all__ = ["DEFAULT_PORT", "ActivityServer", "start_activity_server"]
 
@@ -224,8 +225,13 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(action, Response):
                 self._send(action)
             elif isinstance(action, PollQuery):
-                page = poll(self.app, action, self.closing.is_set, WAIT_SLICE)
-                self._send(self.app.page_response(page, action))
+                try:
+                    response = self.app.page_response(
+                        poll(self.app, action, self.closing.is_set, WAIT_SLICE), action
+                    )
+                except BackendError as error:
+                    response = unavailable(error)
+                self._send(response)
             else:
                 self._stream(action)
         except OSError:  # the client went away, or stopped reading: nothing to clean up, nothing to print

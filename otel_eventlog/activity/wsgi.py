@@ -21,8 +21,10 @@ from otel_eventlog.activity._http import (
     Response,
     poll,
     stream,
+    unavailable,
 )
 from otel_eventlog.backends import EventLog
+from otel_eventlog.errors import BackendError
 
 __all__ = ["make_wsgi_app"]
 
@@ -63,7 +65,10 @@ def make_wsgi_app(
         )
         action = app.route(request)
         if isinstance(action, PollQuery):
-            action = app.page_response(poll(app, action, never, WAIT_SLICE), action)
+            try:
+                action = app.page_response(poll(app, action, never, WAIT_SLICE), action)
+            except BackendError as error:
+                action = unavailable(error)
         if isinstance(action, Response):
             start_response(
                 _status(action.status), [*action.headers, ("Content-Length", str(len(action.body)))]

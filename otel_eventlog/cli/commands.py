@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ import yaml
 
 from otel_eventlog._version import __version__
 from otel_eventlog.activity import DEFAULT_PORT, start_activity_server
+from otel_eventlog.backends import EventLog
 from otel_eventlog.cli.tail import tail
 from otel_eventlog.config import load_config
 from otel_eventlog.errors import ConfigError, EventLogError, TailError
@@ -169,7 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         config = load_config(None if args.config is None else Path(args.config))
         activity = config.activity
-        log = config.event_log.create_event_log()
+        log = _reachable(config.event_log.create_event_log)
         server = start_activity_server(
             log,
             activity.port if args.port is None else args.port,
@@ -191,6 +193,20 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.close()
     return 0
+
+
+def _reachable(build: Callable[[], EventLog]) -> EventLog:
+    """Build the log and read it once: a log that cannot be read (Redis is down) is an error now.
+
+    The library's own warning that says the same is held back meanwhile, so that the error is one line.
+    """
+    library = logging.getLogger("otel_eventlog")
+    level = library.level
+    library.setLevel(logging.ERROR)
+    log = build()
+    log.read(None, 0)  # raises BackendError, and the level stays: the command ends with the error
+    library.setLevel(level)
+    return log
 
 
 def _tail(args: argparse.Namespace) -> int:
