@@ -1,0 +1,531 @@
+"""The Redis backend against a real ``redis-server``: one feed for many processes, off the application's thread.
+
+Each test uses a stream of its own on the shared throw-away server, or a server of its own when it pauses,
+kills or flushes it. The contract every backend keeps is in ``test_backend_conformance.py``; these are what
+only a shared, networked log has to get right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_eventlog import (
+    Entry,
+    EventLogHandler,
+    EventLogSpanProcessor,
+    RedisEventLog,
+    create_event_log,
+)
+from otel_eventlog.errors import BackendError
+from tests import redis_server
+from tests.helpers import ManualClock
+from tests.redis_server import RedisServer, stream_name
+
+WAIT = 30.0  # seconds: only ever reached when a test fails
+
+
+@pytest.fixture
+def url() -> str:
+    """The shared throw-away server's URL."""
+    return redis_server.shared().url
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    """A server of the test's own, which it may pause, kill or flush."""
+    own = RedisServer()
+    try:
+        yield own
+    finally:
+        own.resume()
+        own.stop()
+
+
+@pytest.fixture
+def log(url: str) -> Iterator[RedisEventLog]:
+    """A log on a stream of its own."""
+    made = RedisEventLog(url, stream=stream_name())
+    yield made
+    made.close()
+
+
+def run_python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """Start a Python process running `code` with `args`, its stdout piped."""
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, **kwargs)
+
+
+def finish(process: subprocess.Popen[str]) -> str:
+    """Wait for a process started by `run_python` to succeed; return what it printed."""
+    output, _ = process.communicate(timeout=WAIT)
+    assert process.returncode == 0
+    return output
+
+
+def stored_fields(url: str, stream: str) -> list[dict[str, str]]:
+    """The fields of every entry Redis holds in `stream`, trimmed or not, decoded."""
+    return [
+        {key.decode(): value.decode() for key, value in fields.items()}
+        for _, fields in raw(url, "XRANGE", stream, "-", "+")
+    ]
+
+
+def raw(url: str, *command: str) -> Any:
+    """Run a command on the server with a client of the test's own."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return client.execute_command(*command)
+    finally:
+        client.close()
+
+
+# building it
+
+
+def test_create_event_log_builds_it_by_name_with_its_options(url: str) -> None:
+    """backend="redis" gives a RedisEventLog on the url and stream given, with the limits given."""
+    stream = stream_name()
+    log = create_event_log(" Redis ", 60, 5, url=url, stream=stream, batch_events=10)
+    try:
+        assert isinstance(log, RedisEventLog)
+        assert (log.stream, log.ttl_seconds, log.max_entries) == (stream, 60, 5)
+        log.append("tick")
+        assert raw(url, "XLEN", stream) == 1
+    finally:
+        log.close()
+    with pytest.raises(TypeError, match=r"backend 'redis' does not take the option\(s\) colour"):
+        create_event_log("redis", url=url, colour="blue")
+
+
+def test_without_redis_py_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing redis-py is an ImportError that says which pip extra installs it."""
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(ImportError, match=r"pip install 'otel-eventlog\[redis\]'"):
+        RedisEventLog()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"url": 6379}, TypeError, "url must be a string, got int"),
+        (
+            {"url": "http://u:hunter2@host"},
+            ValueError,
+            r"redis://, rediss:// or unix://, got 'http://u:\*\*\*@host'",
+        ),
+        ({"url": "redis://u:hunter2@host:port/0"}, ValueError, r"url 'redis://u:\*\*\*@host:port/0'"),
+        ({"stream": ""}, ValueError, "stream must be a non-empty string"),
+        ({"max_entries": "many"}, TypeError, "max_entries must be an integer or None"),
+        ({"now": 5}, TypeError, "now must be a callable"),
+    ],
+)
+def test_bad_arguments_are_named_and_a_password_never_shown(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """A wrong argument fails at construction with a message naming it, and no password in it."""
+    with pytest.raises(error, match=message) as raised:
+        RedisEventLog(**kwargs)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_repr_and_url_hide_the_password() -> None:
+    """The URL is shown with ``***`` for a password, in the netloc or the query."""
+    log = RedisEventLog(
+        "redis://app:hunter2@127.0.0.1:1/0?password=hunter2", stream=stream_name(), timeout=0.5
+    )
+    try:
+        assert "hunter2" not in repr(log)
+        assert log.url == "redis://app:***@127.0.0.1:1/0?password=%2A%2A%2A"
+    finally:
+        log.close()
+
+
+# one feed for many processes
+
+WRITER = """
+import sys
+from otel_eventlog import Entry, RedisEventLog
+
+log = RedisEventLog(sys.argv[1], stream=sys.argv[2])
+name, count = sys.argv[3], int(sys.argv[4])
+for n in range(count):
+    if n % 2:
+        log.write_batch([Entry("tick", {"writer": name, "n": n})])  # queued, as the capture side writes
+    else:
+        log.append("tick", {"writer": name, "n": n})  # one round trip, as application code writes
+assert log.flush(30)
+"""
+
+READER = """
+import json, sys
+from otel_eventlog import RedisEventLog
+
+log = RedisEventLog(sys.argv[1], stream=sys.argv[2])
+expected, cursor, seen = int(sys.argv[3]), 0, []
+print("ready", flush=True)
+while len(seen) < expected:
+    page = log.read(since=cursor, wait=30)
+    assert page.missed == 0, page
+    seen += [[e.id, e.payload["writer"], e.payload["n"]] for e in page.events]
+    cursor = page.cursor
+print(json.dumps(seen), flush=True)
+"""
+
+
+def test_writer_processes_and_a_reader_process_share_one_feed(url: str) -> None:
+    """Three writer processes; a reader process sees every event once, ids dense, each writer in order."""
+    stream, writers, count = stream_name(), 3, 200
+    reader = run_python(READER, url, stream, str(writers * count))
+    assert reader.stdout is not None
+    assert reader.stdout.readline().strip() == "ready"
+    started = [run_python(WRITER, url, stream, f"w{w}", str(count)) for w in range(writers)]
+    for process in started:
+        finish(process)
+    seen = json.loads(finish(reader))
+    assert [event_id for event_id, _, _ in seen] == list(range(1, writers * count + 1))
+    for w in range(writers):
+        assert [n for _, name, n in seen if name == f"w{w}"] == list(range(count))
+
+
+WAKER = """
+import sys
+from otel_eventlog import RedisEventLog
+
+log = RedisEventLog(sys.argv[1], stream=sys.argv[2])
+sys.stdin.readline()
+log.append("from.another.process")
+"""
+
+
+def test_a_write_in_another_process_wakes_a_waiting_read(log: RedisEventLog, url: str) -> None:
+    """read(wait=...) returns with the event another process appends, well before its wait is up."""
+    other = run_python(WAKER, url, log.stream, stdin=subprocess.PIPE)
+    assert other.stdin is not None
+    cursor = log.read().cursor
+    result: list[Any] = []
+    reading = threading.Thread(target=lambda: result.append(log.read(since=cursor, wait=WAIT)))
+    started = time.monotonic()
+    reading.start()
+    other.stdin.write("go\n")
+    other.stdin.flush()
+    reading.join(WAIT)
+    finish(other)
+    assert [e.kind for e in result[0].events] == ["from.another.process"]
+    assert time.monotonic() - started < WAIT / 2
+
+
+def test_follow_is_woken_by_another_process(log: RedisEventLog, url: str) -> None:
+    """An asyncio reader following the stream gets what another process appends."""
+    log.append("first")
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        other = run_python(WAKER, url, log.stream, stdin=subprocess.PIPE)
+        assert other.stdin is not None
+        async for page in log.follow(since=0):
+            seen += [e.kind for e in page.events]
+            if len(seen) == 1:
+                other.stdin.write("go\n")
+                other.stdin.flush()
+            if len(seen) == 2:
+                break
+        finish(other)
+        return seen
+
+    assert asyncio.run(asyncio.wait_for(scenario(), WAIT)) == ["first", "from.another.process"]
+
+
+# eviction, on the server, exact
+
+
+def test_two_processes_see_the_same_count_and_age_eviction_with_exact_missed(url: str) -> None:
+    """Eviction by count and by age happens on the server; any reader's missed counts it exactly."""
+    clock, stream = ManualClock(), stream_name()
+    writer = RedisEventLog(url, stream=stream, ttl_seconds=10, max_entries=5, now=clock)
+    reader = RedisEventLog(url, stream=stream, ttl_seconds=10, max_entries=5, now=clock)
+    try:
+        writer.extend([Entry("tick", {"n": n}) for n in range(8)])  # 1-3 pushed out by count
+        page = reader.read(since=0)
+        assert ([e.id for e in page.events], page.missed) == ([4, 5, 6, 7, 8], 3)
+        clock.advance(6)
+        writer.append("young")  # 9; 4 pushed out by count
+        clock.advance(5)  # 5-8 are 11 s old: older than the TTL
+        page = reader.read(since=3)
+        assert ([e.kind for e in page.events], page.missed, page.oldest_id) == (["young"], 5, 9)
+        stats = reader.stats()
+        assert (stats["evicted_by_count"], stats["evicted_by_ttl"], stats["resident"]) == (4, 4, 1)
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_approximate_trimming_never_shows_more_than_max_entries(url: str) -> None:
+    """Redis trims whole nodes at a time; readers still see max_entries events, and missed counts the rest."""
+    stream = stream_name()
+    log = RedisEventLog(url, stream=stream, max_entries=3)
+    try:
+        log.extend([Entry("tick", {"n": n}) for n in range(500)])
+        assert raw(url, "XLEN", stream) > 3  # what Redis has not trimmed yet
+        page = log.read(since=0)
+        assert ([e.id for e in page.events], page.missed, len(log)) == ([498, 499, 500], 497, 3)
+    finally:
+        log.close()
+
+
+def test_max_bytes_keeps_the_newest_events_that_fit(url: str) -> None:
+    """The events kept weigh at most max_bytes, encoded; the oldest go first, counted."""
+    log = RedisEventLog(url, stream=stream_name(), max_bytes=1000)
+    try:
+        log.extend([Entry("tick", {"text": "x" * 90}) for _ in range(30)])
+        stats = log.stats()
+        assert 0 < stats["resident_bytes"] <= 1000
+        assert stats["evicted_by_bytes"] == 30 - stats["resident"]
+        page = log.read(since=0)
+        assert page.missed == stats["evicted_by_bytes"]
+        assert page.events[-1].id == 30
+        huge = log.append("huge", {"text": "y" * 5000})  # heavier than max_bytes alone: kept, cut to fit
+        assert log.query()[-1].id == huge.id
+        assert "truncated" in huge.payload["text"]
+        assert 0 < log.stats()["resident_bytes"] <= 1000
+    finally:
+        log.close()
+
+
+def test_long_values_are_cut_before_they_leave_the_process(log: RedisEventLog, url: str) -> None:
+    """A value longer than max_value_bytes is cut, marked and counted; Redis never holds the rest."""
+    log.append("prompt", {"text": "z" * 100_000})
+    (fields,) = stored_fields(url, log.stream)
+    assert len(fields["e"]) < 20_000
+    assert "truncated" in log.query()[0].payload["text"]
+    assert log.stats()["truncated"] == 1
+
+
+def test_secrets_are_redacted_before_they_leave_the_process(log: RedisEventLog, url: str) -> None:
+    """Redis, and so every reader of the shared feed, never holds a redacted value."""
+    log.append("login", {"user": "ada", "password": "hunter2", "db": {"api_key": "sk-123"}})
+    log.write_batch([Entry("call", {"authorization": "Bearer abc"})])
+    assert log.flush(WAIT)
+    stored = json.dumps(stored_fields(url, log.stream))
+    for secret in ("hunter2", "sk-123", "Bearer abc"):
+        assert secret not in stored
+    assert log.query()[0].payload["user"] == "ada"
+
+
+# the epoch
+
+
+def test_a_flushed_redis_starts_a_new_log_with_a_new_epoch(log: RedisEventLog, url: str) -> None:
+    """After FLUSHDB (or a restart without persistence) the epoch changes and ids begin again at 1."""
+    log.extend([Entry("a"), Entry("b")])
+    before = log.read().epoch
+    raw(url, "DEL", log.stream, f"{log.stream}:meta")
+    assert log.append("c").id == 1
+    page = log.read(since=2)
+    assert page.epoch != before
+    assert page.epoch == log.epoch
+
+
+def test_a_deleted_stream_alone_is_a_lost_log_too(log: RedisEventLog, url: str) -> None:
+    """Deleting the stream but not its state still begins a new log, never ids that point nowhere."""
+    log.extend([Entry("a"), Entry("b")])
+    before = log.epoch
+    raw(url, "DEL", log.stream)
+    page = log.read(since=0)
+    assert (page.epoch != before, page.latest_id, page.events) == (True, 0, ())
+
+
+def test_a_waiting_reader_is_woken_by_a_new_epoch(server: RedisServer) -> None:
+    """A reader waiting on an old log returns with the new log's epoch once the old one is lost."""
+    log = RedisEventLog(server.url, stream=stream_name())
+    try:
+        log.extend([Entry("a"), Entry("b")])
+        first = log.read()
+        result: list[Any] = []
+        reading = threading.Thread(target=lambda: result.append(log.read(since=first.cursor, wait=WAIT)))
+        reading.start()
+        server.command("FLUSHDB")
+        log.append("after")
+        reading.join(WAIT)
+        assert result[0].epoch != first.epoch
+    finally:
+        log.close()
+
+
+# off the application's thread
+
+
+def test_a_paused_redis_never_makes_the_application_wait(server: RedisServer) -> None:
+    """With Redis stopped (SIGSTOP), spans and log records return at once; all arrive after SIGCONT."""
+    log = RedisEventLog(server.url, stream=stream_name(), timeout=WAIT)
+    provider = TracerProvider()
+    provider.add_span_processor(EventLogSpanProcessor(log, live_interval=0))
+    tracer = provider.get_tracer("test")
+    logger = logging.getLogger("tests.redis.paused")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = EventLogHandler(log)
+    logger.addHandler(handler)
+    try:
+        log.append("before")
+        server.pause()
+        started = time.monotonic()
+        for n in range(100):
+            with tracer.start_as_current_span("turn") as span:
+                span.add_event("turn.started", {"n": n})
+                logger.info("calling", extra={"event_name": "tool.called", "n": n})
+        # Had any call waited on Redis, it would have waited out the client's timeout (WAIT).
+        assert time.monotonic() - started < WAIT / 3
+        server.resume()
+        assert log.flush(WAIT)
+        kinds = [e.kind for e in log.query()]
+        assert kinds.count("turn.started") == kinds.count("tool.called") == 100
+        assert log.stats()["dropped"] == 0
+    finally:
+        server.resume()
+        logger.removeHandler(handler)
+        provider.shutdown()
+        log.close()
+
+
+def test_a_killed_redis_loses_only_what_the_queue_could_not_hold(server: RedisServer) -> None:
+    """Redis killed: nothing raises into the app, the oldest queued events are dropped and counted,
+    and writing resumes once Redis is back."""
+    log = RedisEventLog(server.url, stream=stream_name(), queue_events=50, batch_events=10, timeout=2)
+    try:
+        log.append("first")
+        server.stop()
+        for n in range(200):
+            log.write_batch([Entry("tick", {"n": n})])
+        server.start()
+        assert log.flush(WAIT)
+        events = log.query()
+        stats = log.stats()
+        assert stats["dropped"] + len(events) == 200
+        assert stats["dropped"] >= 140
+        assert [e.payload["n"] for e in events] == list(range(200 - len(events), 200))  # the newest
+        assert [e.id for e in events] == list(range(1, len(events) + 1))  # a new log
+    finally:
+        log.close()
+
+
+def test_an_unreachable_redis_at_start_is_a_warning_naming_it() -> None:
+    """The application runs on; a warning names host and port, never the password."""
+    warnings: list[str] = []
+    warned = threading.Event()
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+            warned.set()
+
+    collect = Collect(logging.WARNING)
+    logging.getLogger("otel_eventlog").addHandler(collect)
+    port = redis_server.free_port()
+    log = RedisEventLog(f"redis://:hunter2@127.0.0.1:{port}/0", stream=stream_name(), timeout=1)
+    try:
+        log.write_batch([Entry("queued")])  # returns at once
+        assert warned.wait(WAIT)
+        assert f"cannot reach Redis at 127.0.0.1:{port}" in warnings[0]
+        assert "hunter2" not in " ".join(warnings)
+        with pytest.raises(BackendError, match=f"Redis at 127.0.0.1:{port}") as raised:
+            log.append("direct")
+        assert "hunter2" not in str(raised.value)
+        assert not log.flush(0.1)  # still waiting to be sent
+    finally:
+        logging.getLogger("otel_eventlog").removeHandler(collect)
+        log.close()
+
+
+def test_direct_appends_follow_what_the_capture_side_queued(log: RedisEventLog) -> None:
+    """A record the handler queued, then a direct append on the same thread: the ids keep that order."""
+    for n in range(50):
+        log.write_batch([Entry("queued", {"n": n})])
+        log.append("direct", {"n": n})
+    kinds = [e.kind for e in log.query()]
+    assert kinds == ["queued", "direct"] * 50
+
+
+def test_a_malformed_entry_in_the_stream_is_shown_marked(log: RedisEventLog, url: str) -> None:
+    """An entry someone else wrote badly reaches readers as a marked event; the next ones still do."""
+    log.append("good")
+    raw(url, "XADD", log.stream, "2-0", "e", "not json", "t", "0", "b", "0")
+    raw(url, "HSET", f"{log.stream}:meta", "last", "2")
+    log.append("after")
+    assert [e.kind for e in log.query()] == ["good", "otel_eventlog.malformed_event", "after"]
+
+
+def test_after_fork_the_child_writes_through_its_own_connection_and_writer(log: RedisEventLog) -> None:
+    """A forked child's writes arrive, on the same log and epoch; the parent's queue is not sent twice."""
+    log.append("parent")
+    epoch = log.epoch
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover  # the child reports through its exit status
+        os.close(read)
+        try:
+            log.write_batch([Entry("child.queued")])
+            ok = log.flush(WAIT) and log.append("child.direct").id == 3 and log.epoch == epoch
+        except Exception:
+            ok = False
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert [e.kind for e in log.query()] == ["parent", "child.queued", "child.direct"]
+
+
+def test_read_async_does_not_block_the_loop_while_it_waits(log: RedisEventLog) -> None:
+    """Other coroutines run while read_async waits; it returns with the event a thread appends."""
+
+    async def scenario() -> tuple[list[str], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.ensure_future(ticker())
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, lambda: threading.Thread(target=log.append, args=("late",)).start())
+        page = await log.read_async(since=log.read().cursor, wait=WAIT)
+        task.cancel()
+        return [e.kind for e in page.events], ticks
+
+    kinds, ticks = asyncio.run(asyncio.wait_for(scenario(), WAIT))
+    assert kinds == ["late"]
+    assert ticks > 10
+
+
+def test_a_read_of_an_unreachable_redis_is_a_backend_error(log: RedisEventLog) -> None:
+    """Reads, clear and len name the server when it cannot be reached; stats still answers."""
+    dead = RedisEventLog(f"redis://127.0.0.1:{redis_server.free_port()}/0", stream=stream_name(), timeout=1)
+    try:
+        for call in (dead.read, dead.clear, dead.__len__, lambda: dead.extend([Entry("x")])):
+            with pytest.raises(BackendError, match="Redis at 127.0.0.1:"):
+                call()
+
+        async def read() -> None:
+            await dead.read_async(since=0)
+
+        with pytest.raises(BackendError):
+            asyncio.run(read())
+        assert dead.stats()["appended"] == 0
+    finally:
+        dead.close()
