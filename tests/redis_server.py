@@ -20,6 +20,8 @@ import uuid
 import pytest
 
 _START_SECONDS = 20.0
+# Keep nothing on disk: a restarted server is an empty one.
+_EPHEMERAL = ("--save", "", "--appendonly", "no")
 
 
 def free_port() -> int:
@@ -58,8 +60,7 @@ class RedisServer:
     def start(self) -> None:
         """Start the server on its port, with nothing kept from any earlier run, and wait until it answers."""
         self.process = subprocess.Popen(
-            [binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--dir", self._dir],
+            [binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._dir, *_EPHEMERAL],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

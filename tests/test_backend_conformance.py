@@ -1,8 +1,9 @@
 """The event log contract, run against every backend: the built-in ones and one of the application's own.
 
 A backend joins by adding a factory to `STORING` (or, for one that keeps nothing, to `ALL` alone), as the
-Redis backend does, each of its logs on a stream of its own of a throw-away ``redis-server``. `ListEventLog` (tests/helpers.py) imports nothing private: that it passes shows the
-public `EventLog` protocol is enough for a backend of an application's own.
+Redis backend does: each of its logs is a stream of its own on a throw-away ``redis-server``.
+`ListEventLog` (tests/helpers.py) imports nothing private: that it passes shows the public `EventLog`
+protocol is enough for a backend of an application's own.
 """
 
 from __future__ import annotations

@@ -464,12 +464,14 @@ def test_bad_activity_port_variable_names_it() -> None:
         (
             "ttl_second: 5",
             "observability.event_log.ttl_second: unknown key (did you mean 'ttl_seconds'?); "
-            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact, redis",
+            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact, "
+            "redis",
         ),
         (
             "colour: blue",
             "observability.event_log.colour: unknown key; "
-            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact, redis",
+            "known keys: backend, ttl_seconds, max_entries, max_bytes, max_value_bytes, capture, redact, "
+            "redis",
         ),
     ],
 )

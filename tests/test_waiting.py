@@ -246,9 +246,9 @@ def test_waiters_return_at_once_when_closed_or_already_past_the_cursor() -> None
     waiters = Waiters()
 
     async def scenario() -> None:
-        await waiters.wait_async(lambda: 5 > 4, WAIT)
+        await waiters.wait_async(lambda: True, WAIT)
         waiters.close()
-        await waiters.wait_async(lambda: 0 > 0, WAIT)
+        await waiters.wait_async(lambda: False, WAIT)
 
     start = time.monotonic()
     asyncio.run(scenario())
