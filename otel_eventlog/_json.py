@@ -24,9 +24,12 @@ _MAX_INT_BITS = 13_000
 
 
 def dumps(data: Any) -> bytes:
-    """Encode `data` as compact JSON; what JSON cannot hold becomes a string. Never raises."""
+    """Encode `data` as compact JSON; what JSON cannot hold becomes a string. Never raises.
+
+    The result is ASCII: no byte of it is a raw newline, so encodings can be joined with newlines.
+    """
     try:
-        return json.dumps(data, default=_as_text, allow_nan=False, separators=_COMPACT).encode()
+        return _ENCODER.encode(data).encode()
     except Exception:  # any failure, RecursionError included: encode the safe copy instead
         return json.dumps(_safe(data, 0, set()), separators=_COMPACT).encode()
 
@@ -84,3 +87,7 @@ def _key(key: object) -> str:
     if key is None or isinstance(key, (bool, int, float)):
         return json.dumps(_safe(key, 0, set()))  # what json.dumps itself would write for it
     return _as_text(key)
+
+
+# Made once: `json.dumps` with any option builds an encoder on every call.
+_ENCODER = json.JSONEncoder(default=_as_text, allow_nan=False, separators=_COMPACT)

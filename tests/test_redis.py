@@ -102,6 +102,7 @@ def test_create_event_log_builds_it_by_name_with_its_options(url: str) -> None:
     try:
         assert isinstance(log, RedisEventLog)
         assert (log.stream, log.ttl_seconds, log.max_entries) == (stream, 60, 5)
+        assert (log.max_bytes, log.max_value_bytes) == (64 * 1024 * 1024, 16 * 1024)
         log.append("tick")
         assert raw(url, "XLEN", stream) == 1
     finally:
@@ -528,3 +529,79 @@ def test_a_read_of_an_unreachable_redis_is_a_backend_error(log: RedisEventLog) -
         assert dead.stats()["appended"] == 0
     finally:
         dead.close()
+
+
+def test_an_empty_extend_stores_nothing_and_names_where_ids_stand(log: RedisEventLog) -> None:
+    """extend([]) returns the empty range at the next id, as every backend does."""
+    log.append("a")
+    assert log.extend([]) == range(2, 2)
+    assert log.append("b").id == 2
+
+
+def test_a_batch_of_only_malformed_items_is_counted_and_sends_nothing(log: RedisEventLog) -> None:
+    """Nothing reaches Redis from a batch whose every item is malformed; each is counted."""
+    log.write_batch([("", {}, None, None, None), (3,)])  # type: ignore[list-item]
+    assert log.flush(WAIT)
+    assert (log.failures, log.read().latest_id) == (2, 0)
+
+
+def test_a_filtered_read_scans_past_one_chunk(log: RedisEventLog) -> None:
+    """A filter that matches rarely reads the stream a chunk at a time and finds every match."""
+    log.extend([Entry("turn.started" if n % 300 == 0 else "tick", {"n": n}) for n in range(1500)])
+    page = log.read(since=0, kinds="turn.*")
+    assert ([e.payload["n"] for e in page.events], page.cursor) == ([0, 300, 600, 900, 1200], 1500)
+    page = log.read(since=0, limit=2, kinds="turn.*")
+    assert ([e.payload["n"] for e in page.events], page.cursor) == ([0, 300], 301)
+
+
+def test_a_filtered_read_stops_where_the_log_was_lost_under_it(server: RedisServer) -> None:
+    """If the log is lost between two chunks of a filtered read, the read ends with what it found."""
+    log = RedisEventLog(server.url, stream=stream_name())
+    try:
+        log.extend([Entry("turn.started" if n == 10 else "tick") for n in range(1500)])
+        reads = log._call_read
+
+        def flushed_after_the_first(request: tuple[int, int]) -> list[Any]:
+            reply = reads(request)
+            server.command("FLUSHDB")  # fault injection: the log is lost mid-read
+            return reply
+
+        log._call_read = flushed_after_the_first  # type: ignore[method-assign]
+        page = log.read(since=0, kinds="turn.*")
+        assert [e.id for e in page.events] == [11]
+    finally:
+        log.close()
+
+
+def test_an_entry_that_is_json_but_not_an_event_is_shown_marked(log: RedisEventLog, url: str) -> None:
+    """Valid JSON of the wrong shape is marked, like text that is not JSON at all."""
+    log.append("good")
+    raw(url, "XADD", log.stream, "2-0", "e", '[0, "kind", [1, 2], null, null]', "t", "0", "b", "0")
+    raw(url, "HSET", f"{log.stream}:meta", "last", "2")
+    assert [(e.id, e.kind) for e in log.query()] == [(1, "good"), (2, "otel_eventlog.malformed_event")]
+
+
+def test_messages_name_a_unix_socket_by_its_path() -> None:
+    """A log on a Unix socket names the socket's path when it cannot reach it."""
+    log = RedisEventLog("unix:///nonexistent/redis.sock", stream=stream_name(), timeout=1)
+    try:
+        with pytest.raises(BackendError, match=r"Redis at /nonexistent/redis\.sock"):
+            log.read()
+    finally:
+        log.close()
+
+
+def test_a_url_too_malformed_to_parse_is_never_echoed() -> None:
+    """A URL urllib cannot split is shown as a placeholder, since it may hold a password."""
+    from otel_eventlog.backends.redis import public_url
+
+    assert public_url("redis://u:hunter2@[::1/0") == "<a malformed URL>"
+
+
+def test_a_long_poll_with_no_news_ends_empty_when_its_time_is_up(log: RedisEventLog) -> None:
+    """A wait longer than one XREAD block outlasts it, and returns an empty page at the same cursor."""
+    log.append("only")
+    started = time.monotonic()
+    page = log.read(since=1, wait=1.2)
+    assert (page.events, page.cursor, page.missed) == ((), 1, 0)
+    assert time.monotonic() - started >= 1.2

@@ -112,13 +112,17 @@ def poll(port: int, since: int, wait: float = 0) -> tuple[dict[str, Any], str]:
         connection.close()
 
 
-def blocked_readers(url: str) -> int:
-    """How many clients wait in XREAD on the server: one per process with a waiting reader."""
+def blocked_readers(url: str, stream: str) -> int:
+    """How many clients of `stream` wait in XREAD on the server: one per process with a waiting reader."""
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        return sum(1 for entry in client.client_list() if entry.get("cmd") == "xread")
+        return sum(
+            1
+            for entry in client.client_list()
+            if entry.get("cmd") == "xread" and entry.get("name") == f"otel-eventlog:{stream}"
+        )
     finally:
         client.close()
 
@@ -137,7 +141,7 @@ def test_every_gunicorn_worker_serves_the_same_feed(tmp_path: Path) -> None:
             for thread in polls:
                 thread.start()
             deadline = time.monotonic() + WAIT
-            while blocked_readers(url) < 3:  # each sync worker holds one long-poll: all three wait
+            while blocked_readers(url, stream) < 3:  # each sync worker holds one long-poll: all three wait
                 assert time.monotonic() < deadline, "three workers never waited at once"
                 time.sleep(0.01)  # nothing to wait on but the server's client list
             writer.append("tool.called", {"tool": "search"})

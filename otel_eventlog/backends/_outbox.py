@@ -14,6 +14,7 @@ import collections
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -76,6 +77,7 @@ class Outbox(Generic[Item]):
         self._accepted = 0  # items put so far
         self._done = 0  # items sent, failed or dropped so far: always the oldest ones
         self._stopping = False
+        self._idle = False  # whether the thread waits for items
         self._thread: threading.Thread | None = None
 
     @property
@@ -104,9 +106,11 @@ class Outbox(Generic[Item]):
             self._accepted += len(items)
             if len(queue) > self._max_items:
                 self._drop(len(queue) - self._max_items)
+            self._stopping = False  # a put after `close` keeps the thread, or starts a new one
             if self._thread is None:
                 self._start()
-            self._changed.notify()
+            if self._idle:  # a busy thread finds the items when it comes back: no call to wake it
+                self._changed.notify()
 
     def start(self) -> None:
         """Start the thread now, if it is not running. Thread-safe."""
@@ -125,11 +129,18 @@ class Outbox(Generic[Item]):
             return self._changed.wait_for(lambda: self._done >= target, max(0.0, timeout))
 
     def close(self, timeout: float) -> bool:
-        """Send what is queued, within `timeout` seconds, then stop the thread; return whether all went."""
+        """Send what is queued, then stop the thread, all within about `timeout` seconds.
+
+        Returns whether everything was sent. A later `put` starts the thread again.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
         sent = self.flush(timeout)
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
         return sent
 
     def _start(self) -> None:  # holds the lock
@@ -150,7 +161,9 @@ class Outbox(Generic[Item]):
             with self._changed:
                 if backoff:  # wait before retrying; a stop ends the wait
                     self._changed.wait_for(lambda: self._stopping, backoff)
+                self._idle = True
                 self._changed.wait_for(lambda: bool(self._queue) or self._stopping)
+                self._idle = False
                 if self._stopping:
                     self._thread = None
                     return

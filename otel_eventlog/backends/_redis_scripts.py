@@ -105,7 +105,7 @@ local function resident_bytes(s)
 end
 """
 
-#: Append events. ``ARGV[6:]``: each event's encoding and its size in bytes, in pairs.
+#: Append events. ``ARGV[6]``: their encodings, one per line (JSON text holds no raw newline).
 #: Returns the epoch and the id of the first event appended.
 APPEND = (
     _PRELUDE
@@ -114,10 +114,14 @@ local s = state()
 local stamp = ARGV[2]
 if tonumber(s.stamp) > now then stamp = s.stamp end
 local first_new, id, bytes = s.last + 1, s.last, s.bytes
-for i = 6, #ARGV, 2 do
+local data, position = ARGV[6], 1
+while position <= #data do
+  local stop = string.find(data, '\\n', position, true) or (#data + 1)
   id = id + 1
-  redis.call('XADD', stream, sid(id), 'e', ARGV[i], 't', stamp, 'b', whole(bytes))
-  bytes = bytes + tonumber(ARGV[i + 1])
+  redis.call('XADD', stream, sid(id), 'e', string.sub(data, position, stop - 1), 't', stamp,
+    'b', whole(bytes))
+  bytes = bytes + stop - position
+  position = stop + 1
 end
 s.last, s.bytes, s.stamp = id, bytes, stamp
 redis.call('HSET', meta, 'last', whole(id), 'bytes', whole(bytes), 'stamp', stamp)

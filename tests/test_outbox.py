@@ -1,0 +1,211 @@
+"""The bounded queue behind backends that write off the application's thread: order, drops, retries, forks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from otel_eventlog._reporting import FailureReporter
+from otel_eventlog.backends._outbox import Outbox
+
+WAIT = 10.0  # seconds: only ever reached when a test fails
+
+
+class Unreachable(ConnectionError):
+    """The store cannot be reached: worth retrying."""
+
+
+class Store:
+    """A store a test controls: it records batches, and fails while told to."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.failing: Exception | None = None
+        self.calls = 0
+        self.called = threading.Condition()
+
+    def send(self, batch: list[int]) -> None:
+        """Record the batch, or raise what the test set."""
+        with self.called:
+            self.calls += 1
+            self.called.notify_all()
+        if self.failing is not None:
+            raise self.failing
+        if batch:
+            self.batches.append(batch)
+
+    def wait_for_calls(self, calls: int) -> None:
+        """Block until `send` was called `calls` times."""
+        with self.called:
+            assert self.called.wait_for(lambda: self.calls >= calls, WAIT)
+
+    @property
+    def items(self) -> list[int]:
+        """Every item stored, in order."""
+        return [item for batch in self.batches for item in batch]
+
+
+def outbox(
+    store: Store, outage: Callable[[BaseException | None], None] | None = None, **kwargs: int
+) -> Outbox[int]:
+    options = {"max_items": 100, "batch_items": 10, **kwargs}
+    return Outbox(
+        store.send,
+        name="test-outbox",
+        retryable=(Unreachable,),
+        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
+        outage=outage,
+        **options,
+    )
+
+
+def test_items_are_sent_in_order_in_batches_of_at_most_batch_items() -> None:
+    """What is put goes out oldest first, each item once, no batch larger than batch_items."""
+    store = Store()
+    box = outbox(store, batch_items=7)
+    for start in range(0, 50, 5):
+        box.put(list(range(start, start + 5)))
+    assert box.flush(WAIT)
+    assert store.items == list(range(50))
+    assert max(len(batch) for batch in store.batches) <= 7
+    box.close(WAIT)
+
+
+def test_an_unreachable_store_keeps_the_items_and_retries_until_it_is_back() -> None:
+    """A retryable failure puts the batch back first; the outage is reported once, and its end once."""
+    store, outages = Store(), []
+    store.failing = Unreachable("down")
+    box = outbox(store, outages.append)
+    box.start()
+    box.put([1, 2, 3])
+    store.wait_for_calls(3)  # the check at start, the batch, and a retry
+    assert not box.flush(0)
+    store.failing = None
+    assert box.flush(WAIT)
+    assert store.items == [1, 2, 3]
+    assert [type(error) for error in outages] == [Unreachable, type(None)]
+    assert box.dropped == 0
+    box.close(WAIT)
+
+
+def test_a_full_queue_drops_its_oldest_items_and_counts_them() -> None:
+    """Past max_items the oldest queued items go, counted; the newest are sent."""
+    store = Store()
+    store.failing = Unreachable("down")
+    box = outbox(store, max_items=5, batch_items=5)
+    box.put([0, 1, 2, 3, 4])
+    store.wait_for_calls(2)  # the check at start, and the batch: it failed and went back
+    box.put([5, 6, 7])
+    store.failing = None
+    assert box.flush(WAIT)
+    assert box.dropped + len(store.items) == 8
+    assert store.items == list(range(8 - len(store.items), 8))  # the newest survive
+    box.close(WAIT)
+
+
+def test_a_batch_that_fails_in_flight_goes_back_behind_nothing_newer_than_fits() -> None:
+    """Items put while a batch was out come after it; if together they overflow, the oldest go."""
+    store, release = Store(), threading.Event()
+    sending = threading.Event()
+
+    def send(batch: list[int]) -> None:
+        if batch and not store.batches and not release.is_set():
+            sending.set()
+            release.wait(WAIT)
+            raise Unreachable("lost on the way")
+        store.send(batch)
+
+    box = Outbox(
+        send,
+        name="test-outbox",
+        max_items=5,
+        batch_items=5,
+        retryable=(Unreachable,),
+        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
+    )
+    box.put([0, 1, 2, 3, 4])
+    assert sending.wait(WAIT)  # all five are out, the queue is empty
+    box.put([5, 6, 7])
+    release.set()
+    assert box.flush(WAIT)
+    assert (store.items, box.dropped) == ([3, 4, 5, 6, 7], 3)
+    box.close(WAIT)
+
+
+def test_a_batch_the_store_refuses_for_good_is_counted_and_the_rest_go_on() -> None:
+    """A failure not worth retrying loses that batch alone, counted; the next batch is sent."""
+    store = Store()
+    box = outbox(store)
+    box.start()
+    store.wait_for_calls(1)  # the check at start went through
+    store.failing = ValueError("refused")
+    box.put([1])
+    assert box.flush(WAIT)
+    store.failing = None
+    box.put([2])
+    assert box.flush(WAIT)
+    assert (store.items, box.failures) == ([2], 1)
+    box.close(WAIT)
+
+
+def test_an_outage_report_that_fails_does_not_stop_the_sending() -> None:
+    """A broken outage callback is logged at debug level and the items still go out."""
+    store = Store()
+    store.failing = Unreachable("down")
+
+    def broken(error: BaseException | None) -> None:
+        raise RuntimeError("the report failed")
+
+    box = outbox(store, broken)
+    box.put([1])
+    store.wait_for_calls(2)
+    store.failing = None
+    assert box.flush(WAIT)
+    assert store.items == [1]
+    box.close(WAIT)
+
+
+def test_close_stops_the_thread_and_a_later_put_starts_it_again() -> None:
+    """After close, the outbox still takes items: the next put starts a new thread."""
+    store = Store()
+    box = outbox(store)
+    box.start()
+    box.start()  # already running: nothing more
+    assert box.close(WAIT)
+    box.put([1])
+    assert box.flush(WAIT)
+    assert store.items == [1]
+    assert box.close(WAIT)
+    assert box.close(WAIT)  # no thread left to stop
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_starts_empty_with_a_thread_of_its_own() -> None:
+    """The child does not send the parent's queue; what it puts itself goes out from its own thread."""
+    store = Store()
+    store.failing = Unreachable("down")
+    box = outbox(store)
+    box.put([1, 2])
+    store.wait_for_calls(2)
+    idle = outbox(Store())  # never started: stays so in the child
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover  # the child reports through the pipe
+        store.failing = None
+        store.batches.clear()
+        box.put([3])
+        ok = box.flush(WAIT) and store.items == [3] and idle.queued == 0
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    os.close(read)
+    store.failing = None
+    assert box.flush(WAIT)
+    assert store.items == [1, 2]
+    box.close(WAIT)
