@@ -605,3 +605,11 @@ def test_a_long_poll_with_no_news_ends_empty_when_its_time_is_up(log: RedisEvent
     page = log.read(since=1, wait=1.2)
     assert (page.events, page.cursor, page.missed) == ((), 1, 0)
     assert time.monotonic() - started >= 1.2
+
+
+def test_a_large_payload_of_short_values_is_stored_whole(log: RedisEventLog) -> None:
+    """max_value_bytes caps each value, not the payload: many short values are kept as they are."""
+    payload = {f"part{n}": "v" * 1000 for n in range(40)}  # 40 KB in all, each value 1 KB
+    log.append("big", payload)
+    assert log.query()[0].payload == payload
+    assert log.stats()["truncated"] == 0
