@@ -613,3 +613,37 @@ def test_a_large_payload_of_short_values_is_stored_whole(log: RedisEventLog) -> 
     log.append("big", payload)
     assert log.query()[0].payload == payload
     assert log.stats()["truncated"] == 0
+
+
+def test_the_asgi_app_keeps_its_event_loop_free_while_redis_is_paused(server: RedisServer) -> None:
+    """A request to make_asgi_app on a paused Redis waits on a worker thread; the loop runs on."""
+    from otel_eventlog import make_asgi_app
+
+    log = RedisEventLog(server.url, stream=stream_name(), timeout=WAIT)
+    app = make_asgi_app(log)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def scenario() -> bool:
+        scope = {"type": "http", "method": "GET", "path": "/activity", "query_string": b"since=0"}
+        request = asyncio.ensure_future(app({**scope, "headers": []}, receive, send))
+        for _ in range(50):  # the loop turns while the request waits on Redis
+            await asyncio.sleep(0)
+        waiting = not request.done()
+        server.resume()
+        await asyncio.wait_for(request, WAIT)
+        return waiting
+
+    log.append("before")
+    server.pause()
+    try:
+        assert asyncio.run(scenario())
+        assert sent[0]["status"] == 200
+    finally:
+        server.resume()
+        log.close()

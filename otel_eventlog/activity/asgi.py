@@ -1,7 +1,8 @@
 """`make_asgi_app`: the Activity endpoints as an ASGI application, for FastAPI, Starlette and the like.
 
 Long-polls and streams wait with `EventLog.read_async`, so they never block the event loop: while one
-waits, the loop answers other requests. A stream ends when its client disconnects, the log is closed, or
+waits, the loop answers other requests. The short reads that route a request and open a stream run on a
+worker thread, since a log's reads may go over the network (the Redis backend). A stream ends when its client disconnects, the log is closed, or
 the server is asked to stop (SIGINT, SIGTERM: see `_shutdown`); a long-poll then answers at once.
 """
 
@@ -73,7 +74,7 @@ def make_asgi_app(
             scope.get("query_string", b"").decode("latin-1"),
             {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]},
         )
-        action = app.route(request)
+        action = await asyncio.to_thread(app.route, request)
         if isinstance(action, PollQuery):
             try:
                 action = app.page_response(await _poll(app, action), action)
@@ -155,7 +156,7 @@ async def _stream_until_disconnect(
 async def _chunks(app: ActivityApp, query: StreamQuery) -> AsyncIterator[bytes]:
     log, limits = app.event_log, app.limits
     try:
-        opening, cursor, epoch = stream_opening(app, query)
+        opening, cursor, epoch = await asyncio.to_thread(stream_opening, app, query)
         yield opening
         while not log.closed:
             page = await log.read_async(
