@@ -1,9 +1,10 @@
 """`make_asgi_app`: the Activity endpoints as an ASGI application, for FastAPI, Starlette and the like.
 
 Long-polls and streams wait with `EventLog.read_async`, so they never block the event loop: while one
-waits, the loop answers other requests. The short reads that route a request and open a stream run on a
-worker thread, since a log's reads may go over the network (the Redis backend). A stream ends when its client disconnects, the log is closed, or
-the server is asked to stop (SIGINT, SIGTERM: see `_shutdown`); a long-poll then answers at once.
+waits, the loop answers other requests. The short reads that route a request and open a stream run on
+a worker thread, since a log's reads may go over the network (the Redis backend). A stream ends when
+its client disconnects, the log is closed, or the server is asked to stop (SIGINT, SIGTERM: see
+`_shutdown`); a long-poll then answers at once.
 """
 
 from __future__ import annotations
