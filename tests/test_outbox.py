@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from otel_eventlog._reporting import FailureReporter
-from otel_eventlog.backends._outbox import Outbox
+from otel_eventlog.backends._outbox import Batch, Outbox
 
 WAIT = 10.0  # seconds: only ever reached when a test fails
 
@@ -20,23 +20,26 @@ class Unreachable(ConnectionError):
 
 
 class Store:
-    """A store a test controls: it records batches, and fails while told to."""
+    """A store a test controls: it records batches of items, and fails them while told to."""
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.numbers: list[int] = []  # of every batch sent, stored or not
         self.failing: Exception | None = None
         self.calls = 0
         self.called = threading.Condition()
 
-    def send(self, batch: list[int]) -> None:
-        """Record the batch, or raise what the test set."""
+    def send(self, batch: Batch[int]) -> None:
+        """Record the batch, or raise what the test set; the check at start (no items) goes through."""
         with self.called:
             self.calls += 1
             self.called.notify_all()
+        if not batch.items:
+            return
+        self.numbers.append(batch.number)
         if self.failing is not None:
             raise self.failing
-        if batch:
-            self.batches.append(batch)
+        self.batches.append(batch.items)
 
     def wait_for_calls(self, calls: int) -> None:
         """Block until `send` was called `calls` times."""
@@ -82,57 +85,57 @@ def test_an_unreachable_store_keeps_the_items_and_retries_until_it_is_back() -> 
     box = outbox(store, outages.append)
     box.start()
     box.put([1, 2, 3])
-    store.wait_for_calls(3)  # the check at start, the batch, and a retry
+    store.wait_for_calls(3)  # the check at start, the batch, and the same batch again
     assert not box.flush(0)
     store.failing = None
     assert box.flush(WAIT)
     assert store.items == [1, 2, 3]
+    assert len(set(store.numbers)) == 1  # sent again under its own number: a store can tell
     assert [type(error) for error in outages] == [Unreachable, type(None)]
     assert box.dropped == 0
     box.close(WAIT)
 
 
 def test_a_full_queue_drops_its_oldest_items_and_counts_them() -> None:
-    """Past max_items the oldest queued items go, counted; the newest are sent."""
+    """While a batch waits to be sent again, the queue keeps the newest max_items, counting the rest."""
     store = Store()
     store.failing = Unreachable("down")
-    box = outbox(store, max_items=5, batch_items=5)
-    box.put([0, 1, 2, 3, 4])
-    store.wait_for_calls(2)  # the check at start, and the batch: it failed and went back
-    box.put([5, 6, 7])
+    box = outbox(store, max_items=3, batch_items=3)
+    box.put([0, 1, 2])
+    store.wait_for_calls(2)  # the check at start, and the batch: it failed, and waits to go again
+    box.put([3, 4, 5, 6, 7])
     store.failing = None
     assert box.flush(WAIT)
-    assert box.dropped + len(store.items) == 8
-    assert store.items == list(range(8 - len(store.items), 8))  # the newest survive
+    assert (store.items, box.dropped) == ([0, 1, 2, 5, 6, 7], 2)
     box.close(WAIT)
 
 
-def test_a_batch_that_fails_in_flight_goes_back_behind_nothing_newer_than_fits() -> None:
-    """Items put while a batch was out come after it; if together they overflow, the oldest go."""
+def test_flush_waits_for_the_batch_being_sent_even_when_newer_items_are_dropped() -> None:
+    """Dropping newer items never makes flush report an older batch as sent."""
     store, release = Store(), threading.Event()
     sending = threading.Event()
 
-    def send(batch: list[int]) -> None:
-        if batch and not store.batches and not release.is_set():
+    def send(batch: Batch[int]) -> None:
+        if batch.items and not release.is_set():
             sending.set()
             release.wait(WAIT)
-            raise Unreachable("lost on the way")
         store.send(batch)
 
     box = Outbox(
         send,
         name="test-outbox",
-        max_items=5,
+        max_items=2,
         batch_items=5,
         retryable=(Unreachable,),
         failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
     )
-    box.put([0, 1, 2, 3, 4])
-    assert sending.wait(WAIT)  # all five are out, the queue is empty
-    box.put([5, 6, 7])
+    box.put([0, 1])
+    assert sending.wait(WAIT)  # the first batch is out
+    box.put([2, 3, 4, 5])  # overflows: 2 and 3 are dropped
+    assert not box.flush(0.05)
     release.set()
     assert box.flush(WAIT)
-    assert (store.items, box.dropped) == ([3, 4, 5, 6, 7], 3)
+    assert (store.items, box.dropped) == ([0, 1, 4, 5], 2)
     box.close(WAIT)
 
 
@@ -140,8 +143,6 @@ def test_a_batch_the_store_refuses_for_good_is_counted_and_the_rest_go_on() -> N
     """A failure not worth retrying loses that batch alone, counted; the next batch is sent."""
     store = Store()
     box = outbox(store)
-    box.start()
-    store.wait_for_calls(1)  # the check at start went through
     store.failing = ValueError("refused")
     box.put([1])
     assert box.flush(WAIT)
@@ -181,6 +182,21 @@ def test_close_stops_the_thread_and_a_later_put_starts_it_again() -> None:
     assert store.items == [1]
     assert box.close(WAIT)
     assert box.close(WAIT)  # no thread left to stop
+
+
+def test_what_a_close_could_not_send_is_sent_by_a_later_flush() -> None:
+    """A close that times out keeps the batch it could not send; flush sends it, under its number."""
+    store = Store()
+    store.failing = Unreachable("down")
+    box = outbox(store)
+    box.put([1, 2])
+    store.wait_for_calls(2)
+    assert not box.close(0.05)
+    store.failing = None
+    assert box.flush(WAIT)
+    assert store.items == [1, 2]
+    assert len(set(store.numbers)) == 1
+    box.close(WAIT)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")

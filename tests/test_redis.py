@@ -591,11 +591,32 @@ def test_messages_name_a_unix_socket_by_its_path() -> None:
         log.close()
 
 
-def test_a_url_too_malformed_to_parse_is_never_echoed() -> None:
-    """A URL urllib cannot split is shown as a placeholder, since it may hold a password."""
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pa/ss@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("redis://app:p#w?x@cache:6379/0?db=1", "redis://app:***@cache:6379/0?db=1"),
+        ("redis://u:hunter2@[::1/0", "redis://u:***@[::1/0"),
+        (
+            "rediss://cache:6380/0?password=hunter2&ssl_cert_reqs=none",
+            "rediss://cache:6380/0?password=%2A%2A%2A&ssl_cert_reqs=none",
+        ),
+        ("u:hunter2@cache:6379", "<a malformed URL>"),
+    ],
+)
+def test_a_password_is_masked_however_the_url_is_written(url: str, shown: str) -> None:
+    """Whatever lies between :// and the last @ is masked, even a password a URL parser would misread."""
     from otel_eventlog.backends.redis import public_url
 
-    assert public_url("redis://u:hunter2@[::1/0") == "<a malformed URL>"
+    assert public_url(url) == shown
+
+
+def test_a_password_with_a_slash_never_reaches_an_error() -> None:
+    """A URL redis-py cannot parse is refused without its error, which could quote the password."""
+    with pytest.raises(ValueError, match="is not a valid Redis URL") as raised:
+        RedisEventLog("redis://:pa/ss@127.0.0.1:6379/0", stream=stream_name())
+    assert "pa/ss" not in str(raised.value)
+    assert "'pa'" not in str(raised.value)
 
 
 def test_a_long_poll_with_no_news_ends_empty_when_its_time_is_up(log: RedisEventLog) -> None:
@@ -647,3 +668,135 @@ def test_the_asgi_app_keeps_its_event_loop_free_while_redis_is_paused(server: Re
     finally:
         server.resume()
         log.close()
+
+
+def test_a_batch_sent_again_after_a_timeout_is_stored_once(server: RedisServer) -> None:
+    """A batch sent again after a timeout, which Redis took when it woke, is not stored twice."""
+    warned = threading.Event()
+
+    class Warned(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warned.set()
+
+    handler = Warned(logging.WARNING)
+    logging.getLogger("otel_eventlog").addHandler(handler)
+    log = RedisEventLog(server.url, stream=stream_name(), timeout=0.2)
+    try:
+        log.append("before")
+        server.pause()
+        log.write_batch([Entry("during")])
+        assert warned.wait(WAIT)  # the send timed out: the batch waits to go again
+        server.resume()
+        assert log.flush(WAIT)
+        assert [e.kind for e in log.query()] == ["before", "during"]
+    finally:
+        server.resume()
+        logging.getLogger("otel_eventlog").removeHandler(handler)
+        log.close()
+
+
+def test_a_filtered_read_stops_where_eviction_overtook_it(log: RedisEventLog, url: str) -> None:
+    """Events evicted between two chunks of a filtered read are never skipped silently."""
+    small = RedisEventLog(url, stream=log.stream, max_entries=600)
+    try:
+        small.extend([Entry("match" if n % 2 else "tick") for n in range(600)])
+        reads = small._call_read
+
+        def a_writer_runs_between_chunks(request: tuple[int, int]) -> list[Any]:
+            reply = reads(request)
+            if request[0] == 0:
+                log.extend([Entry("tick") for _ in range(1000)])  # pushes the rest of the scan out
+            return reply
+
+        small._call_read = a_writer_runs_between_chunks  # type: ignore[method-assign]
+        page = small.read(since=0, kinds="match")
+        assert (page.cursor, page.missed) == (512, 0)
+        assert page.events[-1].id <= 512
+        small._call_read = reads  # type: ignore[method-assign]
+        later = small.read(since=page.cursor, kinds="match")
+        assert later.missed == later.oldest_id - 513  # what went is reported, exactly
+        assert len(page.events) + len(later.events) <= 600 + 1000
+    finally:
+        small.close()
+
+
+def test_a_reader_of_a_lost_log_does_not_spin(log: RedisEventLog, url: str) -> None:
+    """After the log is lost and begun again, a waiting read waits: it does not read in a loop."""
+    log.extend([Entry("a"), Entry("b"), Entry("c")])
+    raw(url, "DEL", log.stream, f"{log.stream}:meta")
+    other = RedisEventLog(url, stream=log.stream)
+    other.extend([Entry("new"), Entry("log")])
+    other.close()
+    calls = 0
+    reads = log._call_read
+
+    def counted(request: tuple[int, int]) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        return reads(request)
+
+    log._call_read = counted  # type: ignore[method-assign]
+    page = log.read(since=2, wait=0.5)
+    assert (page.events, page.latest_id) == ((), 2)
+    assert calls <= 3
+
+
+def test_a_waiting_reader_learns_at_once_that_its_log_was_lost(log: RedisEventLog, url: str) -> None:
+    """When the log is lost and nobody writes, a waiting read still returns, with a new epoch."""
+    log.extend([Entry("a"), Entry("b")])
+    before = log.read()
+    result: list[Any] = []
+    reading = threading.Thread(target=lambda: result.append(log.read(since=before.cursor, wait=WAIT)))
+    reading.start()
+    deadline = time.monotonic() + WAIT
+    while log.stats()["waiting_readers"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)  # nothing to wait on but the reader registering
+    raw(url, "DEL", log.stream, f"{log.stream}:meta")
+    reading.join(WAIT)
+    assert result[0].epoch != before.epoch
+    assert (result[0].events, result[0].latest_id) == ((), 0)
+
+
+def test_ages_are_judged_by_the_redis_server_clock_unless_a_clock_is_given(
+    log: RedisEventLog, url: str
+) -> None:
+    """Every writer stamps with the server's TIME by default; a clock given in code is used instead."""
+    log.append("server.time")
+    (fields,) = stored_fields(url, log.stream)
+    seconds, micros = raw(url, "TIME")
+    assert abs(float(fields["t"]) - (int(seconds) + int(micros) / 1e6)) < 60
+    clock = ManualClock(1_000.5)
+    own = RedisEventLog(url, stream=stream_name(), now=clock)
+    try:
+        own.append("own.time")
+        (fields,) = stored_fields(url, own.stream)
+        assert float(fields["t"]) == 1_000.5
+        assert own.query()[0].timestamp == 1_000.5
+    finally:
+        own.close()
+
+
+def test_a_filtered_read_ends_at_the_newest_id_it_first_saw(log: RedisEventLog) -> None:
+    """Events appended while a filtered read goes through the stream are the next read's."""
+    log.extend([Entry("match" if n % 2 else "tick") for n in range(600)])
+    reads = log._call_read
+
+    def a_writer_runs_between_chunks(request: tuple[int, int]) -> list[Any]:
+        reply = reads(request)
+        if request[0] == 0:
+            log.extend([Entry("match") for _ in range(100)])
+        return reply
+
+    log._call_read = a_writer_runs_between_chunks  # type: ignore[method-assign]
+    page = log.read(since=0, kinds="match")
+    assert (page.cursor, page.latest_id, len(page.events)) == (600, 600, 300)
+    log._call_read = reads  # type: ignore[method-assign]
+    assert len(log.read(since=page.cursor, kinds="match").events) == 100
+
+
+def test_a_filtered_read_of_no_events_returns_where_it_stood(log: RedisEventLog) -> None:
+    """limit=0 with a filter reads nothing and leaves the cursor where it was."""
+    log.extend([Entry("match"), Entry("tick")])
+    page = log.read(since=1, limit=0, kinds="match")
+    assert (page.events, page.cursor, page.latest_id) == ((), 1, 2)

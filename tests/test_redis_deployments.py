@@ -208,3 +208,40 @@ def test_serve_shows_what_other_processes_write_and_tail_follows_it(tmp_path: Pa
         serve.communicate(timeout=WAIT)
     kinds = [event["kind"] for event in [*first, json.loads(output)]]
     assert kinds == ["turn.started", "tool.called", "turn.completed"]
+
+
+def test_serve_without_redis_py_says_which_extra_to_install(tmp_path: Path) -> None:
+    """With backend redis and no redis-py, serve exits 1 with one line naming the pip extra."""
+    shadow = tmp_path / "redis"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('No module named redis')\n")
+    cli = str(Path(sys.executable).with_name("otel-eventlog"))
+    result = subprocess.run(
+        [cli, "serve", "--port", "0"],
+        env=environment(tmp_path, stream_name()),
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "otel-eventlog: error: the Redis event log backend needs redis-py: pip install 'otel-eventlog[redis]'"
+    ]
+
+
+def test_serve_with_an_unreachable_redis_fails_in_one_line_naming_it(tmp_path: Path) -> None:
+    """An unreachable Redis makes serve exit 1 with one line naming host and port, and no password."""
+    port = redis_server.free_port()
+    env = {
+        **environment(tmp_path, stream_name()),
+        "OTEL_EVENTLOG_REDIS_URL": f"redis://:hunter2@127.0.0.1:{port}/0",
+    }
+    cli = str(Path(sys.executable).with_name("otel-eventlog"))
+    result = subprocess.run(
+        [cli, "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=WAIT, check=False
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"otel-eventlog: error: Redis at 127.0.0.1:{port}: ")
+    assert "hunter2" not in line

@@ -2,10 +2,11 @@
 
 The application's threads only queue: `Outbox.put` takes a lock for a few C-level operations and
 returns. A thread of the outbox's own takes up to ``batch_items`` items at a time, oldest first, and
-hands them to ``send``. When the queue is full, the oldest unsent items are dropped and counted: a live
-feed wants the newest events. When ``send`` fails in a way worth retrying (the store is unreachable),
-the items go back to the front of the queue and the thread waits, backing off, before it tries again;
-any other failure loses that batch alone, counted.
+hands them to ``send`` as a numbered `Batch`. When the queue is full, the oldest queued items are
+dropped and counted: a live feed wants the newest events. When ``send`` fails in a way worth retrying
+(the store is unreachable, or did not answer in time), the thread waits, backing off, and sends the
+*same* batch again, number and all, so that a store that did take it the first time can tell and not
+take it twice; meanwhile new items wait in the queue. Any other failure loses that batch alone, counted.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from otel_eventlog import _forks
 from otel_eventlog._reporting import FailureReporter
 
-__all__ = ["Outbox"]
+__all__ = ["Batch", "Outbox"]
 
 _logger = logging.getLogger(__name__)
 
@@ -30,18 +32,33 @@ Item = TypeVar("Item")
 #: The first wait after a failed send, and the longest, in seconds.
 _FIRST_BACKOFF = 0.05
 _MAX_BACKOFF = 5.0
+#: How long `close` waits for the thread to stop, at least.
+_STOP_GRACE = 1.0
+
+
+@dataclass(frozen=True)
+class Batch(Generic[Item]):
+    """Items to send together, in order.
+
+    Attributes:
+        number: Counts the outbox's batches from 1; a batch sent again keeps its number. 0 is the
+            empty batch the thread sends as it starts, to check that the store can be reached.
+        items: The items, oldest first.
+    """
+
+    number: int
+    items: list[Item]
 
 
 class Outbox(Generic[Item]):
     """A bounded queue whose items a thread of its own sends in batches, in order.
 
     Args:
-        send: Stores a batch of items; called on the outbox's thread, one batch at a time. It is first
-            called with no items, as the thread starts, to check that the store can be reached.
+        send: Stores a batch; called on the outbox's thread, one batch at a time.
         name: The thread's name.
-        max_items: The most items queued; beyond it the oldest are dropped, counted.
-        batch_items: The most items handed to one call of `send`.
-        retryable: The exceptions of `send` after which the batch is kept and retried, with backoff.
+        max_items: The most items queued (besides a batch being sent); beyond, the oldest are dropped.
+        batch_items: The most items in one batch.
+        retryable: The exceptions of `send` after which the batch is sent again, after a backoff.
         failures: Counts and logs (rate-limited) the batches `send` fails on for good.
         outage: Called on the outbox's thread with the error, when sending starts failing in a way
             that is retried, and with ``None`` when it succeeds again.
@@ -49,7 +66,7 @@ class Outbox(Generic[Item]):
 
     def __init__(
         self,
-        send: Callable[[list[Item]], None],
+        send: Callable[[Batch[Item]], None],
         *,
         name: str,
         max_items: int,
@@ -65,8 +82,6 @@ class Outbox(Generic[Item]):
         self._retryable = retryable
         self._failures = failures
         self._outage = outage
-        #: How many items were dropped because the queue was full.
-        self.dropped = 0
         self._reset()
         _forks.track(self)
 
@@ -74,11 +89,18 @@ class Outbox(Generic[Item]):
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: collections.deque[Item] = collections.deque()
-        self._accepted = 0  # items put so far
-        self._done = 0  # items sent, failed or dropped so far: always the oldest ones
+        # Each item is numbered in the order it was put, from 0: the queue holds the items numbered
+        # from `_accepted - len(_queue)` to `_accepted`, and the batch being sent those from
+        # `_sending` (None when no batch is out).
+        self._accepted = 0
+        self._sending: int | None = None
+        self._pending: Batch[Item] | None = None  # a batch to send again, left by a thread that stopped
+        self._batches = 0
         self._stopping = False
         self._idle = False  # whether the thread waits for items
         self._thread: threading.Thread | None = None
+        #: How many items were dropped because the queue was full.
+        self.dropped = 0
 
     @property
     def max_items(self) -> int:
@@ -119,19 +141,29 @@ class Outbox(Generic[Item]):
                 self._start()
 
     def flush(self, timeout: float) -> bool:
-        """Wait until the items put so far are sent (or dropped), at most `timeout` seconds.
+        """Wait until the items put so far are sent (or dropped, or failed), at most `timeout` seconds.
 
         Items put while it waits are not waited for: a steady writer cannot hold it up. Returns
         whether they all were.
         """
         with self._changed:
             target = self._accepted
-            return self._changed.wait_for(lambda: self._done >= target, max(0.0, timeout))
+            if self._queue or self._sending is not None:  # perhaps left by a `close` that timed out
+                self._stopping = False
+                if self._thread is None:
+                    self._start()
+            return self._changed.wait_for(lambda: self._done_before(target), max(0.0, timeout))
+
+    def _done_before(self, target: int) -> bool:  # holds the lock
+        """Whether every item numbered below `target` is out of the queue and not being sent."""
+        sending = self._sending is not None and self._sending < target
+        return not sending and (not self._queue or self._accepted - len(self._queue) >= target)
 
     def close(self, timeout: float) -> bool:
-        """Send what is queued, then stop the thread, all within about `timeout` seconds.
+        """Send what is queued, within `timeout` seconds, then stop the thread (within a second more).
 
-        Returns whether everything was sent. A later `put` starts the thread again.
+        Returns whether everything was sent. What was not stays, for a later `put` or `flush`,
+        which start the thread again.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         sent = self.flush(timeout)
@@ -140,7 +172,8 @@ class Outbox(Generic[Item]):
             self._changed.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
+            # A thread between two sends stops at once; only one stuck in a send outlasts the grace.
+            thread.join(max(_STOP_GRACE, deadline - time.monotonic()))
         return sent
 
     def _start(self) -> None:  # holds the lock
@@ -152,34 +185,45 @@ class Outbox(Generic[Item]):
         for _ in range(count):
             self._queue.popleft()
         self.dropped += count
-        self._done += count
         self._changed.notify_all()
 
     def _run(self) -> None:
-        backoff = self._deliver([], 0.0)  # an empty batch: `send` checks that the store is there
+        with self._lock:
+            batch, self._pending = self._pending, None
+        if batch is None:
+            batch = Batch(0, [])  # first, check that the store is there
+        backoff = 0.0
         while True:
             with self._changed:
-                if backoff:  # wait before retrying; a stop ends the wait
+                if backoff:  # wait before sending the same batch again; a stop ends the wait
                     self._changed.wait_for(lambda: self._stopping, backoff)
-                self._idle = True
-                self._changed.wait_for(lambda: bool(self._queue) or self._stopping)
-                self._idle = False
+                if batch is None:
+                    self._idle = True
+                    self._changed.wait_for(lambda: bool(self._queue) or self._stopping)
+                    self._idle = False
                 if self._stopping:
+                    if batch is not None and batch.items:  # for the next thread to send again
+                        self._pending = batch
                     self._thread = None
                     return
-                queue = self._queue
-                batch = [queue.popleft() for _ in range(min(len(queue), self._batch_items))]
+                if batch is None:
+                    queue = self._queue
+                    self._sending = self._accepted - len(queue)
+                    self._batches += 1
+                    count = min(len(queue), self._batch_items)
+                    batch = Batch(self._batches, [queue.popleft() for _ in range(count)])
             backoff = self._deliver(batch, backoff)
+            if not backoff:
+                batch = None
+                with self._changed:
+                    self._sending = None
+                    self._changed.notify_all()
 
-    def _deliver(self, batch: list[Item], backoff: float) -> float:
-        """Send one batch; return how long to wait before the next (0 unless it must be retried)."""
+    def _deliver(self, batch: Batch[Item], backoff: float) -> float:
+        """Send one batch; return how long to wait before sending it again (0: it is done with)."""
         try:
             self._send(batch)
         except self._retryable as error:
-            with self._changed:
-                self._queue.extendleft(reversed(batch))  # first again, unless pushed out meanwhile
-                if len(self._queue) > self._max_items:
-                    self._drop(len(self._queue) - self._max_items)
             if not backoff:
                 self._notify_outage(error)
             # Doubling, with jitter, so that the workers of a fleet do not all come back at once.
@@ -188,9 +232,6 @@ class Outbox(Generic[Item]):
             self._failures.report()
         if backoff:
             self._notify_outage(None)
-        with self._changed:
-            self._done += len(batch)
-            self._changed.notify_all()
         return 0.0
 
     def _notify_outage(self, error: BaseException | None) -> None:
@@ -204,7 +245,7 @@ class Outbox(Generic[Item]):
         return (self._lock,)
 
     def _after_fork_in_child(self) -> Callable[[], None] | None:
-        """Start the child empty: what the parent queued is the parent's to send."""
+        """Start the child empty, its counters at 0: what the parent queued is the parent's to send."""
         running = self._thread is not None
         self._reset()
         return self.start if running else None

@@ -15,10 +15,11 @@ beside it (``<stream>:meta``) with the log's state:
   server, never a scan.
 - ``expired``, ``overweight``, ``cleared``: what eviction by age and by weight, and ``clear``, took.
 
-Every script takes ``KEYS = [stream, meta]`` and begins its ``ARGV`` with: an epoch to use should a new
-log begin, the caller's clock (seconds since the epoch), ``ttl_seconds`` (``-1``: none), ``max_entries``
-and ``max_bytes``. Each call evicts what those limits say is gone before it does its work; processes
-that share a stream should share its limits (the smallest wins).
+Every script takes ``KEYS = [stream, meta, ...]`` and begins its ``ARGV`` with: an epoch to use should
+a new log begin, the clock (seconds since the epoch; empty: the Redis server's own, one clock for every
+writer), ``ttl_seconds`` (``-1``: none), ``max_entries`` and ``max_bytes``. Each call evicts what those
+limits say is gone before it does its work; processes that share a stream should share its limits (the
+smallest wins).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ __all__ = ["APPEND", "CLEAR", "READ"]
 
 _PRELUDE = """
 local stream, meta = KEYS[1], KEYS[2]
-local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = ARGV[2]
+if clock == '' then
+  local time = redis.call('TIME')
+  clock = time[1] .. '.' .. string.format('%06d', tonumber(time[2]))
+end
+local now, ttl = tonumber(clock), tonumber(ARGV[3])
 local max_entries, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local function whole(x) return string.format('%.0f', x) end
@@ -105,16 +111,23 @@ local function resident_bytes(s)
 end
 """
 
-#: Append events. ``ARGV[6]``: their encodings, one per line (JSON text holds no raw newline).
-#: Returns the epoch and the id of the first event appended.
+#: Append events. ``KEYS[3]``: the writer's key; ``ARGV[6]``: the batch's number for that writer;
+#: ``ARGV[7]``: the events' encodings, one per line (JSON text holds no raw newline). A batch sent
+#: again after its answer was lost (a timeout) is recognised by its writer's key, which keeps the last
+#: batch's number for a day, and is not stored twice. Returns the epoch and the id of the first event.
 APPEND = (
     _PRELUDE
     + """
+local done = redis.call('GET', KEYS[3])
+if done then
+  local number, done_first, done_epoch = string.match(done, '^(%d+) (%d+) (.+)$')
+  if number == ARGV[6] then return {done_epoch, tonumber(done_first)} end
+end
 local s = state()
-local stamp = ARGV[2]
+local stamp = clock
 if tonumber(s.stamp) > now then stamp = s.stamp end
 local first_new, id, bytes = s.last + 1, s.last, s.bytes
-local data, position = ARGV[6], 1
+local data, position = ARGV[7], 1
 while position <= #data do
   local stop = string.find(data, '\\n', position, true) or (#data + 1)
   id = id + 1
@@ -126,6 +139,7 @@ end
 s.last, s.bytes, s.stamp = id, bytes, stamp
 redis.call('HSET', meta, 'last', whole(id), 'bytes', whole(bytes), 'stamp', stamp)
 sweep(s)
+redis.call('SET', KEYS[3], ARGV[6] .. ' ' .. whole(first_new) .. ' ' .. s.epoch, 'EX', 86400)
 return {s.epoch, first_new}
 """
 )

@@ -45,7 +45,7 @@ from otel_eventlog.backends._common import (
     event_filter,
     span_event_row,
 )
-from otel_eventlog.backends._outbox import Outbox
+from otel_eventlog.backends._outbox import Batch, Outbox
 from otel_eventlog.backends._waiting import ReadNow, ReadNowAsync, Waiters, WaitingReads
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError, BackendError
 from otel_eventlog.event import BatchItem, EntryLike, Event, Page
@@ -94,9 +94,10 @@ class RedisEventLog(WaitingReads):
         max_entries: How many events stay at most. ``None`` or a non-positive value means the default.
         max_bytes: What the stream's events may weigh together, encoded; the newest is always kept.
         max_value_bytes: How many bytes (UTF-8) of one string value are kept; longer ones are cut.
-        now: The clock that stamps events and judges their age, in seconds since the epoch. Processes
-            that share a stream should have clocks in step (NTP): an event's age is measured by the
-            clock of whoever looks.
+        now: The clock that judges events' age for ``ttl_seconds``, in seconds since the epoch, and
+            gives an event its time when none is passed. ``None``: ages are judged by the Redis
+            server's clock, one clock for every process and host, and events' times come from
+            `time.time`.
         redaction: What never leaves the process; by default `otel_eventlog.redaction.Redaction` with
             its default key words.
         queue_events: How many events the capture side may queue for sending; beyond, the oldest
@@ -126,7 +127,7 @@ class RedisEventLog(WaitingReads):
         max_entries: int | None = DEFAULT_MAX_ENTRIES,
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] | None = None,
         redaction: Redaction | None = None,
         queue_events: int = _defaults.REDIS_QUEUE_EVENTS,
         batch_events: int = _defaults.REDIS_BATCH_EVENTS,
@@ -140,7 +141,8 @@ class RedisEventLog(WaitingReads):
         value_bytes = int(bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
         self._limits = _sizing.Limits(value_bytes, self._max_bytes)
         self._uncut_bytes = min(value_bytes, self._max_bytes)  # an encoding this long has nothing to cut
-        self._now = check_clock(now)
+        self._clock = None if now is None else check_clock(now)
+        self._now: Callable[[], float] = time.time if self._clock is None else self._clock
         if not isinstance(stream, str) or not stream:
             raise ArgumentValueError(f"stream must be a non-empty string, got {stream!r}")
         queue_events = int(bound("queue_events", queue_events, _defaults.REDIS_QUEUE_EVENTS, int))
@@ -163,6 +165,11 @@ class RedisEventLog(WaitingReads):
         self._unreachable = (module.ConnectionError, module.TimeoutError)
         self._errors = (module.RedisError,)
         self._truncated = 0
+        # Who writes: each batch of the queue, and each direct write, carries its writer's key and a
+        # number, so that a batch sent again after a lost answer is not stored twice.
+        self._writer = secrets.token_hex(8)
+        self._direct_lock = threading.Lock()
+        self._direct_number = 0
         # What the last look at the stream showed: its epoch, its last id and its counters.
         self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (0, 0, 0, 0, 0))
         self._malformed = FailureReporter(_logger, "writing a malformed event to Redis")
@@ -179,7 +186,9 @@ class RedisEventLog(WaitingReads):
         self._waiters.on_wait = self._ensure_watcher
         self._watch_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
-        self._tip: tuple[str | None, int] = (None, 0)  # what the watcher saw: epoch and last id
+        self._tip: tuple[str | None, int] = (None, 0)  # the newest epoch and last id seen
+        # Within the socket timeout, or every look would end in a timeout and a new connection.
+        self._block_ms = max(10, min(_WATCH_BLOCK_MS, int(self._timeout * 500)))
         _forks.track(self)
         self._outbox.start()  # its first act is to reach Redis: a warning now if it cannot
 
@@ -192,11 +201,16 @@ class RedisEventLog(WaitingReads):
                 self._url,
                 socket_timeout=self._timeout,
                 socket_connect_timeout=self._timeout,
-                retry=Retry(NoBackoff(), 1),  # once at once, for a connection Redis closed; no more
+                # Once at once, for a connection Redis closed; never after a timeout, which could
+                # mean a call that did its work.
+                retry=Retry(NoBackoff(), 1, supported_errors=(module.ConnectionError,)),
                 client_name=self._client_name,
             )
-        except ValueError as error:  # redis-py names what is wrong with the URL, never its password
-            raise ArgumentValueError(f"url {self._shown_url!r}: {error}") from None
+        except ValueError:  # redis-py's message may quote part of a password: not shown
+            raise ArgumentValueError(
+                f"url {self._shown_url!r} is not a valid Redis URL (a /, # or ? in a password must "
+                "be percent-encoded)"
+            ) from None
         return cast("redis.Redis", client)
 
     # Properties
@@ -302,22 +316,36 @@ class RedisEventLog(WaitingReads):
         return self._outbox.flush(timeout)
 
     def _store_now(self, encoded: list[bytes]) -> int:
-        self._outbox.flush(self._timeout)  # what the capture side queued first goes first
-        try:
-            epoch, first = self._scripts["APPEND"](keys=self._keys, args=self._arguments(encoded))
-        except self._errors as error:
-            raise self._backend_error(error) from None
-        self._saw_epoch(epoch.decode())
-        return int(first)
+        if not self._outbox.flush(self._timeout):  # what the capture side queued first goes first
+            raise BackendError(
+                f"Redis at {self._address}: the events queued before this one are not stored yet, "
+                f"after {self._timeout} s; try again later"
+            )
+        with self._direct_lock:  # one at a time, so that a writer's last batch number is enough
+            self._direct_number += 1
+            try:
+                _epoch, first = self._append(encoded, "direct", self._direct_number)
+            except self._errors as error:
+                raise self._backend_error(error) from None
+        return first
 
-    def _send(self, batch: list[BatchItem]) -> None:
-        """Send a batch from the queue; runs on the outbox's thread. An empty batch checks Redis."""
-        if not batch:
+    def _append(self, encoded: list[bytes], writer: str, number: int) -> tuple[str, int]:
+        """Run the APPEND script for one batch of a writer; return the epoch and the first id."""
+        epoch, first = self._scripts["APPEND"](
+            keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{writer}"],
+            args=[*self._limit_arguments(), number, b"\n".join(encoded)],  # one argument: cheaper to send
+        )
+        self._saw_epoch(epoch.decode())
+        return epoch.decode(), int(first)
+
+    def _send(self, batch: Batch[BatchItem]) -> None:
+        """Send a batch from the queue; runs on the outbox's thread. Batch 0 checks that Redis is there."""
+        if not batch.number:
             self._client.ping()
             return
         encoded = []
         now = self._now()
-        for item in batch:
+        for item in batch.items:
             try:
                 if isinstance(item, tuple) and len(item) == 4:
                     row = span_event_row(item)
@@ -328,8 +356,7 @@ class RedisEventLog(WaitingReads):
                 continue
             encoded.append(self._encode(row)[1])
         if encoded:
-            epoch, _first = self._scripts["APPEND"](keys=self._keys, args=self._arguments(encoded))
-            self._saw_epoch(epoch.decode())
+            self._append(encoded, "queue", batch.number)
 
     def _encode(self, row: Row) -> tuple[Row, bytes]:
         """Return the row cut to the limits, and its redacted encoding as it is sent.
@@ -347,12 +374,10 @@ class RedisEventLog(WaitingReads):
                 encoded = _json.dumps([timestamp, kind, self._redaction.apply(payload), trace_id, span_id])
         return (timestamp, kind, payload, trace_id, span_id), encoded
 
-    def _arguments(self, encoded: list[bytes]) -> list[_Arg]:
-        return [*self._limit_arguments(), b"\n".join(encoded)]  # one argument: cheaper to send
-
     def _limit_arguments(self) -> list[_Arg]:
         ttl = -1 if math.isinf(self._ttl_seconds) else repr(float(self._ttl_seconds))
-        return [secrets.token_hex(8), repr(float(self._now())), ttl, self._max_entries, self._max_bytes]
+        clock = "" if self._clock is None else repr(float(self._clock()))
+        return [secrets.token_hex(8), clock, ttl, self._max_entries, self._max_bytes]
 
     def _outage(self, error: BaseException | None) -> None:
         if error is not None:
@@ -417,7 +442,7 @@ class RedisEventLog(WaitingReads):
             self._url,
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             client_name=self._client_name,
         )
         script = client.register_script(_redis_scripts.READ)
@@ -466,41 +491,24 @@ class RedisEventLog(WaitingReads):
     ) -> Generator[_Request, list[Any], Page]:
         """Read one page: yield the READ requests it needs, receive their replies, return the `Page`.
 
-        Written once for the thread and the event loop, which each make the calls their own way.
+        Written once for the thread and the event loop, which each make the calls their own way. A
+        read without filters is one request. A filtered read takes the stream a chunk at a time, up
+        to the newest id its first reply named (so it ends, and returns at most `max_entries`); if a
+        later chunk shows that the log was lost or evicted past where it stands, it stops there, and
+        the next read reports what went.
         """
         cursor = -1 if since is None else since
-        if accept is None:
-            reply = yield (cursor, -1 if limit is None else limit)
-            epoch, last, first, _counters = self._header(reply)
-            events = _events(reply)
-        else:
-            reply = yield (cursor, 0 if limit == 0 else _SCAN_CHUNK)
-            epoch, last, first, _counters = self._header(reply)
-            events = []
-            examined = max(cursor, first - 1)
-            while True:
-                chunk = _events(reply)
-                for event in chunk:
-                    examined = event.id
-                    if accept(event):
-                        events.append(event)
-                        if len(events) == limit:
-                            break
-                if len(events) == limit or len(chunk) < _SCAN_CHUNK:
-                    break
-                reply = yield (examined, _SCAN_CHUNK)
-                if self._header(reply)[0] != epoch:  # the log was lost meanwhile: stop where it was
-                    break
-            if limit == 0 or len(events) == limit:
-                last_seen = events[-1].id if events else examined
-            else:
-                last_seen = max(examined, last)
+        first_reply = yield (cursor, (-1 if limit is None else limit) if accept is None else _SCAN_CHUNK)
+        epoch, last, first, _counters = self._header(first_reply)
         start = first if since is None else max(since + 1, first)
         if accept is None:
+            events = _events(first_reply)
             stop = last if limit is None else min(last, start + limit - 1)
             cursor = max(stop, start - 1)
         else:
-            cursor = max(last_seen, start - 1)
+            events, cursor = yield from self._scan(
+                first_reply, start, last, epoch, limit=limit, accept=accept
+            )
         return Page(
             events=tuple(events),
             cursor=cursor,
@@ -510,12 +518,45 @@ class RedisEventLog(WaitingReads):
             epoch=epoch,
         )
 
+    def _scan(
+        self,
+        reply: list[Any],
+        start: int,
+        last: int,
+        epoch: str,
+        *,
+        limit: int | None,
+        accept: Callable[[Event], bool],
+    ) -> Generator[_Request, list[Any], tuple[list[Event], int]]:
+        """Return the accepted events from `start` to `last`, at most `limit`, and the cursor after them."""
+        found: list[Event] = []
+        examined = start - 1  # the newest id looked at
+        if limit == 0:
+            return found, examined
+        while True:
+            chunk = _events(reply)
+            for event in chunk:
+                if event.id > last:  # came after the read began: the next read's
+                    return found, examined
+                examined = event.id
+                if accept(event):
+                    found.append(event)
+                    if len(found) == limit:
+                        return found, examined
+            if len(chunk) < _SCAN_CHUNK or examined >= last:  # all of it, up to `last`, was looked at
+                return found, max(examined, last)
+            reply = yield (examined, _SCAN_CHUNK)
+            now_epoch, _last, now_first, _counters = self._header(reply)
+            if now_epoch != epoch or now_first > examined + 1:  # lost, or evicted past this reader
+                return found, examined
+
     def _header(self, reply: list[Any]) -> tuple[str, int, int, tuple[int, ...]]:
         """Read the READ script's header: epoch, last id, first id, and the counters; note what it saw."""
         epoch = reply[0].decode()
         last, first = int(reply[1]), int(reply[2])
         counters = tuple(int(value) for value in reply[3:7])
         self._saw_epoch(epoch, last, (first, *counters))
+        self._saw_tip(epoch, last)
         return epoch, last, first, counters
 
     def _saw_epoch(
@@ -537,6 +578,12 @@ class RedisEventLog(WaitingReads):
         epoch, last = self._tip
         return epoch is not None and (epoch != page.epoch or last > page.cursor)
 
+    def _saw_tip(self, epoch: str, last: int) -> None:
+        """Note what a read saw: a new epoch, or a later id, is news the watcher may not have yet."""
+        seen, seen_last = self._tip
+        if epoch != seen or last > seen_last:
+            self._tip = (epoch, last)
+
     def _ensure_watcher(self) -> None:
         """Start the watcher, if it is not running; called whenever a reader starts waiting."""
         with self._watch_lock:
@@ -553,9 +600,9 @@ class RedisEventLog(WaitingReads):
             try:
                 self._look()
                 failures = 0
-            except self._errors:  # Redis is gone for now: the readers' own reads will say so
+            except Exception:  # Redis is gone for now: the readers' own reads will say so
                 failures += 1
-                time.sleep(min(_WATCH_BLOCK_MS / 1000, 0.05 * 2**failures))
+                time.sleep(min(self._block_ms / 1000, 0.05 * 2**failures))
         with self._watch_lock:
             if self._watcher is threading.current_thread():
                 self._watcher = None
@@ -567,11 +614,13 @@ class RedisEventLog(WaitingReads):
     def _look(self) -> None:
         """Note the stream's epoch and last id, waking readers if they moved; then block until it grows."""
         epoch, last = self._client.hmget(self._keys[1], ["epoch", "last"])
-        tip = (epoch.decode() if isinstance(epoch, bytes) else epoch, int(last or 0))
+        # A missing state is a lost log: "" is an epoch no page has, so waiting readers read again,
+        # and the read begins the new log.
+        tip = (epoch.decode() if isinstance(epoch, bytes) else "", int(last or 0))
         if tip != self._tip:
             self._tip = tip
             self._waiters.notify()
-        self._client.xread({self._stream: f"{tip[1]}-0"}, count=1, block=_WATCH_BLOCK_MS)
+        self._client.xread({self._stream: f"{tip[1]}-0"}, count=1, block=self._block_ms)
 
     # The rest of the contract
 
@@ -582,6 +631,7 @@ class RedisEventLog(WaitingReads):
         """
         super().close()
         self._outbox.close(self._timeout)
+        self._client.connection_pool.disconnect()
 
     def clear(self) -> None:
         """Drop every resident event, for every process; ids keep counting.
@@ -654,6 +704,8 @@ class RedisEventLog(WaitingReads):
         self._watcher = None
         self._waiters.reset_after_fork()
         self._client.connection_pool.reset()
+        self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
+        self._direct_lock = threading.Lock()
 
 
 def _events(reply: list[Any]) -> list[Event]:
@@ -684,23 +736,27 @@ def _check_url(url: object) -> str:
 
 
 def public_url(url: str) -> str:
-    """Return `url` with any password in it replaced by ``***``: fit for logs, ``repr`` and errors."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            user = parts.username or ""
-            host = netloc.rpartition("@")[2]
-            netloc = f"{user}:***@{host}"
-        query = urllib.parse.urlencode(
-            [
-                (key, "***" if key.lower() == "password" else value)
-                for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-            ]
-        )
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
+    """Return `url` with any password in it replaced by ``***``: fit for logs, ``repr`` and errors.
+
+    Whatever comes between ``://`` and the last ``@`` is user information, even where it holds a
+    ``/``, ``#`` or ``?`` that a URL parser would take for the end of it: such a password must not
+    slip through, and a name shown masked by mistake costs nothing.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
         return "<a malformed URL>"
+    if "@" in rest:
+        user_info, _, rest = rest.rpartition("@")
+        user = user_info.partition(":")[0] if ":" in user_info else ""
+        rest = f"{user}:***@{rest}"
+    location, mark, query = rest.partition("?")
+    if mark:
+        fields = [
+            (key, "***" if key.lower() == "password" else value)
+            for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True)
+        ]
+        return f"{scheme}://{location}?{urllib.parse.urlencode(fields)}"
+    return f"{scheme}://{location}"
 
 
 def _address(kwargs: Mapping[str, Any]) -> str:

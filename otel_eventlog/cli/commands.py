@@ -180,7 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
             limits=activity.limits(),
             allow_unauthenticated=activity.allow_unauthenticated,
         )
-    except (EventLogError, OSError) as error:
+    except (EventLogError, OSError, ImportError) as error:  # ImportError: the backend's extra is missing
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1
     stop = threading.Event()
