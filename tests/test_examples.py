@@ -61,3 +61,17 @@ def test_activity_benchmark_prints_its_figures() -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"^/activity / fixed JSON requests per second\s+\d+\.\d\d", result.stdout, re.MULTILINE)
     assert re.search(r"append -> SSE client, 20 events\s+median \d+\.\d\d ms", result.stdout)
+
+
+def test_redis_benchmark_prints_its_figures() -> None:
+    """A quick run of the Redis benchmark prints the throughput ratio, the span cost and the latency."""
+    from tests import redis_server
+
+    redis_server.binary()  # skips (or fails, when Redis is required) without redis-server
+    result = run_script("benchmarks/bench_redis.py", "--quick")
+    assert result.returncode == 0, result.stderr
+    assert re.search(
+        r"^events per second: batched writer / one XADD per event\s+\d+\.\d\d", result.stdout, re.M
+    )
+    assert re.search(r"^cost per span on the app thread: redis / in-memory\s+\d+\.\d\d", result.stdout, re.M)
+    assert re.search(r"p50 \d+\.\d\d ms, p99 \d+\.\d\d ms", result.stdout)
