@@ -81,6 +81,14 @@ def stored_fields(url: str, stream: str) -> list[dict[str, str]]:
     ]
 
 
+def until_a_reader_waits(log: RedisEventLog) -> None:
+    """Return once a reader waits on `log`: the only sign of it is the count in its stats."""
+    deadline = time.monotonic() + WAIT
+    while log.stats()["waiting_readers"] == 0:
+        assert time.monotonic() < deadline, "no reader came to wait"
+        time.sleep(0.01)
+
+
 def raw(url: str, *command: str) -> Any:
     """Run a command on the server with a client of the test's own."""
     import redis
@@ -357,6 +365,7 @@ def test_a_waiting_reader_is_woken_by_a_new_epoch(server: RedisServer) -> None:
         result: list[Any] = []
         reading = threading.Thread(target=lambda: result.append(log.read(since=first.cursor, wait=WAIT)))
         reading.start()
+        until_a_reader_waits(log)
         server.command("FLUSHDB")
         log.append("after")
         reading.join(WAIT)
@@ -748,10 +757,7 @@ def test_a_waiting_reader_learns_at_once_that_its_log_was_lost(log: RedisEventLo
     result: list[Any] = []
     reading = threading.Thread(target=lambda: result.append(log.read(since=before.cursor, wait=WAIT)))
     reading.start()
-    deadline = time.monotonic() + WAIT
-    while log.stats()["waiting_readers"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)  # nothing to wait on but the reader registering
+    until_a_reader_waits(log)
     raw(url, "DEL", log.stream, f"{log.stream}:meta")
     reading.join(WAIT)
     assert result[0].epoch != before.epoch
@@ -800,3 +806,30 @@ def test_a_filtered_read_of_no_events_returns_where_it_stood(log: RedisEventLog)
     log.extend([Entry("match"), Entry("tick")])
     page = log.read(since=1, limit=0, kinds="match")
     assert (page.events, page.cursor, page.latest_id) == ((), 1, 2)
+
+
+def test_follow_starts_over_when_the_log_begins_again(server: RedisServer) -> None:
+    """A follower whose log is lost gets the new log from its first event, under the new epoch."""
+    log = RedisEventLog(server.url, stream=stream_name())
+    writer = RedisEventLog(server.url, stream=log.stream)
+
+    async def scenario() -> list[tuple[str, list[int]]]:
+        pages: list[tuple[str, list[int]]] = []
+        async for page in log.follow(since=0):
+            pages.append((page.epoch, [e.id for e in page.events]))
+            if len(pages) == 1:
+                server.command("FLUSHDB")
+                await asyncio.to_thread(writer.extend, [Entry("new"), Entry("log")])
+            elif any(pages[-1][1]):
+                break
+        return pages
+
+    try:
+        log.extend([Entry("a"), Entry("b"), Entry("c")])
+        pages = asyncio.run(asyncio.wait_for(scenario(), WAIT))
+    finally:
+        log.close()
+        writer.close()
+    assert pages[0][1] == [1, 2, 3]
+    assert pages[-1][0] != pages[0][0]
+    assert [event_id for _, ids in pages[1:] for event_id in ids] == [1, 2]

@@ -250,10 +250,21 @@ def _no_news(page: Page, first: Page, waiters: Waiters) -> bool:
 
 
 async def read_waiting_async(
-    read_now: ReadNowAsync, since: int | None, wait: float, waiters: Waiters, has_news: HasNews
+    read_now: ReadNowAsync,
+    since: int | None,
+    wait: float,
+    waiters: Waiters,
+    has_news: HasNews,
+    *,
+    epoch: str | None = None,
 ) -> Page:
-    """Like `read_waiting`, without blocking the running event loop."""
+    """Like `read_waiting`, without blocking the running event loop.
+
+    `epoch` is the log the reader knows, if any: a first page of another epoch is news already.
+    """
     page = first = await read_now(since)
+    if epoch is not None and page.epoch != epoch:
+        return page
     if not _no_news(page, first, waiters):
         return page
     loop = asyncio.get_running_loop()
@@ -273,13 +284,21 @@ async def read_waiting_async(
 async def follow(
     reading: AbstractAsyncContextManager[ReadNowAsync], since: int | None, waiters: Waiters, has_news: HasNews
 ) -> AsyncIterator[Page]:
-    """Yield each page with news after `since`, as it comes, until the log is closed."""
-    cursor = since
+    """Yield each page with news after `since`, as it comes, until the log is closed.
+
+    When the log begins again under the reader (a new epoch: a shared log its store lost), the next
+    page holds the new log from its oldest event, and is yielded even if empty, so that the reader
+    sees the new epoch; the old cursor means nothing there.
+    """
+    cursor, epoch = since, None
     async with reading as read_now:
         while not waiters.closed:
-            page = await read_waiting_async(read_now, cursor, math.inf, waiters, has_news)
-            cursor = page.cursor
-            if page.events or page.missed:
+            page = await read_waiting_async(read_now, cursor, math.inf, waiters, has_news, epoch=epoch)
+            began_again = epoch is not None and page.epoch != epoch
+            if began_again:
+                page = await read_now(None)
+            epoch, cursor = page.epoch, page.cursor
+            if page.events or page.missed or began_again:
                 yield page
 
 

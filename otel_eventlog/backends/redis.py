@@ -162,8 +162,9 @@ class RedisEventLog(WaitingReads):
             name: self._client.register_script(getattr(_redis_scripts, name))
             for name in ("APPEND", "READ", "CLEAR")
         }
-        self._unreachable = (module.ConnectionError, module.TimeoutError)
-        self._errors = (module.RedisError,)
+        # What the network does: redis-py's errors, and a socket's own (one closed under a call).
+        self._unreachable = (module.ConnectionError, module.TimeoutError, OSError)
+        self._errors = (module.RedisError, OSError)
         self._truncated = 0
         # Who writes: each batch of the queue, and each direct write, carries its writer's key and a
         # number, so that a batch sent again after a lost answer is not stored twice.
@@ -631,7 +632,7 @@ class RedisEventLog(WaitingReads):
         """
         super().close()
         self._outbox.close(self._timeout)
-        self._client.connection_pool.disconnect()
+        self._client.connection_pool.disconnect(inuse_connections=False)  # readers may be mid-call
 
     def clear(self) -> None:
         """Drop every resident event, for every process; ids keep counting.
