@@ -833,3 +833,27 @@ def test_follow_starts_over_when_the_log_begins_again(server: RedisServer) -> No
     assert pages[0][1] == [1, 2, 3]
     assert pages[-1][0] != pages[0][0]
     assert [event_id for _, ids in pages[1:] for event_id in ids] == [1, 2]
+
+
+def clients_of(url: str, stream: str) -> int:
+    """How many connections of `stream`'s logs the server has now."""
+    listing: bytes = raw(url, "CLIENT", "LIST")
+    return listing.decode().count(f"name=otel-eventlog:{stream} ")
+
+
+def test_asynchronous_reads_share_their_loop_connection_and_close_it_with_the_loop(
+    log: RedisEventLog, url: str
+) -> None:
+    """A hundred read_async calls on one loop use one connection, closed when asyncio.run ends."""
+    log.append("tick")
+    log.close()  # the sync side's connections go: only the loop's are counted below
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        for _ in range(100):
+            await log.read_async(since=0)
+        seen.append(clients_of(url, log.stream))
+
+    asyncio.run(scenario())
+    assert seen == [1]
+    assert clients_of(url, log.stream) == 0

@@ -18,6 +18,7 @@ them all, whichever process wrote. Asynchronous reads go through redis-py's asyn
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -185,6 +186,9 @@ class RedisEventLog(WaitingReads):
         )
         self._waiters = Waiters()
         self._waiters.on_wait = self._ensure_watcher
+        # The asyncio clients, one per event loop, and what closes each with its loop.
+        self._loop_scripts: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._keepers: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
         self._watch_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._tip: tuple[str | None, int] = (None, 0)  # the newest epoch and last id seen
@@ -434,19 +438,8 @@ class RedisEventLog(WaitingReads):
     async def _async_session(
         self, limit: int | None, accept: Callable[[Event], bool] | None
     ) -> AsyncIterator[ReadNowAsync]:
-        """Open an asyncio client for one read, or one `follow`, and close it after."""
-        redis = _redis()
-        from redis.asyncio.retry import Retry  # noqa: PLC0415
-        from redis.backoff import NoBackoff  # noqa: PLC0415
-
-        client = redis.asyncio.Redis.from_url(
-            self._url,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-            client_name=self._client_name,
-        )
-        script = client.register_script(_redis_scripts.READ)
+        """Read through the running event loop's asyncio client: one per loop, its connections reused."""
+        script = await self._loop_script()
 
         async def read_now(cursor: int | None) -> Page:
             paging = self._paging(cursor, limit, accept)
@@ -462,9 +455,41 @@ class RedisEventLog(WaitingReads):
                 page: Page = done.value
                 return page
 
+        yield read_now
+
+    async def _loop_script(self) -> Any:
+        """Return the READ script on the running loop's asyncio client, making the client on first use.
+
+        The client lives as long as the loop: an asynchronous generator of the loop's own, started
+        here and left waiting, closes it when the loop shuts its generators down (``asyncio.run``
+        does, as it ends), so that no connection outlives its loop unclosed.
+        """
+        loop = asyncio.get_running_loop()
+        script = self._loop_scripts.get(loop)
+        if script is None:
+            redis = _redis()
+            from redis.asyncio.retry import Retry  # noqa: PLC0415
+            from redis.backoff import NoBackoff  # noqa: PLC0415
+
+            client = redis.asyncio.Redis.from_url(
+                self._url,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                client_name=self._client_name,
+            )
+            script = self._loop_scripts[loop] = client.register_script(_redis_scripts.READ)
+            keeper = self._close_with_the_loop(loop, client)
+            await keeper.__anext__()  # runs to its yield at once: nothing else runs meanwhile
+            self._keepers[loop] = keeper
+        return script
+
+    async def _close_with_the_loop(self, loop: asyncio.AbstractEventLoop, client: Any) -> AsyncIterator[None]:
         try:
-            yield read_now
+            yield
         finally:
+            self._loop_scripts.pop(loop, None)
+            self._keepers.pop(loop, None)
             await client.aclose()
 
     def _drive(self, paging: Generator[_Request, list[Any], Page]) -> Page:
@@ -706,6 +731,7 @@ class RedisEventLog(WaitingReads):
         self._waiters.reset_after_fork()
         self._client.connection_pool.reset()
         self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
+        self._loop_scripts, self._keepers = {}, {}  # the parent's event loops do not run here
         self._direct_lock = threading.Lock()
 
 
