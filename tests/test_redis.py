@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -139,6 +140,7 @@ def test_without_redis_py_the_error_names_the_extra(monkeypatch: pytest.MonkeyPa
         ({"stream": ""}, ValueError, "stream must be a non-empty string"),
         ({"max_entries": "many"}, TypeError, "max_entries must be an integer or None"),
         ({"now": 5}, TypeError, "now must be a callable"),
+        ({"timeout": math.inf}, ValueError, "timeout must be a finite number of seconds"),
     ],
 )
 def test_bad_arguments_are_named_and_a_password_never_shown(
@@ -857,3 +859,63 @@ def test_asynchronous_reads_share_their_loop_connection_and_close_it_with_the_lo
     asyncio.run(scenario())
     assert seen == [1]
     assert clients_of(url, log.stream) == 0
+
+
+def test_a_full_redis_holds_the_batch_until_it_has_room(server: RedisServer) -> None:
+    """An out-of-memory refusal passes: the batch waits, and is stored once Redis has room again."""
+    log = RedisEventLog(server.url, stream=stream_name())
+    try:
+        log.append("before")
+        server.command("CONFIG SET maxmemory-policy noeviction")
+        server.command("CONFIG SET maxmemory 1")
+        log.write_batch([Entry("while.full")])
+        assert not log.flush(0.3)
+        server.command("CONFIG SET maxmemory 0")
+        assert log.flush(WAIT)
+        assert [e.kind for e in log.query()] == ["before", "while.full"]
+        assert log.failures == 0
+    finally:
+        log.close()
+
+
+def test_a_batch_redis_refuses_for_good_is_counted_and_the_next_goes_on(log: RedisEventLog, url: str) -> None:
+    """A write Redis can never take (the stream's key holds a string) is counted and dropped."""
+    raw(url, "SET", log.stream, "not a stream")
+    raw(url, "HSET", f"{log.stream}:meta", "epoch", "e", "last", "1", "first", "1", "stamp", "0")
+    raw(url, "HSET", f"{log.stream}:meta", "bytes", "0", "expired", "0", "overweight", "0", "cleared", "0")
+    log.write_batch([Entry("refused")])
+    assert log.flush(WAIT)
+    assert log.failures == 1
+    raw(url, "DEL", log.stream, f"{log.stream}:meta")
+    log.write_batch([Entry("taken")])
+    assert log.flush(WAIT)
+    assert [e.kind for e in log.query()] == ["taken"]
+
+
+def test_a_batch_sent_again_is_counted_once(server: RedisServer) -> None:
+    """A long value cut, a secret redacted, a malformed item: each counted once, however often sent."""
+    log = RedisEventLog(server.url, stream=stream_name(), max_value_bytes=100, timeout=0.2)
+    warned = threading.Event()
+
+    class Warned(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warned.set()
+
+    handler = Warned(logging.WARNING)
+    logging.getLogger("otel_eventlog").addHandler(handler)
+    try:
+        log.append("before")
+        redacted = log.stats()["redacted"]
+        server.pause()
+        log.write_batch(
+            [Entry("cut", {"text": "x" * 500, "password": "hunter2"}), ("", {}, None, None, None)]
+        )
+        assert warned.wait(WAIT)
+        server.resume()
+        assert log.flush(WAIT)
+        stats = log.stats()
+        assert (stats["truncated"], stats["redacted"] - redacted, stats["failures"]) == (1, 1, 1)
+    finally:
+        server.resume()
+        logging.getLogger("otel_eventlog").removeHandler(handler)
+        log.close()

@@ -95,6 +95,7 @@ class Outbox(Generic[Item]):
         self._accepted = 0
         self._sending: int | None = None
         self._pending: Batch[Item] | None = None  # a batch to send again, left by a thread that stopped
+        self._in_flight = 0  # the items of the batch being sent, or left to send again
         self._batches = 0
         self._stopping = False
         self._idle = False  # whether the thread waits for items
@@ -114,8 +115,8 @@ class Outbox(Generic[Item]):
 
     @property
     def queued(self) -> int:
-        """How many items wait to be sent (not counting a batch being sent)."""
-        return len(self._queue)
+        """How many items are not sent yet: those queued, and those of a batch being sent."""
+        return len(self._queue) + self._in_flight
 
     def put(self, items: list[Item]) -> None:
         """Queue `items`, dropping the oldest queued ones (counted) if the queue would overflow.
@@ -152,7 +153,8 @@ class Outbox(Generic[Item]):
                 self._stopping = False
                 if self._thread is None:
                     self._start()
-            return self._changed.wait_for(lambda: self._done_before(target), max(0.0, timeout))
+            seconds = None if timeout >= threading.TIMEOUT_MAX else max(0.0, timeout)  # inf: for ever
+            return self._changed.wait_for(lambda: self._done_before(target), seconds)
 
     def _done_before(self, target: int) -> bool:  # holds the lock
         """Whether every item numbered below `target` is out of the queue and not being sent."""
@@ -212,11 +214,13 @@ class Outbox(Generic[Item]):
                     self._batches += 1
                     count = min(len(queue), self._batch_items)
                     batch = Batch(self._batches, [queue.popleft() for _ in range(count)])
+                    self._in_flight = count
             backoff = self._deliver(batch, backoff)
             if not backoff:
                 batch = None
                 with self._changed:
                     self._sending = None
+                    self._in_flight = 0
                     self._changed.notify_all()
 
     def _deliver(self, batch: Batch[Item], backoff: float) -> float:

@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import secrets
 import threading
 import time
@@ -69,6 +70,11 @@ _SCAN_CHUNK = 512
 #: How long the watcher blocks in one ``XREAD``, in milliseconds; it looks for a new epoch in between.
 _WATCH_BLOCK_MS = 1000
 _MALFORMED = "otel_eventlog.malformed_event"
+# The errors of a server that will take the same write again soon: a long script running, a replica
+# not yet promoted, a primary gone, a full memory that eviction may free. redis-py gives some their
+# own classes (`_PASSING_CLASSES`); the others keep their code at the start of the message.
+_PASSING_CODES = frozenset({"BUSY", "MASTERDOWN"})
+_PASSING_CLASSES = ("ReadOnlyError", "OutOfMemoryError", "TryAgainError")
 
 
 def _redis() -> Any:
@@ -149,6 +155,8 @@ class RedisEventLog(WaitingReads):
         queue_events = int(bound("queue_events", queue_events, _defaults.REDIS_QUEUE_EVENTS, int))
         batch_events = int(bound("batch_events", batch_events, _defaults.REDIS_BATCH_EVENTS, int))
         self._timeout = bound("timeout", timeout, _defaults.REDIS_TIMEOUT_SECONDS, int, float)
+        if math.isinf(self._timeout):
+            raise ArgumentValueError("timeout must be a finite number of seconds, got inf")
         self._url = _check_url(url)
         self._shown_url = public_url(url)
         self._stream = stream
@@ -164,9 +172,15 @@ class RedisEventLog(WaitingReads):
             for name in ("APPEND", "READ", "CLEAR")
         }
         # What the network does: redis-py's errors, and a socket's own (one closed under a call).
-        self._unreachable = (module.ConnectionError, module.TimeoutError, OSError)
+        self._module = module
+        self._passing = tuple(
+            getattr(module.exceptions, name) for name in _PASSING_CLASSES if hasattr(module.exceptions, name)
+        )
+        # BackendError: a server error that passes (busy, loading, a replica during failover).
+        self._unreachable = (module.ConnectionError, module.TimeoutError, OSError, BackendError)
         self._errors = (module.RedisError, OSError)
         self._truncated = 0
+        self._encoded: tuple[int, list[bytes]] = (0, [])  # the queue's last batch, as it was encoded
         # Who writes: each batch of the queue, and each direct write, carries its writer's key and a
         # number, so that a batch sent again after a lost answer is not stored twice.
         self._writer = secrets.token_hex(8)
@@ -193,7 +207,7 @@ class RedisEventLog(WaitingReads):
         self._watcher: threading.Thread | None = None
         self._tip: tuple[str | None, int] = (None, 0)  # the newest epoch and last id seen
         # Within the socket timeout, or every look would end in a timeout and a new connection.
-        self._block_ms = max(10, min(_WATCH_BLOCK_MS, int(self._timeout * 500)))
+        self._block_ms = max(1, min(_WATCH_BLOCK_MS, int(self._timeout * 500)))
         _forks.track(self)
         self._outbox.start()  # its first act is to reach Redis: a warning now if it cannot
 
@@ -282,9 +296,9 @@ class RedisEventLog(WaitingReads):
             BackendError: If Redis cannot be reached or refuses the write.
         """
         row = check_append(kind, payload, timestamp, trace_id, span_id, now=self._now())
-        row, encoded = self._encode(row)
-        first = self._store_now([encoded])
-        return Event(first, *row)
+        first = self._store_now([self._encode(row)])
+        timestamp, kind, given, trace_id, span_id = row
+        return Event(first, timestamp, kind, self._limits.fit(given)[0], trace_id, span_id)
 
     def extend(self, entries: Iterable[EntryLike]) -> range:
         """Store several events in Redis, in order, with consecutive ids, and return their ids.
@@ -297,7 +311,7 @@ class RedisEventLog(WaitingReads):
             BackendError: If Redis cannot be reached or refuses the write.
         """
         rows = check_entries(entries, self._now())
-        encoded = [self._encode(row)[1] for row in rows]
+        encoded = [self._encode(row) for row in rows]
         if not encoded:
             _epoch, last, _first, _counters = self._header(self._call_read((-1, 0)))
             return range(last + 1, last + 1)
@@ -337,20 +351,37 @@ class RedisEventLog(WaitingReads):
     def _append(self, encoded: list[bytes], writer: str, number: int) -> tuple[str, int]:
         """Run the APPEND script for one batch of a writer; return the epoch and the first id."""
         epoch, first = self._scripts["APPEND"](
-            keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{writer}"],
+            keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{os.getpid()}:{writer}"],
             args=[*self._limit_arguments(), number, b"\n".join(encoded)],  # one argument: cheaper to send
         )
         self._saw_epoch(epoch.decode())
         return epoch.decode(), int(first)
 
     def _send(self, batch: Batch[BatchItem]) -> None:
-        """Send a batch from the queue; runs on the outbox's thread. Batch 0 checks that Redis is there."""
+        """Send a batch from the queue; runs on the outbox's thread. Batch 0 checks that Redis is there.
+
+        A batch is checked and encoded once: sent again, it is the same bytes under the same number,
+        and what it counted (malformed items, cut and redacted values) is counted once.
+        """
         if not batch.number:
             self._client.ping()
             return
+        number, encoded = self._encoded
+        if number != batch.number:
+            encoded = self._encode_batch(batch.items)
+            self._encoded = (batch.number, encoded)
+        if encoded:
+            try:
+                self._append(encoded, "queue", batch.number)
+            except self._module.ResponseError as error:
+                if isinstance(error, self._passing) or str(error).split(" ", 1)[0] in _PASSING_CODES:
+                    raise BackendError(str(error)) from error  # the server will take it again soon
+                raise
+
+    def _encode_batch(self, items: list[BatchItem]) -> list[bytes]:
         encoded = []
         now = self._now()
-        for item in batch.items:
+        for item in items:
             try:
                 if isinstance(item, tuple) and len(item) == 4:
                     row = span_event_row(item)
@@ -359,25 +390,26 @@ class RedisEventLog(WaitingReads):
             except (ArgumentTypeError, ArgumentValueError):
                 self._malformed.report()
                 continue
-            encoded.append(self._encode(row)[1])
-        if encoded:
-            self._append(encoded, "queue", batch.number)
+            encoded.append(self._encode(row))
+        return encoded
 
-    def _encode(self, row: Row) -> tuple[Row, bytes]:
-        """Return the row cut to the limits, and its redacted encoding as it is sent.
+    def _encode(self, row: Row) -> bytes:
+        """Return the row's encoding as it is sent: redacted, then cut to the limits if it must be.
 
         The encoding is made first: JSON text (all ASCII) is at least as long as the UTF-8 of any
         string in it, so an encoding within both byte limits has nothing to cut, and most events
-        pay for no measuring. A longer one is measured and cut (`otel_eventlog._sizing.Limits.fit`).
+        pay for no measuring. A longer one has its redacted payload measured and cut
+        (`otel_eventlog._sizing.Limits.fit`), and is encoded again.
         """
         timestamp, kind, payload, trace_id, span_id = row
-        encoded = _json.dumps([timestamp, kind, self._redaction.apply(payload), trace_id, span_id])
+        shown = self._redaction.apply(payload)
+        encoded = _json.dumps([timestamp, kind, shown, trace_id, span_id])
         if len(encoded) > self._uncut_bytes:
-            payload, _size, cut = self._limits.fit(payload)
+            shown, _size, cut = self._limits.fit(shown)
             if cut:
                 self._truncated += cut
-                encoded = _json.dumps([timestamp, kind, self._redaction.apply(payload), trace_id, span_id])
-        return (timestamp, kind, payload, trace_id, span_id), encoded
+                encoded = _json.dumps([timestamp, kind, shown, trace_id, span_id])
+        return encoded
 
     def _limit_arguments(self) -> list[_Arg]:
         ttl = -1 if math.isinf(self._ttl_seconds) else repr(float(self._ttl_seconds))
@@ -524,7 +556,8 @@ class RedisEventLog(WaitingReads):
         the next read reports what went.
         """
         cursor = -1 if since is None else since
-        first_reply = yield (cursor, (-1 if limit is None else limit) if accept is None else _SCAN_CHUNK)
+        chunk = _SCAN_CHUNK if accept is not None and limit != 0 else -1 if limit is None else limit
+        first_reply = yield (cursor, chunk)
         epoch, last, first, _counters = self._header(first_reply)
         start = first if since is None else max(since + 1, first)
         if accept is None:
@@ -726,11 +759,12 @@ class RedisEventLog(WaitingReads):
 
     def _after_fork_in_child(self) -> None:
         """Drop the parent's connections, readers and watcher; the shared log, and its epoch, stay."""
+        self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
+        self._encoded = (0, [])
         self._watch_lock = threading.Lock()
         self._watcher = None
         self._waiters.reset_after_fork()
         self._client.connection_pool.reset()
-        self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
         self._loop_scripts, self._keepers = {}, {}  # the parent's event loops do not run here
         self._direct_lock = threading.Lock()
 
