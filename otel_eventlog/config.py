@@ -44,6 +44,7 @@ import difflib
 import logging
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,6 +287,17 @@ def _redis_url(value: object, path: str) -> str:
             f"got {public_url(value)!r}",
             path=path,
         )
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port  # refuses a port that is not a number from 0 to 65535
+    except ValueError:
+        port = -1
+    if port == -1 or (parts.scheme.lower() != "unix" and not parts.hostname):
+        raise ConfigError(
+            f"expected a Redis URL with a host and a port from 1 to 65535, got {public_url(value)!r} (a /, "
+            "# or ? in a password must be percent-encoded)",
+            path=path,
+        )
     return value
 
 
@@ -328,7 +340,7 @@ class RedisConfig:
             "stream": self.stream,
             "queue_events": self.queue_events,
             "batch_events": self.batch_events,
-            "timeout": self.timeout_seconds,
+            "timeout_seconds": self.timeout_seconds,
         }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -52,6 +53,13 @@ class Store:
         return [item for batch in self.batches for item in batch]
 
 
+def sent(box: Outbox[int]) -> None:
+    """Wait until everything put is sent, through an outage: flush returns at once while one lasts."""
+    deadline = time.monotonic() + WAIT
+    while not box.flush(0.05):
+        assert time.monotonic() < deadline, "never sent"
+
+
 def outbox(
     store: Store, outage: Callable[[BaseException | None], None] | None = None, **kwargs: int
 ) -> Outbox[int]:
@@ -88,7 +96,7 @@ def test_an_unreachable_store_keeps_the_items_and_retries_until_it_is_back() -> 
     store.wait_for_calls(3)  # the check at start, the batch, and the same batch again
     assert not box.flush(0)
     store.failing = None
-    assert box.flush(WAIT)
+    sent(box)
     assert store.items == [1, 2, 3]
     assert len(set(store.numbers)) == 1  # sent again under its own number: a store can tell
     assert [type(error) for error in outages] == [Unreachable, type(None)]
@@ -136,6 +144,25 @@ def test_flush_waits_for_the_batch_being_sent_even_when_newer_items_are_dropped(
     release.set()
     assert box.flush(WAIT)
     assert (store.items, box.dropped) == ([0, 1, 4, 5], 2)
+    box.close(WAIT)
+
+
+def test_after_a_flush_ran_out_of_time_in_an_outage_later_flushes_return_at_once() -> None:
+    """At exit the processors flush one after another: only the first waits out a failing store."""
+    store = Store()
+    store.failing = Unreachable("down")
+    box = outbox(store)
+    box.put([1])
+    store.wait_for_calls(2)
+    assert not box.flush(0.05)
+    started = time.monotonic()
+    assert not box.flush(WAIT)
+    assert time.monotonic() - started < WAIT / 2  # it did not wait out its time
+    store.failing = None
+    box.put([2])
+    sent(box)  # once a send goes through, flushes wait again
+    assert box.flush(WAIT)
+    assert store.items == [1, 2]
     box.close(WAIT)
 
 
@@ -193,7 +220,7 @@ def test_what_a_close_could_not_send_is_sent_by_a_later_flush() -> None:
     store.wait_for_calls(2)
     assert not box.close(0.05)
     store.failing = None
-    assert box.flush(WAIT)
+    sent(box)
     assert store.items == [1, 2]
     assert len(set(store.numbers)) == 1
     box.close(WAIT)

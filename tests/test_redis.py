@@ -116,7 +116,7 @@ def test_create_event_log_builds_it_by_name_with_its_options(url: str) -> None:
         assert raw(url, "XLEN", stream) == 1
     finally:
         log.close()
-    with pytest.raises(TypeError, match=r"backend 'redis' does not take the option\(s\) colour"):
+    with pytest.raises(TypeError, match=r"does not take the option\(s\) colour; it takes batch_events, "):
         create_event_log("redis", url=url, colour="blue")
 
 
@@ -140,7 +140,7 @@ def test_without_redis_py_the_error_names_the_extra(monkeypatch: pytest.MonkeyPa
         ({"stream": ""}, ValueError, "stream must be a non-empty string"),
         ({"max_entries": "many"}, TypeError, "max_entries must be an integer or None"),
         ({"now": 5}, TypeError, "now must be a callable"),
-        ({"timeout": math.inf}, ValueError, "timeout must be a finite number of seconds"),
+        ({"timeout_seconds": math.inf}, ValueError, "timeout_seconds must be a finite number of seconds"),
     ],
 )
 def test_bad_arguments_are_named_and_a_password_never_shown(
@@ -155,7 +155,7 @@ def test_bad_arguments_are_named_and_a_password_never_shown(
 def test_repr_and_url_hide_the_password() -> None:
     """The URL is shown with ``***`` for a password, in the netloc or the query."""
     log = RedisEventLog(
-        "redis://app:hunter2@127.0.0.1:1/0?password=hunter2", stream=stream_name(), timeout=0.5
+        "redis://app:hunter2@127.0.0.1:1/0?password=hunter2", stream=stream_name(), timeout_seconds=0.5
     )
     try:
         assert "hunter2" not in repr(log)
@@ -381,7 +381,7 @@ def test_a_waiting_reader_is_woken_by_a_new_epoch(server: RedisServer) -> None:
 
 def test_a_paused_redis_never_makes_the_application_wait(server: RedisServer) -> None:
     """With Redis stopped (SIGSTOP), spans and log records return at once; all arrive after SIGCONT."""
-    log = RedisEventLog(server.url, stream=stream_name(), timeout=WAIT)
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=WAIT)
     provider = TracerProvider()
     provider.add_span_processor(EventLogSpanProcessor(log, live_interval=0))
     tracer = provider.get_tracer("test")
@@ -414,7 +414,7 @@ def test_a_paused_redis_never_makes_the_application_wait(server: RedisServer) ->
 
 def test_a_killed_redis_loses_only_what_the_queue_could_not_hold(server: RedisServer) -> None:
     """Redis killed: nothing raises into the app, the oldest queued are dropped and counted, writes go on."""
-    log = RedisEventLog(server.url, stream=stream_name(), queue_events=50, batch_events=10, timeout=2)
+    log = RedisEventLog(server.url, stream=stream_name(), queue_events=50, batch_events=10, timeout_seconds=2)
     try:
         log.append("first")
         server.stop()
@@ -445,11 +445,11 @@ def test_an_unreachable_redis_at_start_is_a_warning_naming_it() -> None:
     collect = Collect(logging.WARNING)
     logging.getLogger("otel_eventlog").addHandler(collect)
     port = redis_server.free_port()
-    log = RedisEventLog(f"redis://:hunter2@127.0.0.1:{port}/0", stream=stream_name(), timeout=1)
+    log = RedisEventLog(f"redis://:hunter2@127.0.0.1:{port}/0", stream=stream_name(), timeout_seconds=1)
     try:
         log.write_batch([Entry("queued")])  # returns at once
         assert warned.wait(WAIT)
-        assert f"cannot reach Redis at 127.0.0.1:{port}" in warnings[0]
+        assert f"cannot write to Redis at 127.0.0.1:{port}" in warnings[0]
         assert "hunter2" not in " ".join(warnings)
         with pytest.raises(BackendError, match=f"Redis at 127.0.0.1:{port}") as raised:
             log.append("direct")
@@ -526,7 +526,9 @@ def test_read_async_does_not_block_the_loop_while_it_waits(log: RedisEventLog) -
 
 def test_a_read_of_an_unreachable_redis_is_a_backend_error(log: RedisEventLog) -> None:
     """Reads, clear and len name the server when it cannot be reached; stats still answers."""
-    dead = RedisEventLog(f"redis://127.0.0.1:{redis_server.free_port()}/0", stream=stream_name(), timeout=1)
+    dead = RedisEventLog(
+        f"redis://127.0.0.1:{redis_server.free_port()}/0", stream=stream_name(), timeout_seconds=1
+    )
     try:
         for call in (dead.read, dead.clear, dead.__len__, lambda: dead.extend([Entry("x")])):
             with pytest.raises(BackendError, match=r"Redis at 127\.0\.0\.1:"):
@@ -594,7 +596,7 @@ def test_an_entry_that_is_json_but_not_an_event_is_shown_marked(log: RedisEventL
 
 def test_messages_name_a_unix_socket_by_its_path() -> None:
     """A log on a Unix socket names the socket's path when it cannot reach it."""
-    log = RedisEventLog("unix:///nonexistent/redis.sock", stream=stream_name(), timeout=1)
+    log = RedisEventLog("unix:///nonexistent/redis.sock", stream=stream_name(), timeout_seconds=1)
     try:
         with pytest.raises(BackendError, match=r"Redis at /nonexistent/redis\.sock"):
             log.read()
@@ -613,6 +615,7 @@ def test_messages_name_a_unix_socket_by_its_path() -> None:
             "rediss://cache:6380/0?password=%2A%2A%2A&ssl_cert_reqs=none",
         ),
         ("u:hunter2@cache:6379", "<a malformed URL>"),
+        ("redis:/127.0.0.1:6379", "redis:/127.0.0.1:6379"),
     ],
 )
 def test_a_password_is_masked_however_the_url_is_written(url: str, shown: str) -> None:
@@ -624,7 +627,7 @@ def test_a_password_is_masked_however_the_url_is_written(url: str, shown: str) -
 
 def test_a_password_with_a_slash_never_reaches_an_error() -> None:
     """A URL redis-py cannot parse is refused without its error, which could quote the password."""
-    with pytest.raises(ValueError, match="is not a valid Redis URL") as raised:
+    with pytest.raises(ValueError, match="is not a valid Redis URL: check the host, the port") as raised:
         RedisEventLog("redis://:pa/ss@127.0.0.1:6379/0", stream=stream_name())
     assert "pa/ss" not in str(raised.value)
     assert "'pa'" not in str(raised.value)
@@ -651,7 +654,7 @@ def test_the_asgi_app_keeps_its_event_loop_free_while_redis_is_paused(server: Re
     """A request to make_asgi_app on a paused Redis waits on a worker thread; the loop runs on."""
     from otel_eventlog import make_asgi_app
 
-    log = RedisEventLog(server.url, stream=stream_name(), timeout=WAIT)
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=WAIT)
     app = make_asgi_app(log)
     sent: list[dict[str, Any]] = []
 
@@ -691,7 +694,7 @@ def test_a_batch_sent_again_after_a_timeout_is_stored_once(server: RedisServer) 
 
     handler = Warned(logging.WARNING)
     logging.getLogger("otel_eventlog").addHandler(handler)
-    log = RedisEventLog(server.url, stream=stream_name(), timeout=0.2)
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=0.2)
     try:
         log.append("before")
         server.pause()
@@ -864,28 +867,36 @@ def test_asynchronous_reads_share_their_loop_connection_and_close_it_with_the_lo
 def test_a_full_redis_holds_the_batch_until_it_has_room(server: RedisServer) -> None:
     """An out-of-memory refusal passes: the batch waits, and is stored once Redis has room again."""
     log = RedisEventLog(server.url, stream=stream_name())
+    warned = threading.Event()
+
+    class Warned(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warned.set()
+
+    handler = Warned(logging.WARNING)
+    logging.getLogger("otel_eventlog").addHandler(handler)
     try:
         log.append("before")
         server.command("CONFIG SET maxmemory-policy noeviction")
         server.command("CONFIG SET maxmemory 1")
         log.write_batch([Entry("while.full")])
-        assert not log.flush(0.3)
+        assert warned.wait(WAIT)  # refused, and held
         server.command("CONFIG SET maxmemory 0")
         assert log.flush(WAIT)
         assert [e.kind for e in log.query()] == ["before", "while.full"]
         assert log.failures == 0
     finally:
+        logging.getLogger("otel_eventlog").removeHandler(handler)
         log.close()
 
 
 def test_a_batch_redis_refuses_for_good_is_counted_and_the_next_goes_on(log: RedisEventLog, url: str) -> None:
     """A write Redis can never take (the stream's key holds a string) is counted and dropped."""
-    raw(url, "SET", log.stream, "not a stream")
-    raw(url, "HSET", f"{log.stream}:meta", "epoch", "e", "last", "1", "first", "1", "stamp", "0")
-    raw(url, "HSET", f"{log.stream}:meta", "bytes", "0", "expired", "0", "overweight", "0", "cleared", "0")
+    log.append("first")
+    raw(url, "SET", log.stream, "not a stream")  # the log's state stays: the key is no stream now
     log.write_batch([Entry("refused")])
     assert log.flush(WAIT)
-    assert log.failures == 1
+    assert log.failures >= 1  # the batch; and the writer's first look, if it came after the SET
     raw(url, "DEL", log.stream, f"{log.stream}:meta")
     log.write_batch([Entry("taken")])
     assert log.flush(WAIT)
@@ -894,7 +905,7 @@ def test_a_batch_redis_refuses_for_good_is_counted_and_the_next_goes_on(log: Red
 
 def test_a_batch_sent_again_is_counted_once(server: RedisServer) -> None:
     """A long value cut, a secret redacted, a malformed item: each counted once, however often sent."""
-    log = RedisEventLog(server.url, stream=stream_name(), max_value_bytes=100, timeout=0.2)
+    log = RedisEventLog(server.url, stream=stream_name(), max_value_bytes=100, timeout_seconds=0.2)
     warned = threading.Event()
 
     class Warned(logging.Handler):
@@ -918,4 +929,112 @@ def test_a_batch_sent_again_is_counted_once(server: RedisServer) -> None:
     finally:
         server.resume()
         logging.getLogger("otel_eventlog").removeHandler(handler)
+        log.close()
+
+
+def test_configure_with_an_unreachable_redis_warns_and_the_application_runs_on() -> None:
+    """configure() builds the log and attaches the processors; spans and records go on without Redis."""
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    from otel_eventlog import configure, unconfigure
+
+    provider, loggers = TracerProvider(), LoggerProvider()
+    url = f"redis://:hunter2@127.0.0.1:{redis_server.free_port()}/0"
+    settings = {"backend": "redis", "redis": {"url": url, "timeout_seconds": 0.5}}
+    log = configure(
+        {"observability": {"event_log": {**settings, "capture": {"logging": False}}}},
+        tracer_provider=provider,
+        logger_provider=loggers,
+    )
+    try:
+        assert isinstance(log, RedisEventLog)
+        assert log.epoch  # a placeholder until Redis is reached: no call waits for it
+        with provider.get_tracer("test").start_as_current_span("turn") as span:
+            span.add_event("turn.started")
+        assert log.stats()["appended"] == 0
+    finally:
+        unconfigure()
+        provider.shutdown()
+
+
+def test_every_http_app_answers_503_while_the_log_cannot_be_read() -> None:
+    """The stdlib server, WSGI and ASGI answer polls and new streams with a 503 naming the server."""
+    from otel_eventlog import make_asgi_app, make_wsgi_app, start_activity_server
+
+    port = redis_server.free_port()
+    log = RedisEventLog(f"redis://127.0.0.1:{port}/0", stream=stream_name(), timeout_seconds=0.5)
+    try:
+        wsgi = make_wsgi_app(log)
+        for path in ("/activity", "/activity/stream"):
+            statuses: list[str] = []
+            answer = statuses.append
+            body = b"".join(
+                wsgi({"REQUEST_METHOD": "GET", "PATH_INFO": path}, lambda status, headers: answer(status))  # noqa: B023
+            )
+            assert statuses == ["503 Service Unavailable"]
+            assert f"127.0.0.1:{port}".encode() in body
+
+        async def asgi_status(path: str) -> int:
+            sent: list[dict[str, Any]] = []
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.disconnect"}
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+            await make_asgi_app(log)(scope, receive, send)
+            return int(sent[0]["status"])
+
+        assert [asyncio.run(asgi_status(path)) for path in ("/activity", "/activity/stream")] == [503, 503]
+        server = start_activity_server(log, 0)
+        try:
+            import urllib.error
+            import urllib.request
+
+            for path in ("/activity", "/activity/stream"):
+                with pytest.raises(urllib.error.HTTPError) as raised:
+                    urllib.request.urlopen(f"{server.url.rstrip('/')}{path}", timeout=WAIT)
+                assert raised.value.code == 503
+                raised.value.close()
+        finally:
+            server.close()
+    finally:
+        log.close()
+
+
+def test_tail_waits_out_an_outage_of_the_servers_redis(server: RedisServer) -> None:
+    """Tail keeps following while the Activity server's Redis is down, and prints what comes after."""
+    import io
+
+    from otel_eventlog import start_activity_server
+    from otel_eventlog.cli.tail import tail
+
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=0.5)
+    log.append("before")
+    activity = start_activity_server(log, 0)
+    out = io.StringIO()
+    printed: list[int] = []
+    follower = threading.Thread(
+        target=lambda: printed.append(tail(activity.url, out=out, since=1, count=1, retry_seconds=0.05))
+    )
+    try:
+        follower.start()
+        until_a_reader_waits(log)  # tail follows the stream
+        server.stop()
+        deadline = time.monotonic() + WAIT
+        while "retrying" not in out.getvalue():  # tail reports the 503s, once, as it retries
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.01)
+        server.start()
+        log.append("after")
+        follower.join(WAIT)
+        assert printed == [1]
+        lines = out.getvalue().splitlines()
+        assert sum("answered 503" in line for line in lines) == 1
+        assert "restarted" in lines[-2]  # Redis came back empty: a new log, followed from its start
+        assert "after" in lines[-1]
+    finally:
+        activity.close()
         log.close()

@@ -258,9 +258,9 @@ class ActivityApp:
         application restarted): followed as it is, it would skip the new log's events, or wait for
         ids that mean something else. The reader is told, and starts over.
         """
+        head = self.event_log.read(None, 0)  # also: a log that cannot be read is a 503 now, not a 200
         if query.since is None and query.epoch is None:
             return query
-        head = self.event_log.read(None, 0)
         if query.epoch is not None and query.epoch != head.epoch:
             reason = RESET_EPOCH
         elif query.since is not None and query.since > head.latest_id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from otel_eventlog.activity._http import (
@@ -30,8 +31,6 @@ __all__ = ["make_wsgi_app"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
 
 
 def make_wsgi_app(
@@ -83,4 +82,4 @@ def make_wsgi_app(
 
 
 def _status(code: int) -> str:
-    return f"{code} {_REASONS[code]}"
+    return f"{code} {HTTPStatus(code).phrase}"

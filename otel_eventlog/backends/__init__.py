@@ -47,7 +47,7 @@ BACKEND_NAMES: frozenset[str] = _MEMORY | _DISABLED | {_REDIS}
 _LIMITS = frozenset({"max_bytes", "max_value_bytes"})
 # What every backend takes, and what only the Redis backend takes.
 _COMMON = frozenset({"now", "redaction"})
-_REDIS_OPTIONS = frozenset({"url", "stream", "queue_events", "batch_events", "timeout"})
+_REDIS_OPTIONS = frozenset({"url", "stream", "queue_events", "batch_events", "timeout_seconds"})
 
 
 def create_event_log(
@@ -69,7 +69,7 @@ def create_event_log(
         **backend_options: Passed to the backend's constructor: ``now`` (a clock), ``redaction``
             (an `otel_eventlog.redaction.Redaction`), ``max_bytes`` and ``max_value_bytes`` (which
             the disabled log, storing nothing, ignores); for ``redis``, also ``url``, ``stream``,
-            ``queue_events``, ``batch_events`` and ``timeout``.
+            ``queue_events``, ``batch_events`` and ``timeout_seconds``.
 
     Raises:
         ArgumentTypeError: If `backend` is not a string, or an argument does not suit the backend.
@@ -96,5 +96,8 @@ def create_event_log(
 def _options(name: str, options: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ArgumentTypeError(f"backend {name!r} does not take the option(s) {', '.join(unknown)}")
+        raise ArgumentTypeError(
+            f"backend {name!r} does not take the option(s) {', '.join(unknown)}; "
+            f"it takes {', '.join(sorted(known))}"
+        )
     return options

@@ -96,6 +96,11 @@ class Outbox(Generic[Item]):
         self._sending: int | None = None
         self._pending: Batch[Item] | None = None  # a batch to send again, left by a thread that stopped
         self._in_flight = 0  # the items of the batch being sent, or left to send again
+        self._failing = False  # whether the last send failed in a way that is retried
+        # Whether a flush ran out of time while sending failed, with no send gone through since:
+        # the next flushes return at once instead of each waiting out its time (at exit, the
+        # processors and the logging handler flush one after another).
+        self._stalled = False
         self._batches = 0
         self._stopping = False
         self._idle = False  # whether the thread waits for items
@@ -145,7 +150,8 @@ class Outbox(Generic[Item]):
         """Wait until the items put so far are sent (or dropped, or failed), at most `timeout` seconds.
 
         Items put while it waits are not waited for: a steady writer cannot hold it up. Returns
-        whether they all were.
+        whether they all were. Once a flush ran out of time while the store was failing, later ones
+        return at once, until a send goes through again.
         """
         with self._changed:
             target = self._accepted
@@ -153,8 +159,12 @@ class Outbox(Generic[Item]):
                 self._stopping = False
                 if self._thread is None:
                     self._start()
+            if self._stalled and self._failing:
+                return self._done_before(target)
             seconds = None if timeout >= threading.TIMEOUT_MAX else max(0.0, timeout)  # inf: for ever
-            return self._changed.wait_for(lambda: self._done_before(target), seconds)
+            done = self._changed.wait_for(lambda: self._done_before(target), seconds)
+            self._stalled = not done and self._failing
+            return done
 
     def _done_before(self, target: int) -> bool:  # holds the lock
         """Whether every item numbered below `target` is out of the queue and not being sent."""
@@ -216,11 +226,13 @@ class Outbox(Generic[Item]):
                     batch = Batch(self._batches, [queue.popleft() for _ in range(count)])
                     self._in_flight = count
             backoff = self._deliver(batch, backoff)
-            if not backoff:
-                batch = None
-                with self._changed:
+            with self._changed:
+                self._failing = bool(backoff)
+                if not backoff:
+                    batch = None
                     self._sending = None
                     self._in_flight = 0
+                    self._stalled = False
                     self._changed.notify_all()
 
     def _deliver(self, batch: Batch[Item], backoff: float) -> float:

@@ -110,7 +110,7 @@ class RedisEventLog(WaitingReads):
         queue_events: How many events the capture side may queue for sending; beyond, the oldest
             are dropped, counted as ``dropped`` in `stats()`.
         batch_events: The most events sent in one round trip.
-        timeout: Seconds to wait for Redis to connect or answer, for each call.
+        timeout_seconds: Seconds to wait for Redis to connect or answer, for each call.
 
     Raises:
         ImportError: If redis-py is not installed (``pip install 'otel-eventlog[redis]'``).
@@ -138,7 +138,7 @@ class RedisEventLog(WaitingReads):
         redaction: Redaction | None = None,
         queue_events: int = _defaults.REDIS_QUEUE_EVENTS,
         batch_events: int = _defaults.REDIS_BATCH_EVENTS,
-        timeout: float = _defaults.REDIS_TIMEOUT_SECONDS,
+        timeout_seconds: float = _defaults.REDIS_TIMEOUT_SECONDS,
     ) -> None:
         module = _redis()
         self._redaction = _redaction.DEFAULT if redaction is None else check_redaction(redaction)
@@ -154,9 +154,9 @@ class RedisEventLog(WaitingReads):
             raise ArgumentValueError(f"stream must be a non-empty string, got {stream!r}")
         queue_events = int(bound("queue_events", queue_events, _defaults.REDIS_QUEUE_EVENTS, int))
         batch_events = int(bound("batch_events", batch_events, _defaults.REDIS_BATCH_EVENTS, int))
-        self._timeout = bound("timeout", timeout, _defaults.REDIS_TIMEOUT_SECONDS, int, float)
+        self._timeout = bound("timeout_seconds", timeout_seconds, _defaults.REDIS_TIMEOUT_SECONDS, int, float)
         if math.isinf(self._timeout):
-            raise ArgumentValueError("timeout must be a finite number of seconds, got inf")
+            raise ArgumentValueError("timeout_seconds must be a finite number of seconds, got inf")
         self._url = _check_url(url)
         self._shown_url = public_url(url)
         self._stream = stream
@@ -180,6 +180,7 @@ class RedisEventLog(WaitingReads):
         self._unreachable = (module.ConnectionError, module.TimeoutError, OSError, BackendError)
         self._errors = (module.RedisError, OSError)
         self._truncated = 0
+        self._placeholder = secrets.token_hex(8)  # the epoch until Redis is reached
         self._encoded: tuple[int, list[bytes]] = (0, [])  # the queue's last batch, as it was encoded
         # Who writes: each batch of the queue, and each direct write, carries its writer's key and a
         # number, so that a batch sent again after a lost answer is not stored twice.
@@ -227,8 +228,8 @@ class RedisEventLog(WaitingReads):
             )
         except ValueError:  # redis-py's message may quote part of a password: not shown
             raise ArgumentValueError(
-                f"url {self._shown_url!r} is not a valid Redis URL (a /, # or ? in a password must "
-                "be percent-encoded)"
+                f"url {self._shown_url!r} is not a valid Redis URL: check the host, the port (a number "
+                "up to 65535) and the database; a /, # or ? in a password must be percent-encoded"
             ) from None
         return cast("redis.Redis", client)
 
@@ -266,13 +267,14 @@ class RedisEventLog(WaitingReads):
 
     @property
     def epoch(self) -> str:
-        """The shared log's identifier, as last seen; it changes when Redis loses the stream.
+        """The shared log's identifier, as this process last saw it; it changes when Redis loses the stream.
 
-        Raises:
-            BackendError: If it was never seen and Redis cannot be reached.
+        Never waits on Redis (``isinstance`` checks against `EventLog` read it): the writer's thread
+        looks it up as it starts, and every read and write notes it. Until this process has reached
+        Redis, it is a placeholder of this instance's own. Each `Page` carries the epoch of its read.
         """
         epoch = self._seen[0]
-        return epoch if epoch is not None else self.read(None, 0).epoch
+        return epoch if epoch is not None else self._placeholder
 
     # Writing
 
@@ -363,8 +365,8 @@ class RedisEventLog(WaitingReads):
         A batch is checked and encoded once: sent again, it is the same bytes under the same number,
         and what it counted (malformed items, cut and redacted values) is counted once.
         """
-        if not batch.number:
-            self._client.ping()
+        if not batch.number:  # reach Redis, and learn the epoch; its errors as they come
+            self._header(self._scripts["READ"](keys=self._keys, args=self._read_arguments((-1, 0))))
             return
         number, encoded = self._encoded
         if number != batch.number:
@@ -419,15 +421,15 @@ class RedisEventLog(WaitingReads):
     def _outage(self, error: BaseException | None) -> None:
         if error is not None:
             _logger.warning(
-                "otel_eventlog: cannot reach Redis at %s (%s); events wait in a queue of %d, the "
-                "oldest dropped beyond it, and are sent once Redis is back",
+                "otel_eventlog: cannot write to Redis at %s (%s); events wait in a queue of %d, the "
+                "oldest dropped beyond it, and are sent once Redis takes them",
                 self._address,
                 error,
                 self._outbox.max_items,
             )
         else:
-            _logger.info(
-                "otel_eventlog: Redis at %s is back; %d event(s) were dropped while it was not",
+            _logger.warning(
+                "otel_eventlog: Redis at %s takes events again; %d event(s) were dropped meanwhile",
                 self._address,
                 self._outbox.dropped,
             )
@@ -684,7 +686,7 @@ class RedisEventLog(WaitingReads):
     # The rest of the contract
 
     def close(self) -> None:
-        """Wake every waiting reader for good; send what is queued (within `timeout`) and stop the writer.
+        """Wake every waiting reader for good; send what is queued (within the timeout); stop the writer.
 
         The log stays readable and writable: a later write starts the writer again.
         """
@@ -805,7 +807,9 @@ def public_url(url: str) -> str:
     """
     scheme, separator, rest = url.partition("://")
     if not separator:
-        return "<a malformed URL>"
+        if "@" in url:  # where a password would end cannot be told: none of it is shown
+            return "<a malformed URL>"
+        scheme, rest = "", url
     if "@" in rest:
         user_info, _, rest = rest.rpartition("@")
         user = user_info.partition(":")[0] if ":" in user_info else ""
@@ -816,8 +820,8 @@ def public_url(url: str) -> str:
             (key, "***" if key.lower() == "password" else value)
             for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True)
         ]
-        return f"{scheme}://{location}?{urllib.parse.urlencode(fields)}"
-    return f"{scheme}://{location}"
+        location = f"{location}?{urllib.parse.urlencode(fields)}"
+    return f"{scheme}://{location}" if scheme else location
 
 
 def _address(kwargs: Mapping[str, Any]) -> str:

@@ -55,19 +55,29 @@ def tail(
     """
     stream = _Stream(url, kinds, token, timeout)
     follower = _Follower(out, since, count, event_json if as_json else event_line)
-    connected = False
+    connected, unavailable = False, False
     while True:
         try:
             with stream.open(follower.last_id) as response:
-                connected = True
+                connected, unavailable = True, False
                 if follower.follow(response):
                     return follower.printed
             print("# the stream ended; reconnecting", file=out, flush=True)
+        except _Unavailable as error:  # the server is up, its log is not, for now: said once
+            if not connected:
+                raise
+            if not unavailable:
+                print(f"# {error}; retrying until it can", file=out, flush=True)
+            unavailable = True
         except (OSError, http.client.HTTPException) as error:
             if not connected:
                 raise TailError(f"cannot follow {url}: {error}") from None
             print(f"# connection lost ({error}); reconnecting", file=out, flush=True)
         time.sleep(retry_seconds)  # a pause before retrying, not a wait for some state
+
+
+class _Unavailable(TailError):
+    """The server answered 503: it cannot read its event log now (its Redis is down, say)."""
 
 
 class _Stream:
@@ -106,6 +116,8 @@ class _Stream:
                 headers["Last-Event-ID"] = last_id
             connection.request("GET", self._target, headers=headers)
             response = connection.getresponse()
+            if response.status == 503:
+                raise _Unavailable(_refusal(response))
             if response.status != 200:
                 raise TailError(_refusal(response))
             yield response
@@ -133,6 +145,8 @@ class _Follower:
         for kind, data, event_id in _messages(response):
             if kind == "hello":
                 self.epoch = data["epoch"]
+                if self.last_id is not None and "-" not in self.last_id:  # a bare --since: this log's
+                    self.last_id = f"{self.epoch}-{self.last_id}"
             elif kind == "reset":
                 print("# the server's event log was restarted: following it from its start", file=self.out)
             elif kind == "gap":
