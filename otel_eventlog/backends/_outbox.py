@@ -32,6 +32,8 @@ Item = TypeVar("Item")
 #: The first wait after a failed send, and the longest, in seconds.
 _FIRST_BACKOFF = 0.05
 _MAX_BACKOFF = 5.0
+# The jitter's own generator: the application's use of the `random` module's state is its own.
+_JITTER = random.Random()
 #: How long `close` waits for the thread to stop, at least.
 _STOP_GRACE = 1.0
 
@@ -243,7 +245,7 @@ class Outbox(Generic[Item]):
             if not backoff:
                 self._notify_outage(error)
             # Doubling, with jitter, so that the workers of a fleet do not all come back at once.
-            return min(_MAX_BACKOFF, max(_FIRST_BACKOFF, backoff * 2)) * random.uniform(0.5, 1.0)
+            return min(_MAX_BACKOFF, max(_FIRST_BACKOFF, backoff * 2)) * _JITTER.uniform(0.5, 1.0)
         except Exception:
             self._failures.report()
         if backoff:
