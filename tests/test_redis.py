@@ -62,6 +62,29 @@ def log(url: str) -> Iterator[RedisEventLog]:
     made.close()
 
 
+class Warnings(logging.Handler):
+    """The library's warnings, as they come, and an event set at the first."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.first = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the message; say that one came."""
+        self.messages.append(record.getMessage())
+        self.first.set()
+
+
+@pytest.fixture
+def warnings() -> Iterator[Warnings]:
+    """What the library warns about during the test (the writer's outages, say)."""
+    handler = Warnings()
+    logging.getLogger("otel_eventlog").addHandler(handler)
+    yield handler
+    logging.getLogger("otel_eventlog").removeHandler(handler)
+
+
 def run_python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
     """Start a Python process running `code` with `args`, its stdout piped."""
     return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, **kwargs)
@@ -432,31 +455,20 @@ def test_a_killed_redis_loses_only_what_the_queue_could_not_hold(server: RedisSe
         log.close()
 
 
-def test_an_unreachable_redis_at_start_is_a_warning_naming_it() -> None:
+def test_an_unreachable_redis_at_start_is_a_warning_naming_it(warnings: Warnings) -> None:
     """The application runs on; a warning names host and port, never the password."""
-    warnings: list[str] = []
-    warned = threading.Event()
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            warnings.append(record.getMessage())
-            warned.set()
-
-    collect = Collect(logging.WARNING)
-    logging.getLogger("otel_eventlog").addHandler(collect)
     port = redis_server.free_port()
     log = RedisEventLog(f"redis://:hunter2@127.0.0.1:{port}/0", stream=stream_name(), timeout_seconds=1)
     try:
         log.write_batch([Entry("queued")])  # returns at once
-        assert warned.wait(WAIT)
-        assert f"cannot write to Redis at 127.0.0.1:{port}" in warnings[0]
-        assert "hunter2" not in " ".join(warnings)
+        assert warnings.first.wait(WAIT)
+        assert f"cannot write to Redis at 127.0.0.1:{port}" in warnings.messages[0]
+        assert "hunter2" not in " ".join(warnings.messages)
         with pytest.raises(BackendError, match=f"Redis at 127.0.0.1:{port}") as raised:
             log.append("direct")
         assert "hunter2" not in str(raised.value)
         assert not log.flush(0.1)  # still waiting to be sent
     finally:
-        logging.getLogger("otel_eventlog").removeHandler(collect)
         log.close()
 
 
@@ -684,28 +696,19 @@ def test_the_asgi_app_keeps_its_event_loop_free_while_redis_is_paused(server: Re
         log.close()
 
 
-def test_a_batch_sent_again_after_a_timeout_is_stored_once(server: RedisServer) -> None:
+def test_a_batch_sent_again_after_a_timeout_is_stored_once(server: RedisServer, warnings: Warnings) -> None:
     """A batch sent again after a timeout, which Redis took when it woke, is not stored twice."""
-    warned = threading.Event()
-
-    class Warned(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            warned.set()
-
-    handler = Warned(logging.WARNING)
-    logging.getLogger("otel_eventlog").addHandler(handler)
     log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=0.2)
     try:
         log.append("before")
         server.pause()
         log.write_batch([Entry("during")])
-        assert warned.wait(WAIT)  # the send timed out: the batch waits to go again
+        assert warnings.first.wait(WAIT)  # the send timed out: the batch waits to go again
         server.resume()
         assert log.flush(WAIT)
         assert [e.kind for e in log.query()] == ["before", "during"]
     finally:
         server.resume()
-        logging.getLogger("otel_eventlog").removeHandler(handler)
         log.close()
 
 
@@ -864,29 +867,20 @@ def test_asynchronous_reads_share_their_loop_connection_and_close_it_with_the_lo
     assert clients_of(url, log.stream) == 0
 
 
-def test_a_full_redis_holds_the_batch_until_it_has_room(server: RedisServer) -> None:
+def test_a_full_redis_holds_the_batch_until_it_has_room(server: RedisServer, warnings: Warnings) -> None:
     """An out-of-memory refusal passes: the batch waits, and is stored once Redis has room again."""
     log = RedisEventLog(server.url, stream=stream_name())
-    warned = threading.Event()
-
-    class Warned(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            warned.set()
-
-    handler = Warned(logging.WARNING)
-    logging.getLogger("otel_eventlog").addHandler(handler)
     try:
         log.append("before")
         server.command("CONFIG SET maxmemory-policy noeviction")
         server.command("CONFIG SET maxmemory 1")
         log.write_batch([Entry("while.full")])
-        assert warned.wait(WAIT)  # refused, and held
+        assert warnings.first.wait(WAIT)  # refused, and held
         server.command("CONFIG SET maxmemory 0")
         assert log.flush(WAIT)
         assert [e.kind for e in log.query()] == ["before", "while.full"]
         assert log.failures == 0
     finally:
-        logging.getLogger("otel_eventlog").removeHandler(handler)
         log.close()
 
 
@@ -903,17 +897,9 @@ def test_a_batch_redis_refuses_for_good_is_counted_and_the_next_goes_on(log: Red
     assert [e.kind for e in log.query()] == ["taken"]
 
 
-def test_a_batch_sent_again_is_counted_once(server: RedisServer) -> None:
+def test_a_batch_sent_again_is_counted_once(server: RedisServer, warnings: Warnings) -> None:
     """A long value cut, a secret redacted, a malformed item: each counted once, however often sent."""
     log = RedisEventLog(server.url, stream=stream_name(), max_value_bytes=100, timeout_seconds=0.2)
-    warned = threading.Event()
-
-    class Warned(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            warned.set()
-
-    handler = Warned(logging.WARNING)
-    logging.getLogger("otel_eventlog").addHandler(handler)
     try:
         log.append("before")
         redacted = log.stats()["redacted"]
@@ -921,14 +907,13 @@ def test_a_batch_sent_again_is_counted_once(server: RedisServer) -> None:
         log.write_batch(
             [Entry("cut", {"text": "x" * 500, "password": "hunter2"}), ("", {}, None, None, None)]
         )
-        assert warned.wait(WAIT)
+        assert warnings.first.wait(WAIT)
         server.resume()
         assert log.flush(WAIT)
         stats = log.stats()
         assert (stats["truncated"], stats["redacted"] - redacted, stats["failures"]) == (1, 1, 1)
     finally:
         server.resume()
-        logging.getLogger("otel_eventlog").removeHandler(handler)
         log.close()
 
 

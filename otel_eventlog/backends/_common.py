@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+from otel_eventlog import _defaults
 from otel_eventlog._checks import (
     SPAN_ID_LIMIT,
     TRACE_ID_LIMIT,
@@ -313,3 +314,52 @@ def check_clock(now: object) -> Callable[[], float]:
     if not callable(now):
         raise ArgumentTypeError(f"now must be a callable returning seconds, got {now!r}")
     return now
+
+
+class Bounded:
+    """The bounds of a storing backend, checked once by `_set_bounds`, and the properties that report them.
+
+    Non-positive values, and ``None``, mean the defaults (the former with a logged warning).
+    """
+
+    __slots__ = ("_limits", "_max_bytes", "_max_entries", "_ttl_seconds")
+
+    DEFAULT_TTL_SECONDS: ClassVar[float] = _defaults.TTL_SECONDS
+    DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
+    DEFAULT_MAX_BYTES: ClassVar[int] = _defaults.MAX_BYTES
+    DEFAULT_MAX_VALUE_BYTES: ClassVar[int] = _defaults.MAX_VALUE_BYTES
+
+    def _set_bounds(
+        self, ttl_seconds: object, max_entries: object, max_bytes: object, max_value_bytes: object
+    ) -> None:
+        """Check the bounds and keep them.
+
+        Raises:
+            ArgumentTypeError: If `ttl_seconds` is not a number, or another bound not an integer.
+            ArgumentValueError: If `ttl_seconds` is NaN.
+        """
+        self._ttl_seconds = bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
+        self._max_entries = int(bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
+        self._max_bytes = int(bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
+        value_bytes = int(bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
+        self._limits = Limits(value_bytes, self._max_bytes)
+
+    @property
+    def ttl_seconds(self) -> float:
+        """How long an event stays resident, in seconds."""
+        return self._ttl_seconds
+
+    @property
+    def max_entries(self) -> int:
+        """How many events stay resident at most."""
+        return self._max_entries
+
+    @property
+    def max_bytes(self) -> int:
+        """What the resident events may weigh together, in bytes, as the backend measures them."""
+        return self._max_bytes
+
+    @property
+    def max_value_bytes(self) -> int:
+        """How many bytes (UTF-8) of one string or bytes value are kept."""
+        return self._limits.max_value_bytes

@@ -15,15 +15,15 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from otel_eventlog import _defaults, _forks, _sizing
+from otel_eventlog import _defaults, _forks
 from otel_eventlog import redaction as _redaction
 from otel_eventlog.backends._common import (
+    Bounded,
     Row,
     Stored,
     batch_rows,
-    bound,
     check_append,
     check_clock,
     check_cursor,
@@ -49,7 +49,7 @@ Kept = Stored | Event
 _SCAN_CHUNK = 512
 
 
-class InMemoryEventLog(WaitingReads):
+class InMemoryEventLog(Bounded, WaitingReads):
     """A bounded, thread-safe, in-process event log.
 
     Events are evicted oldest first when more than `max_entries` are resident, when together they
@@ -78,11 +78,6 @@ class InMemoryEventLog(WaitingReads):
         ArgumentValueError: If `ttl_seconds` is NaN.
     """
 
-    DEFAULT_TTL_SECONDS: ClassVar[float] = _defaults.TTL_SECONDS
-    DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
-    DEFAULT_MAX_BYTES: ClassVar[int] = _defaults.MAX_BYTES
-    DEFAULT_MAX_VALUE_BYTES: ClassVar[int] = _defaults.MAX_VALUE_BYTES
-
     __slots__ = (
         "__weakref__",
         "_allocated",
@@ -91,10 +86,7 @@ class InMemoryEventLog(WaitingReads):
         "_epoch",
         "_expired",
         "_last_id",
-        "_limits",
         "_lock",
-        "_max_bytes",
-        "_max_entries",
         "_next_expiry",
         "_now",
         "_overweight",
@@ -104,26 +96,21 @@ class InMemoryEventLog(WaitingReads):
         "_sizes",
         "_stamps",
         "_truncated",
-        "_ttl_seconds",
         "_waiters",
     )
 
     def __init__(
         self,
-        ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
-        max_entries: int | None = DEFAULT_MAX_ENTRIES,
+        ttl_seconds: float | None = _defaults.TTL_SECONDS,
+        max_entries: int | None = _defaults.MAX_ENTRIES,
         *,
-        max_bytes: int | None = DEFAULT_MAX_BYTES,
-        max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES,
+        max_bytes: int | None = _defaults.MAX_BYTES,
+        max_value_bytes: int | None = _defaults.MAX_VALUE_BYTES,
         now: Callable[[], float] = time.time,
         redaction: Redaction | None = None,
     ) -> None:
         self._redaction = _redaction.DEFAULT if redaction is None else check_redaction(redaction)
-        self._ttl_seconds = bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
-        self._max_entries = int(bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
-        self._max_bytes = int(bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
-        value_bytes = int(bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
-        self._limits = _sizing.Limits(value_bytes, self._max_bytes)
+        self._set_bounds(ttl_seconds, max_entries, max_bytes, max_value_bytes)
         self._now = check_clock(now)
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()
@@ -149,26 +136,6 @@ class InMemoryEventLog(WaitingReads):
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
         # on without updating it), which costs one needless sweep, never a missed one.
         self._next_expiry = math.inf
-
-    @property
-    def ttl_seconds(self) -> float:
-        """How long an event stays resident, in seconds."""
-        return self._ttl_seconds
-
-    @property
-    def max_entries(self) -> int:
-        """How many events stay resident at most."""
-        return self._max_entries
-
-    @property
-    def max_bytes(self) -> int:
-        """How many bytes the resident events may cost together."""
-        return self._max_bytes
-
-    @property
-    def max_value_bytes(self) -> int:
-        """How many bytes of one string or bytes value are kept."""
-        return self._limits.max_value_bytes
 
     @property
     def epoch(self) -> str:

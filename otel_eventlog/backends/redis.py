@@ -31,11 +31,12 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from otel_eventlog import _defaults, _forks, _json, _sizing
+from otel_eventlog import _defaults, _forks, _json
 from otel_eventlog import redaction as _redaction
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import _redis_scripts
 from otel_eventlog.backends._common import (
+    Bounded,
     Row,
     bound,
     check_append,
@@ -89,7 +90,7 @@ def _redis() -> Any:
     return redis
 
 
-class RedisEventLog(WaitingReads):
+class RedisEventLog(Bounded, WaitingReads):
     """An event log on a Redis stream, shared by every process that uses the same `url` and `stream`.
 
     Args:
@@ -120,20 +121,16 @@ class RedisEventLog(WaitingReads):
 
     DEFAULT_URL: ClassVar[str] = _defaults.REDIS_URL
     DEFAULT_STREAM: ClassVar[str] = _defaults.REDIS_STREAM
-    DEFAULT_TTL_SECONDS: ClassVar[float] = _defaults.TTL_SECONDS
-    DEFAULT_MAX_ENTRIES: ClassVar[int] = _defaults.MAX_ENTRIES
-    DEFAULT_MAX_BYTES: ClassVar[int] = _defaults.MAX_BYTES
-    DEFAULT_MAX_VALUE_BYTES: ClassVar[int] = _defaults.MAX_VALUE_BYTES
 
     def __init__(
         self,
         url: str = DEFAULT_URL,
         *,
         stream: str = DEFAULT_STREAM,
-        ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
-        max_entries: int | None = DEFAULT_MAX_ENTRIES,
-        max_bytes: int | None = DEFAULT_MAX_BYTES,
-        max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES,
+        ttl_seconds: float | None = _defaults.TTL_SECONDS,
+        max_entries: int | None = _defaults.MAX_ENTRIES,
+        max_bytes: int | None = _defaults.MAX_BYTES,
+        max_value_bytes: int | None = _defaults.MAX_VALUE_BYTES,
         now: Callable[[], float] | None = None,
         redaction: Redaction | None = None,
         queue_events: int = _defaults.REDIS_QUEUE_EVENTS,
@@ -142,12 +139,10 @@ class RedisEventLog(WaitingReads):
     ) -> None:
         module = _redis()
         self._redaction = _redaction.DEFAULT if redaction is None else check_redaction(redaction)
-        self._ttl_seconds = bound("ttl_seconds", ttl_seconds, self.DEFAULT_TTL_SECONDS, int, float)
-        self._max_entries = int(bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
-        self._max_bytes = int(bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
-        value_bytes = int(bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
-        self._limits = _sizing.Limits(value_bytes, self._max_bytes)
-        self._uncut_bytes = min(value_bytes, self._max_bytes)  # an encoding this long has nothing to cut
+        self._set_bounds(ttl_seconds, max_entries, max_bytes, max_value_bytes)
+        self._uncut_bytes = min(
+            self.max_value_bytes, self._max_bytes
+        )  # an encoding this long has nothing to cut
         self._clock = None if now is None else check_clock(now)
         self._now: Callable[[], float] = time.time if self._clock is None else self._clock
         if not isinstance(stream, str) or not stream:
@@ -244,26 +239,6 @@ class RedisEventLog(WaitingReads):
     def stream(self) -> str:
         """The stream's key."""
         return self._stream
-
-    @property
-    def ttl_seconds(self) -> float:
-        """How long an event stays, in seconds."""
-        return self._ttl_seconds
-
-    @property
-    def max_entries(self) -> int:
-        """How many events stay at most."""
-        return self._max_entries
-
-    @property
-    def max_bytes(self) -> int:
-        """What the events may weigh together, encoded."""
-        return self._max_bytes
-
-    @property
-    def max_value_bytes(self) -> int:
-        """How many bytes of one string value are kept."""
-        return self._limits.max_value_bytes
 
     @property
     def epoch(self) -> str:
