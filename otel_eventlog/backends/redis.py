@@ -2,15 +2,16 @@
 
 The same contract as the in-memory log, kept by Redis itself (`otel_eventlog.backends._redis_scripts`):
 ids are handed out on the server, in the script that adds the entries, so that they are dense and shared
-by every writer; eviction by count, age and weight happens there too, as part of each write and read.
-Nothing leaves the process unredacted: events are checked, cut to ``max_value_bytes``, redacted and
-encoded as JSON here, on the writer's thread.
+by every writer; eviction by count, age (by the server's clock) and weight happens there too, as part
+of each write and read. Nothing leaves the process unredacted: events are checked, redacted, cut to
+``max_value_bytes`` and encoded as JSON here, on the writer's thread.
 
 The capture side never waits on the network: `write_batch` puts its items on a bounded queue
 (`otel_eventlog.backends._outbox.Outbox`) that a thread of the log's own sends, one round trip per
 batch. When Redis is slow or gone, the queue fills and its oldest events are dropped, counted in
-`stats()`; the thread retries, backing off, and carries on where it stopped. `append` and `extend`,
-called by the application itself, make one round trip and return the ids readers will see.
+`stats()`; the thread retries, backing off, and sends the same batch again under the same number,
+which the script recognises, so that a batch whose answer was lost is stored once. `append` and
+`extend`, called by the application itself, make one round trip and return the ids readers will see.
 
 Readers wait on ``XREAD BLOCK``: one thread per process watches the stream while anyone waits and wakes
 them all, whichever process wrote. Asynchronous reads go through redis-py's asyncio client.
@@ -116,7 +117,7 @@ class RedisEventLog(Bounded, WaitingReads):
     Raises:
         ImportError: If redis-py is not installed (``pip install 'otel-eventlog[redis]'``).
         ArgumentTypeError: If an argument has the wrong type.
-        ArgumentValueError: If `url` is not a Redis URL or `stream` is empty.
+        ArgumentValueError: If `url` is not a Redis URL, `stream` is empty or `timeout_seconds` infinite.
     """
 
     DEFAULT_URL: ClassVar[str] = _defaults.REDIS_URL
