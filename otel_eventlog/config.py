@@ -71,6 +71,7 @@ __all__ = [
     "RedactConfig",
     "RedisConfig",
     "load_config",
+    "unknown_variables",
 ]
 
 #: Names the environment variable that `load_config()` reads a YAML file from when given no source.
@@ -474,6 +475,41 @@ _ENV_OVERRIDES: dict[str, tuple[str, Callable[[str], object]]] = {
 ENV_VARIABLES: dict[str, str] = {
     variable: f"{_SECTION}.{key}" for variable, (key, _) in _ENV_OVERRIDES.items()
 }
+
+_PREFIX = "OTEL_EVENTLOG_"
+# The library's variables that are no config key: the config file's, and the test suite's switches.
+_OTHER_VARIABLES = ("OTEL_EVENTLOG_CONFIG", "OTEL_EVENTLOG_REQUIRE_REDIS", "OTEL_EVENTLOG_REQUIRE_BROWSER")
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Say what is wrong with each ``OTEL_EVENTLOG_*`` variable that this library does not read.
+
+    A mistyped variable (``OTEL_EVENTLOG_TTL=5``) would otherwise be ignored without a word: each
+    message names it and, when one is close, the variable it may have meant.
+
+    Args:
+        environ: The environment to look at; by default `os.environ`.
+
+    Returns:
+        One message per unknown variable, in name order; empty when there is none.
+    """
+    env = os.environ if environ is None else environ
+    known = [*ENV_VARIABLES, *_OTHER_VARIABLES]
+    return [
+        f"{name} is not a variable otel_eventlog reads{_variable_meant(name, known)}; it is ignored"
+        for name in sorted(env)
+        if name.startswith(_PREFIX) and name not in known
+    ]
+
+
+def _variable_meant(name: str, known: list[str]) -> str:
+    """Return a did-you-mean for a variable: one it begins (``_TTL``: ``_TTL_SECONDS``), else a close one."""
+    longer = sorted((other for other in known if other.startswith(f"{name}_")), key=len)
+    if longer:
+        return f" (did you mean {longer[0]!r}?)"
+    suffixes = {other.removeprefix(_PREFIX): other for other in known}
+    close = difflib.get_close_matches(name.removeprefix(_PREFIX), list(suffixes), n=1)
+    return f" (did you mean {suffixes[close[0]]!r}?)" if close else ""
 
 
 def _address(value: object, path: str) -> str:

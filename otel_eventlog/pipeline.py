@@ -43,12 +43,23 @@ from otel_eventlog.capture import (
     EventLogRecordProcessor,
     EventLogSpanProcessor,
 )
-from otel_eventlog.config import ObservabilityConfig, load_config
+from otel_eventlog.config import ObservabilityConfig, load_config, unknown_variables
 from otel_eventlog.errors import ArgumentTypeError, EventLogError
 
 __all__ = ["configure", "get_activity_server", "get_event_log", "instrument", "unconfigure"]
 
 _logger = logging.getLogger(__name__)
+
+
+_warned_variables: set[str] = set()
+
+
+def _warn_of_unknown_variables() -> None:
+    """Warn, once per process for each, of the ``OTEL_EVENTLOG_*`` variables set that nothing reads."""
+    for problem in unknown_variables():
+        if problem not in _warned_variables:
+            _warned_variables.add(problem)
+            _logger.warning("otel_eventlog: %s", problem)
 
 
 @dataclass(eq=False)
@@ -133,6 +144,7 @@ def configure(
             and without ``allow_unauthenticated``.
     """
     settings = load_config(config)
+    _warn_of_unknown_variables()
     if _registry.attached:
         _logger.warning("otel_eventlog: configure() was called before; attaching a second event log")
     attached = _Attached(settings.event_log.create_event_log())

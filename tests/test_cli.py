@@ -266,3 +266,21 @@ def test_tail_json_prints_the_wire_form_one_event_a_line() -> None:
         result = run("tail", server.url, "--since", "0", "--count", "2", "--json")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [first.to_dict(), second.to_dict()]
+
+
+def test_check_config_names_each_mistyped_variable_with_what_it_may_mean(tmp_path: Path) -> None:
+    """A variable the library does not read fails check-config, one line each, with a did-you-mean."""
+    path = tmp_path / "obs.yaml"
+    path.write_text("observability: {}\n")
+    result = run(
+        "check-config",
+        str(path),
+        env={"OTEL_EVENTLOG_TTL": "5", "OTEL_EVENTLOG_ACTIVITY_PROT": "1", "OTEL_EVENTLOG_CONFIG": ""},
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        "otel-eventlog: error: OTEL_EVENTLOG_ACTIVITY_PROT is not a variable otel_eventlog reads "
+        "(did you mean 'OTEL_EVENTLOG_ACTIVITY_PORT'?); it is ignored",
+        "otel-eventlog: error: OTEL_EVENTLOG_TTL is not a variable otel_eventlog reads "
+        "(did you mean 'OTEL_EVENTLOG_TTL_SECONDS'?); it is ignored",
+    ]

@@ -605,3 +605,22 @@ def test_span_attributes_and_gen_ai_operations_are_read_and_checked() -> None:
     assert (capture.span_attributes, capture.gen_ai_operations) == (("gen_ai.*", "http.route"), False)
     with pytest.raises(ConfigError, match=r"capture\.span_attributes: expected an attribute name or a list"):
         load_config({"observability": {"event_log": {"capture": {"span_attributes": 5}}}})
+
+
+def test_unknown_variables_names_only_what_the_library_does_not_read() -> None:
+    """Known variables, the config file's and the test switches pass; others are named, close or not."""
+    from otel_eventlog.config import unknown_variables
+
+    environ = {
+        "OTEL_EVENTLOG_TTL_SECONDS": "5",
+        "OTEL_EVENTLOG_CONFIG": "obs.yaml",
+        "OTEL_EVENTLOG_REQUIRE_REDIS": "1",
+        "OTEL_EVENTLOG_REDIS_ULR": "redis://cache:6379/0",
+        "OTEL_EVENTLOG_XYZZY": "1",
+        "OTEL_SERVICE_NAME": "agent",
+    }
+    assert unknown_variables(environ) == [
+        "OTEL_EVENTLOG_REDIS_ULR is not a variable otel_eventlog reads (did you mean "
+        "'OTEL_EVENTLOG_REDIS_URL'?); it is ignored",
+        "OTEL_EVENTLOG_XYZZY is not a variable otel_eventlog reads; it is ignored",
+    ]

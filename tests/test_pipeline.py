@@ -323,3 +323,19 @@ def test_zero_code_under_opentelemetry_instrument(tmp_path: Path) -> None:
     ]
     assert {span.name for span in spans} == {"session", "turn"}
     assert {e["trace_id"] for e in events} == {spans[0].trace_id.hex()}
+
+
+def test_configure_warns_once_of_a_mistyped_variable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An OTEL_EVENTLOG_* variable nothing reads is named, with what it may have meant, once a process."""
+    monkeypatch.setenv("OTEL_EVENTLOG_TTL", "5")
+    with caplog.at_level(logging.WARNING, logger="otel_eventlog"):
+        configure("observability:\n  event_log:\n    backend: off\n", tracer_provider=TracerProvider())
+        unconfigure()
+        configure("observability:\n  event_log:\n    backend: off\n", tracer_provider=TracerProvider())
+    warned = [record.getMessage() for record in caplog.records if "OTEL_EVENTLOG_TTL " in record.getMessage()]
+    assert warned == [
+        "otel_eventlog: OTEL_EVENTLOG_TTL is not a variable otel_eventlog reads "
+        "(did you mean 'OTEL_EVENTLOG_TTL_SECONDS'?); it is ignored"
+    ]

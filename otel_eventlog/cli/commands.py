@@ -25,7 +25,7 @@ from otel_eventlog._version import __version__
 from otel_eventlog.activity import DEFAULT_PORT, start_activity_server
 from otel_eventlog.backends import EventLog
 from otel_eventlog.cli.tail import tail
-from otel_eventlog.config import load_config
+from otel_eventlog.config import load_config, unknown_variables
 from otel_eventlog.errors import ConfigError, EventLogError, TailError
 
 __all__ = ["main"]
@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Validate the observability section of a YAML file and print the effective "
             "configuration, with the OTEL_EVENTLOG_* environment variables applied. "
-            "Exits 0 when the configuration is valid, 1 when it is not."
+            "Exits 0 when the configuration is valid, 1 when it is not, or when an OTEL_EVENTLOG_* "
+            "variable is set that the library does not read."
         ),
     )
     check.add_argument("file", metavar="FILE", help="the YAML file to check")
@@ -234,6 +235,11 @@ def _check_config(args: argparse.Namespace) -> int:
         config = load_config(Path(args.file))  # always a file name, never YAML text
     except ConfigError as error:
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
+        return 1
+    unknown = unknown_variables()
+    for problem in unknown:  # a mistyped variable is a mistake too, though load_config ignores it
+        print(f"otel-eventlog: error: {problem}", file=sys.stderr)
+    if unknown:
         return 1
     print(f"# {args.file}: valid")
     print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
