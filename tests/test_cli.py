@@ -284,3 +284,115 @@ def test_check_config_names_each_mistyped_variable_with_what_it_may_mean(tmp_pat
         "otel-eventlog: error: OTEL_EVENTLOG_TTL is not a variable otel_eventlog reads "
         "(did you mean 'OTEL_EVENTLOG_TTL_SECONDS'?); it is ignored",
     ]
+
+
+def test_a_wrong_port_or_session_count_is_a_usage_error_without_a_traceback() -> None:
+    """Out-of-range numbers are refused by the parser, one line each, with exit status 2."""
+    for args, message in (
+        (("serve", "--port", "70000"), "argument --port: expected a TCP port from 0 to 65535, got '70000'"),
+        (("demo", "--port", "-1"), "argument --port: expected a TCP port from 0 to 65535, got '-1'"),
+        (("demo", "--sessions", "0"), "argument --sessions: expected an integer from 1 to 32, got '0'"),
+    ):
+        result = run(*args)
+        assert result.returncode == 2
+        assert result.stderr.splitlines()[-1].endswith(message)
+        assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_port_in_use_names_the_address_and_port() -> None:
+    """A port that is taken is an error naming address and port, never silently another port."""
+    taken = start_activity_server(InMemoryEventLog(), 0)
+    try:
+        port = taken.url.rsplit(":", 1)[1].strip("/")
+        result = run("serve", "--port", port)
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"otel-eventlog: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def test_serve_exits_130_when_interrupted() -> None:
+    """Ctrl-C ends serve with the status every command uses for it."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "otel_eventlog", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    assert serve.stdout is not None
+    assert serve.stdout.readline().startswith("serving the memory event log at http://127.0.0.1:")
+    serve.send_signal(signal.SIGINT)
+    _, errors = serve.communicate(timeout=60)
+    assert serve.returncode == 130
+    assert "Traceback" not in errors
+
+
+def test_demo_into_a_pipe_that_closes_ends_quietly() -> None:
+    """`otel-eventlog demo | head -3`: no BrokenPipeError traceback, exit status 0."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "otel_eventlog", "demo", "--duration", "5", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    assert demo.stdout is not None
+    assert demo.stderr is not None
+    head = [demo.stdout.readline() for _ in range(3)]
+    demo.stdout.close()  # as head does once it has its lines
+    errors = demo.stderr.read()
+    demo.stderr.close()
+    assert demo.wait(60) == 0
+    assert all(head)
+    assert "Traceback" not in errors
+
+
+def test_tail_takes_the_urls_a_user_pastes() -> None:
+    """The page's URL, /activity and /activity/stream all lead to the stream."""
+    log = InMemoryEventLog()
+    log.append("turn.started", {"turn": 1})
+    server = start_activity_server(log, 0)
+    try:
+        base = server.url.rstrip("/")
+        for url in (f"{base}/", base, f"{base}/activity", f"{base}/activity/", f"{base}/activity/stream"):
+            result = run("tail", url, "--since", "0", "--count", "1", "--json")
+            assert result.returncode == 0, (url, result.stderr)
+            assert json.loads(result.stdout)["kind"] == "turn.started"
+    finally:
+        server.close()
+
+
+def test_tail_at_a_server_that_is_no_activity_server_says_so_in_one_line() -> None:
+    """An HTML 404 is not dumped: one line with the status, and what may be wrong."""
+    import http.server
+    import threading
+
+    class NotHere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the stdlib's name
+            body = b"<html><body><h1>Not Found</h1>" + b"<p>lots of markup</p>" * 50 + b"</body></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotHere)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        result = run("tail", f"http://127.0.0.1:{other.server_address[1]}/")
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert result.returncode == 1
+    assert result.stderr == (
+        "otel-eventlog: error: the server answered 404: Not Found "
+        "(is this an otel-eventlog Activity server?)\n"
+    )

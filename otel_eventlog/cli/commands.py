@@ -38,7 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except BrokenPipeError:  # `otel-eventlog demo | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        return 0
     return status
 
 
@@ -75,15 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=_positive, default=10.0, help="seconds to run (default 10)")
     demo.add_argument(
         "--sessions",
-        type=int,
-        choices=range(1, 33),
+        type=_count(1, 32),
         default=3,
         metavar="N",
         help="agent sessions at once, 1 to 32 (default 3)",
     )
     demo.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         metavar="PORT",
         help=f"serve the Activity page on this port of 127.0.0.1 (default {DEFAULT_PORT}, "
@@ -101,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--config", metavar="FILE", help="a YAML config file (default: OTEL_EVENTLOG_CONFIG)")
     serve.add_argument("--addr", help="the address to bind (default: the config's, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="the port (default: the config's, 9450; 0: any free one)")
+    serve.add_argument("--port", type=_port, help="the port (default: the config's, 9450; 0: any free one)")
     serve.set_defaults(run=_serve)
     tail = commands.add_parser(
         "tail",
@@ -130,13 +133,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _count(least: int) -> Callable[[str], int]:
+def _count(least: int, most: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < least:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {text!r}")
+        if not text.isdigit() or int(text) < least or (most is not None and int(text) > most):
+            expected = f">= {least}" if most is None else f"from {least} to {most}"
+            raise argparse.ArgumentTypeError(f"expected an integer {expected}, got {text!r}")
         return int(text)
 
     return parse
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 0 to 65535, got {text!r}")
+    return int(text)
 
 
 def _positive(text: str) -> float:
@@ -173,15 +183,27 @@ def _serve(args: argparse.Namespace) -> int:
         config = load_config(None if args.config is None else Path(args.config))
         activity = config.activity
         log = _reachable(config.event_log.create_event_log)
+    except (EventLogError, ImportError) as error:  # ImportError: the backend's extra is missing
+        print(f"otel-eventlog: error: {error}", file=sys.stderr)
+        return 1
+    port = activity.port if args.port is None else args.port
+    addr = activity.addr if args.addr is None else args.addr
+    try:
         server = start_activity_server(
             log,
-            activity.port if args.port is None else args.port,
-            activity.addr if args.addr is None else args.addr,
+            port,
+            addr,
             token=activity.token,
             limits=activity.limits(),
             allow_unauthenticated=activity.allow_unauthenticated,
         )
-    except (EventLogError, OSError, ImportError) as error:  # ImportError: the backend's extra is missing
+    except OSError as error:  # the address: in use, not this host's, not resolvable
+        print(
+            f"otel-eventlog: error: cannot listen on {addr}:{port}: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        return 1
+    except EventLogError as error:  # beyond the loopback interface without a token, say
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1
     stop = threading.Event()
@@ -190,7 +212,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         stop.wait()
     except KeyboardInterrupt:
-        pass
+        return 130
     finally:
         server.close()
     return 0

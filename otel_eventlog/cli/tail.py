@@ -87,8 +87,10 @@ class _Stream:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TailError(f"expected an http:// or https:// URL, got {url!r}")
-        path = parts.path.rstrip("/")
-        if not path.endswith("/activity/stream"):
+        path = parts.path.rstrip("/")  # the forms a user pastes: the page, /activity, or the stream
+        if path.endswith("/activity"):
+            path += "/stream"
+        elif not path.endswith("/activity/stream"):
             path += "/activity/stream"
         query = urlencode([("kind", kind) for kind in kinds])
         self._target = f"{path}?{query}" if query else path
@@ -163,8 +165,8 @@ def _refusal(response: http.client.HTTPResponse) -> str:
     body = response.read()
     try:
         message = json.loads(body)["message"]
-    except (ValueError, KeyError, TypeError):
-        message = body.decode(errors="replace").strip() or response.reason
+    except (ValueError, KeyError, TypeError):  # not an Activity server's answer: its page is no message
+        message = f"{response.reason} (is this an otel-eventlog Activity server?)"
     hint = " (pass --token)" if response.status == 401 else ""
     return f"the server answered {response.status}: {message}{hint}"
 
