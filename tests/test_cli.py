@@ -396,3 +396,17 @@ def test_tail_at_a_server_that_is_no_activity_server_says_so_in_one_line() -> No
         "otel-eventlog: error: the server answered 404: Not Found "
         "(is this an otel-eventlog Activity server?)\n"
     )
+
+
+def test_demo_on_a_port_given_and_taken_fails_naming_it() -> None:
+    """--port is used or the demo fails: it never moves to another port behind the user's back."""
+    taken = start_activity_server(InMemoryEventLog(), 0)
+    try:
+        port = taken.url.rsplit(":", 1)[1].strip("/")
+        result = run("demo", "--port", port, "--duration", "1")
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"otel-eventlog: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )

@@ -87,10 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--port",
         type=_port,
-        default=DEFAULT_PORT,
         metavar="PORT",
-        help=f"serve the Activity page on this port of 127.0.0.1 (default {DEFAULT_PORT}, "
-        "a free one if taken)",
+        help=f"serve the Activity page on this port of 127.0.0.1 (default {DEFAULT_PORT}, or a free "
+        "one if it is taken; a port given here is used or the demo fails)",
     )
     demo.set_defaults(run=_demo)
     serve = commands.add_parser(
@@ -168,8 +167,16 @@ def _demo(args: argparse.Namespace) -> int:
             duration=args.duration,
             sessions=args.sessions,
             out=sys.stdout,
-            port=args.port,
+            port=DEFAULT_PORT if args.port is None else args.port,
+            any_port_if_taken=args.port is None,
         )
+    except BrokenPipeError:  # the reader of the feed went: `main` ends quietly
+        raise
+    except OSError as error:  # the port asked for is taken
+        print(
+            f"otel-eventlog: error: cannot listen on 127.0.0.1:{args.port}: {error.strerror}", file=sys.stderr
+        )
+        return 1
     except (ConfigError, ImportError) as error:
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1

@@ -48,6 +48,7 @@ def run_demo(
     sessions: int = 3,
     out: TextIO,
     port: int | None = None,
+    any_port_if_taken: bool = False,
     seed: int | None = None,
 ) -> int:
     """Run the simulated agent for `duration` seconds and print its Activity feed to `out`.
@@ -57,17 +58,25 @@ def run_demo(
         duration: How long the agent works, in seconds.
         sessions: How many sessions work at once.
         out: Where the feed is printed.
-        port: Also serve the feed over HTTP (the Activity page) on this port of 127.0.0.1, or on a
-            free one if it is taken or ``0``; ``None`` serves nothing.
+        port: Also serve the feed over HTTP (the Activity page) on this port of 127.0.0.1 (``0``:
+            any free one); ``None`` serves nothing.
+        any_port_if_taken: Serve on a free port, saying so, when `port` is taken; else raise.
         seed: Seeds the agent's random choices, for a repeatable run.
 
     Returns:
         How many events the reader printed.
+
+    Raises:
+        OSError: If `port` is taken and `any_port_if_taken` is false.
     """
     provider = TracerProvider(resource=Resource.create({"service.name": "otel-eventlog-demo"}))
     exporting = _add_otlp_export(provider)
     log = configure(DEFAULT_CONFIG if config is None else config, tracer_provider=provider)
-    server = None if port is None else _serve(log, port)
+    try:
+        server = None if port is None else _serve(log, port, any_port_if_taken, out)
+    except OSError:
+        unconfigure(log)
+        raise
     if server is not None:
         print(f"# the Activity page: {server.url}", file=out)
     logger = logging.getLogger("demo.agent")  # its records reach the event log's handler on the root
@@ -101,10 +110,13 @@ def run_demo(
     return printed + more
 
 
-def _serve(log: EventLog, port: int) -> ActivityServer:
+def _serve(log: EventLog, port: int, any_port_if_taken: bool, out: TextIO) -> ActivityServer:
     try:
         return start_activity_server(log, port)
-    except OSError:  # taken: any free port will do for a demo
+    except OSError as error:
+        if not any_port_if_taken:  # a port the user chose is never silently replaced
+            raise
+        print(f"# port {port} is taken ({error.strerror}): the page is on a free one instead", file=out)
         return start_activity_server(log, 0)
 
 
