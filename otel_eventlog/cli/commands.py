@@ -213,16 +213,16 @@ def _serve(args: argparse.Namespace) -> int:
     except EventLogError as error:  # beyond the loopback interface without a token, say
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1
-    stop = threading.Event()
+    stop, interrupted = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C stops the server as SIGTERM does, whatever the disposition the process was started with.
+    signal.signal(signal.SIGINT, lambda *_: (interrupted.set(), stop.set()))
     print(f"serving the {config.event_log.backend} event log at {server.url}", flush=True)
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        return 130
     finally:
         server.close()
-    return 0
+    return 130 if interrupted.is_set() else 0
 
 
 def _reachable(build: Callable[[], EventLog]) -> EventLog:
