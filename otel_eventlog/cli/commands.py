@@ -215,8 +215,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     stop, interrupted = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # Ctrl-C stops the server as SIGTERM does, whatever the disposition the process was started with.
-    signal.signal(signal.SIGINT, lambda *_: (interrupted.set(), stop.set()))
+
+    def on_interrupt(*_: object) -> None:  # Ctrl-C, whatever disposition the process was started with
+        interrupted.set()
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_interrupt)
     print(f"serving the {config.event_log.backend} event log at {server.url}", flush=True)
     try:
         stop.wait()
