@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 from otel_eventlog import InMemoryEventLog, __version__, start_activity_server
@@ -410,3 +411,74 @@ def test_demo_on_a_port_given_and_taken_fails_naming_it() -> None:
     assert (
         result.stderr == f"otel-eventlog: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_tail_tells_a_wrong_token_from_a_missing_one() -> None:
+    """A 401 says to pass --token when none was given, and that it was refused when one was."""
+    server = start_activity_server(InMemoryEventLog(), 0, token="s3cret")
+    try:
+        missing = run("tail", server.url)
+        wrong = run("tail", server.url, "--token", "guess")
+    finally:
+        server.close()
+    assert (missing.returncode, wrong.returncode) == (1, 1)
+    assert missing.stderr.rstrip().endswith("(pass --token)")
+    assert wrong.stderr.rstrip().endswith("(the token given was refused)")
+    assert "guess" not in wrong.stderr
+
+
+def test_tail_gives_up_on_a_server_that_never_answers() -> None:
+    """A server that accepts the connection and says nothing is an error, not a silent wait."""
+    import io
+    import socket
+
+    from otel_eventlog.cli.tail import tail
+    from otel_eventlog.errors import TailError
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        with pytest.raises(TailError) as raised:
+            tail(url, out=io.StringIO(), timeout=0.2)
+        assert str(raised.value) == f"cannot follow {url}: no answer within 0.2 s"
+
+
+def test_tail_says_once_that_the_server_is_gone_and_once_that_it_is_back() -> None:
+    """While the server is down, tail retries with growing pauses and says so once; then it goes on."""
+    import io
+    import threading
+    import time
+
+    from otel_eventlog.cli.tail import tail
+
+    log = InMemoryEventLog()
+    log.append("before")
+    server = start_activity_server(log, 0)
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    out = io.StringIO()
+    done: list[int] = []
+    follower = threading.Thread(
+        target=lambda: done.append(tail(server.url, out=out, since=1, count=1, retry_seconds=0.01))
+    )
+    follower.start()
+    deadline = time.monotonic() + 30
+    while log.stats()["waiting_readers"] == 0:  # tail follows the stream
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    server.close()
+    while "connection lost" not in out.getvalue():
+        assert time.monotonic() < deadline, out.getvalue()
+        time.sleep(0.01)
+    time.sleep(0.3)  # lets several attempts fail, each of which could have said so again
+    server = start_activity_server(log, port)
+    try:
+        log.append("after")
+        follower.join(30)
+    finally:
+        server.close()
+    lines = out.getvalue().splitlines()
+    assert done == [1]
+    assert sum("connection lost" in line for line in lines) == 1
+    assert "# reconnected" in lines
+    assert "after" in lines[-1]

@@ -55,25 +55,65 @@ def tail(
     """
     stream = _Stream(url, kinds, token, timeout)
     follower = _Follower(out, since, count, event_json if as_json else event_line)
-    connected, unavailable = False, False
+    connected = False
+    trouble = _Trouble(out, retry_seconds)
     while True:
         try:
             with stream.open(follower.last_id) as response:
-                connected, unavailable = True, False
+                connected = True
+                trouble.over()
                 if follower.follow(response):
                     return follower.printed
-            print("# the stream ended; reconnecting", file=out, flush=True)
-        except _Unavailable as error:  # the server is up, its log is not, for now: said once
+            trouble.note("the stream ended; reconnecting")
+        except _Unavailable as error:  # the server is up, its log is not, for now
             if not connected:
                 raise
-            if not unavailable:
-                print(f"# {error}; retrying until it can", file=out, flush=True)
-            unavailable = True
+            trouble.note(f"{error}; retrying until it can")
         except (OSError, http.client.HTTPException) as error:
             if not connected:
-                raise TailError(f"cannot follow {url}: {error}") from None
-            print(f"# connection lost ({error}); reconnecting", file=out, flush=True)
-        time.sleep(retry_seconds)  # a pause before retrying, not a wait for some state
+                raise TailError(f"cannot follow {url}: {_described(error, stream.first_answer)}") from None
+            problem = _described(error, stream.first_answer)
+            trouble.note(f"connection lost ({problem}); reconnecting until the server is back")
+        time.sleep(trouble.pause())  # a pause before retrying, not a wait for some state
+
+
+class _Trouble:
+    """What went wrong with the stream: said once, and retried after pauses that double up to a limit."""
+
+    def __init__(self, out: TextIO, first_pause: float) -> None:
+        self._out = out
+        self._first = first_pause
+        self._said: str | None = None
+        self._pause = 0.0
+
+    def note(self, problem: str) -> None:
+        """Say `problem`, unless it is the one said last."""
+        if problem != self._said:
+            print(f"# {problem}", file=self._out, flush=True)
+            self._said = problem
+
+    def pause(self) -> float:
+        """How long to wait before the next attempt: doubling, from the first pause to 30 s at most."""
+        self._pause = min(max(_MAX_PAUSE, self._first), max(self._first, self._pause * 2))
+        return self._pause
+
+    def over(self) -> None:
+        """The stream is back: say so if trouble was said, and start the pauses over."""
+        if self._said is not None and self._pause:
+            print("# reconnected", file=self._out, flush=True)
+        self._said, self._pause = None, 0.0
+
+
+def _described(error: BaseException, seconds: float) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer within {seconds:g} s"
+    return str(error) or type(error).__name__
+
+
+#: The longest pause between two attempts to reconnect, in seconds.
+_MAX_PAUSE = 30.0
+#: How long a server may take to answer a request for the stream; once it streams, heartbeats come.
+_FIRST_ANSWER = 10.0
 
 
 class _Unavailable(TailError):
@@ -98,9 +138,13 @@ class _Stream:
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection,
             parts.hostname,
             parts.port,
-            timeout=timeout,
+            timeout=min(timeout, _FIRST_ANSWER),
         )
+        self._timeout = timeout
+        #: How long the server may take to answer a request for the stream.
+        self.first_answer = min(timeout, _FIRST_ANSWER)
         self._headers = {"Accept": "text/event-stream"}
+        self._token_given = token is not None
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"
 
@@ -118,10 +162,12 @@ class _Stream:
                 headers["Last-Event-ID"] = last_id
             connection.request("GET", self._target, headers=headers)
             response = connection.getresponse()
+            if connection.sock is not None:  # it answered: from now on, silence means a lost stream
+                connection.sock.settimeout(self._timeout)
             if response.status == 503:
-                raise _Unavailable(_refusal(response))
+                raise _Unavailable(_refusal(response, self._token_given))
             if response.status != 200:
-                raise TailError(_refusal(response))
+                raise TailError(_refusal(response, self._token_given))
             yield response
         finally:
             connection.close()
@@ -161,13 +207,15 @@ class _Follower:
         return False
 
 
-def _refusal(response: http.client.HTTPResponse) -> str:
+def _refusal(response: http.client.HTTPResponse, token_given: bool) -> str:
     body = response.read()
     try:
         message = json.loads(body)["message"]
     except (ValueError, KeyError, TypeError):  # not an Activity server's answer: its page is no message
         message = f"{response.reason} (is this an otel-eventlog Activity server?)"
-    hint = " (pass --token)" if response.status == 401 else ""
+    hint = ""
+    if response.status == 401:
+        hint = " (the token given was refused)" if token_given else " (pass --token)"
     return f"the server answered {response.status}: {message}{hint}"
 
 
