@@ -158,6 +158,7 @@ def configure(
             limits=activity.limits(),
             allow_unauthenticated=activity.allow_unauthenticated,
         )
+        _logger.info("otel_eventlog: the Activity page is at %s", attached.server.page_url)
     try:
         if not isinstance(attached.event_log, DisabledEventLog):
             _attach_capture(attached, settings, tracer_provider, logger_provider, before_append)

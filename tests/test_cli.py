@@ -482,3 +482,25 @@ def test_tail_says_once_that_the_server_is_gone_and_once_that_it_is_back() -> No
     assert sum("connection lost" in line for line in lines) == 1
     assert "# reconnected" in lines
     assert "after" in lines[-1]
+
+
+def test_serve_prints_a_url_that_opens_the_page_token_included() -> None:
+    """With a token set, the printed URL carries it, and opening that URL shows the page."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
+    environ["OTEL_EVENTLOG_ACTIVITY_TOKEN"] = "s3cret"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "otel_eventlog", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    try:
+        assert serve.stdout is not None
+        url = serve.stdout.readline().rsplit(" ", 1)[1].strip()
+        assert url.endswith("/?token=s3cret")
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+            assert b"<html" in response.read().lower()
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=60)

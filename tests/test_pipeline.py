@@ -339,3 +339,15 @@ def test_configure_warns_once_of_a_mistyped_variable(
         "otel_eventlog: OTEL_EVENTLOG_TTL is not a variable otel_eventlog reads "
         "(did you mean 'OTEL_EVENTLOG_TTL_SECONDS'?); it is ignored"
     ]
+
+
+def test_configure_logs_the_url_of_the_page_it_serves(caplog: pytest.LogCaptureFixture) -> None:
+    """With the Activity server enabled, configure() says at INFO where the page is, token included."""
+    with caplog.at_level(logging.INFO, logger="otel_eventlog"):
+        configure(
+            {"observability": {"activity": {"enabled": True, "port": 0, "token": "s3cret"}}},
+            tracer_provider=TracerProvider(),
+        )
+    server = get_activity_server()
+    assert server is not None
+    assert f"otel_eventlog: the Activity page is at {server.url}?token=s3cret" in caplog.messages

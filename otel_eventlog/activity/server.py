@@ -14,6 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from otel_eventlog import _defaults, _forks
 from otel_eventlog.activity._http import (
@@ -53,9 +54,12 @@ class ActivityServer:
         addr: The address the server is bound to.
         port: The port it listens on (the real one when it was started with port 0).
         url: ``http://addr:port/``.
+        page_url: The URL that opens the live page: `url`, with ``?token=`` when the server has a
+            token (the page passes it on to its requests). It holds the token: share it as you would
+            the token.
     """
 
-    def __init__(self, app: ActivityApp, addr: str, port: int) -> None:
+    def __init__(self, app: ActivityApp, addr: str, port: int, *, token: str | None = None) -> None:
         self.app = app
         self._closing = threading.Event()
         handler = type(
@@ -66,6 +70,7 @@ class ActivityServer:
         self.port: int = self._httpd.server_address[1]
         host = f"[{addr}]" if ":" in addr else addr
         self.url = f"http://{host}:{self.port}/"
+        self.page_url = self.url if token is None else f"{self.url}?{urlencode({'token': token})}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             args=(WAIT_SLICE,),  # how often it checks for `close`
@@ -154,7 +159,7 @@ def start_activity_server(
             "(observability.activity.allow_unauthenticated, OTEL_EVENTLOG_ACTIVITY_ALLOW_UNAUTHENTICATED)"
         )
     app = ActivityApp(event_log, token=token, limits=limits, loopback_hosts_only=token is None and loopback)
-    return ActivityServer(app, addr, port)
+    return ActivityServer(app, addr, port, token=token)
 
 
 # How long `close` waits for the requests under way to end on their own before it cuts them.

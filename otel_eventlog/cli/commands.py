@@ -221,7 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
         stop.set()
 
     signal.signal(signal.SIGINT, on_interrupt)
-    print(f"serving the {config.event_log.backend} event log at {server.url}", flush=True)
+    print(f"serving the {config.event_log.backend} event log at {server.page_url}", flush=True)
     try:
         stop.wait()
     finally:

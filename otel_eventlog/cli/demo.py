@@ -78,7 +78,7 @@ def run_demo(
         unconfigure(log)
         raise
     if server is not None:
-        print(f"# the Activity page: {server.url}", file=out)
+        print(f"# the Activity page: {server.page_url}", file=out)
     logger = logging.getLogger("demo.agent")  # its records reach the event log's handler on the root
     logger.setLevel(logging.INFO)
     print(f"# {sessions} agent sessions for {duration:g}s; {exporting}", file=out)
