@@ -504,3 +504,16 @@ def test_serve_prints_a_url_that_opens_the_page_token_included() -> None:
     finally:
         serve.send_signal(signal.SIGINT)
         serve.communicate(timeout=60)
+
+
+def test_tail_refuses_a_malformed_url_in_one_line() -> None:
+    """A URL urllib cannot take (a broken IPv6 literal, a port beyond 65535) is named, no traceback."""
+    for url, problem in (
+        ("http://[::1/", "Invalid IPv6 URL"),
+        ("http://127.0.0.1:99999/", "Port out of range 0-65535"),
+    ):
+        result = run("tail", url)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"otel-eventlog: error: expected an http:// or https:// URL, got {url!r} ({problem})\n"
+        )

@@ -124,7 +124,11 @@ class _Stream:
     """Where the stream is, and how to ask for it."""
 
     def __init__(self, url: str, kinds: Sequence[str], token: str | None, timeout: float) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # a port that is no number from 0 to 65535 fails here
+        except ValueError as error:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+            raise TailError(f"expected an http:// or https:// URL, got {url!r} ({error})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TailError(f"expected an http:// or https:// URL, got {url!r}")
         path = parts.path.rstrip("/")  # the forms a user pastes: the page, /activity, or the stream
@@ -137,7 +141,7 @@ class _Stream:
         self._connect = functools.partial(
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection,
             parts.hostname,
-            parts.port,
+            port,
             timeout=min(timeout, _FIRST_ANSWER),
         )
         self._timeout = timeout
