@@ -421,7 +421,10 @@ def _comma_list(text: str) -> list[str]:
 def _pattern_list(text: str) -> object:
     """Read regular expressions from a variable: a YAML flow list (``["a,b", "c"]``) or just one."""
     if text.startswith("["):
-        return yaml.safe_load(text)
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:  # the field's check names the variable and shows the text
+            raise ValueError(text) from None
     return [text]
 
 
@@ -751,12 +754,23 @@ def _read_document(source: object) -> tuple[object, str | None]:
 
 def _read_file(path: Path) -> object:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(_MAX_FILE_BYTES + 1)  # a device or FIFO that never ends is not read for ever
+        text = "" if len(data) > _MAX_FILE_BYTES else data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found", source=_file_name(path)) from None
     except (OSError, UnicodeDecodeError, ValueError) as error:  # ValueError: a NUL byte in the path
         raise ConfigError(f"cannot read config file: {error}", source=_file_name(path)) from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(
+            f"config file larger than {_MAX_FILE_BYTES // 1024**2} MiB: not a configuration",
+            source=_file_name(path),
+        )
     return _parse_yaml(text, str(path))
+
+
+# A configuration is a few kilobytes: anything past this is not one.
+_MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 def _file_name(path: Path) -> str:
@@ -777,7 +791,7 @@ def _parse_yaml(text: str, origin: str | None) -> object:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())  # one line
         raise ConfigError(f"malformed YAML{where}: {problem}", source=origin) from None
     except ValueError as error:  # an int of more digits than Python converts
         raise ConfigError(f"malformed YAML: {error}", source=origin) from None

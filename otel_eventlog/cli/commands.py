@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
 import os
 import signal
@@ -18,6 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -32,27 +35,53 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with `argv` (by default ``sys.argv[1:]``) and return the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
+    """Run the command line with `argv` (by default ``sys.argv[1:]``) and return the exit status.
+
+    Errors are one line on stderr with status 1, usage errors status 2, Ctrl-C status 130.
+    """
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C interrupts every command, even one started with SIGINT ignored (a background job).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
         status: int = args.run(args)
+    except KeyboardInterrupt:
+        return 130
     except BrokenPipeError:  # `otel-eventlog demo | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        _quiet_stdout()
         return 0
+    except OSError as error:  # writing to standard output: a full disk, say
+        _quiet_stdout()
+        print(f"otel-eventlog: error: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return 1
     return status
 
 
+def _quiet_stdout() -> None:
+    """Send what is left for standard output nowhere, so that the flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="otel-eventlog",
         description="A live, bounded activity feed of OpenTelemetry events.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     check = commands.add_parser(
         "check-config",
         help="validate a YAML config file and print the effective configuration",
@@ -134,7 +163,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _count(least: int, most: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < least or (most is not None and int(text) > most):
+        if (
+            not (text.isascii() and text.isdigit())
+            or int(text) < least
+            or (most is not None and int(text) > most)
+        ):
             expected = f">= {least}" if most is None else f"from {least} to {most}"
             raise argparse.ArgumentTypeError(f"expected an integer {expected}, got {text!r}")
         return int(text)
@@ -143,7 +176,7 @@ def _count(least: int, most: int | None = None) -> Callable[[str], int]:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"expected a TCP port from 0 to 65535, got {text!r}")
     return int(text)
 
@@ -170,18 +203,17 @@ def _demo(args: argparse.Namespace) -> int:
             port=DEFAULT_PORT if args.port is None else args.port,
             any_port_if_taken=args.port is None,
         )
-    except BrokenPipeError:  # the reader of the feed went: `main` ends quietly
-        raise
-    except OSError as error:  # the port asked for is taken
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise  # writing the feed failed (a closed pipe, a full disk): `main` says so
+        # The port asked for is taken, or not this process's to use.
         print(
             f"otel-eventlog: error: cannot listen on 127.0.0.1:{args.port}: {error.strerror}", file=sys.stderr
         )
         return 1
-    except (ConfigError, ImportError) as error:
+    except (EventLogError, ImportError) as error:  # a bad config; Redis unreachable; a missing extra
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     return 0
 
 

@@ -53,7 +53,10 @@ def tail(
         TailError: If the first connection fails or the server refuses the request; dropped
             connections later on are retried.
     """
-    stream = _Stream(url, kinds, token, timeout)
+    try:
+        stream = _Stream(url, kinds, token, timeout)
+    except (ValueError, UnicodeError) as error:  # a host, path or token no request can carry
+        raise TailError(f"cannot follow {_shown(url)}: {_shown(str(error))}") from None
     follower = _Follower(out, since, count, event_json if as_json else event_line)
     connected = False
     trouble = _Trouble(out, retry_seconds)
@@ -69,7 +72,7 @@ def tail(
             if not connected:
                 raise
             trouble.note(f"{error}; retrying until it can")
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
             if not connected:
                 raise TailError(f"cannot follow {url}: {_described(error, stream.first_answer)}") from None
             problem = _described(error, stream.first_answer)
@@ -193,14 +196,31 @@ class _Follower:
         self.printed = 0
 
     def follow(self, response: http.client.HTTPResponse) -> bool:
-        """Print the stream's events; return True once `count` are printed, False when it ends."""
+        """Print the stream's events; return True once `count` are printed, False when it ends.
+
+        Raises:
+            TailError: If the server sends what is not an Activity stream.
+        """
+        try:
+            return self._follow(response)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as error:
+            raise TailError(
+                f"the server sent what is not an Activity stream ({type(error).__name__})"
+            ) from None
+
+    def _follow(self, response: http.client.HTTPResponse) -> bool:
         for kind, data, event_id in _messages(response):
             if kind == "hello":
                 self.epoch = data["epoch"]
                 if self.last_id is not None and "-" not in self.last_id:  # a bare --since: this log's
                     self.last_id = f"{self.epoch}-{self.last_id}"
-            elif kind == "reset":
+            elif kind == "reset" and data.get("reason") == "epoch":
                 print("# the server's event log was restarted: following it from its start", file=self.out)
+            elif kind == "reset":
+                print(
+                    "# the cursor is past the server's newest event: following its log from its start",
+                    file=self.out,
+                )
             elif kind == "gap":
                 print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
             elif event_id is not None:
@@ -211,12 +231,19 @@ class _Follower:
         return False
 
 
+def _shown(text: str) -> str:
+    """Return `text` for a one-line message: control characters escaped, at most 200 characters."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown if len(shown) <= 200 else f"{shown[:200]}..."
+
+
 def _refusal(response: http.client.HTTPResponse, token_given: bool) -> str:
     body = response.read()
     try:
         message = json.loads(body)["message"]
     except (ValueError, KeyError, TypeError):  # not an Activity server's answer: its page is no message
         message = f"{response.reason} (is this an otel-eventlog Activity server?)"
+    message = _shown(str(message))
     hint = ""
     if response.status == 401:
         hint = " (the token given was refused)" if token_given else " (pass --token)"
