@@ -561,3 +561,17 @@ def test_check_config_of_an_endless_file_fails_naming_it() -> None:
         result.stderr
         == "otel-eventlog: error: /dev/zero: config file larger than 16 MiB: not a configuration\n"
     )
+
+
+def test_tail_keeps_one_line_per_event_whatever_the_kind_holds() -> None:
+    """A kind or key holding a newline is shown escaped: one event, one line."""
+    log = InMemoryEventLog()
+    log.append("turn\nstarted", {"a\nb": 1})
+    server = start_activity_server(log, 0)
+    try:
+        result = run("tail", server.url, "--since", "0", "--count", "1")
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert '"turn\\nstarted"' in result.stdout

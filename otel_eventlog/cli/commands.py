@@ -237,8 +237,9 @@ def _serve(args: argparse.Namespace) -> int:
             allow_unauthenticated=activity.allow_unauthenticated,
         )
     except OSError as error:  # the address: in use, not this host's, not resolvable
+        host = f"[{addr}]" if ":" in addr else addr
         print(
-            f"otel-eventlog: error: cannot listen on {addr}:{port}: {error.strerror or error}",
+            f"otel-eventlog: error: cannot listen on {host}:{port}: {error.strerror or error}",
             file=sys.stderr,
         )
         return 1
