@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from otel_eventlog import Event, Page
+from otel_eventlog.backends import Observable
 
 
 class ManualClock:
@@ -248,3 +249,11 @@ def _hex(value: str | int | None, digits: int, name: str) -> str | None:
     raise (ValueError if isinstance(value, (str, int)) else TypeError)(
         f"{name} must be {digits} lower-case hex digits"
     )
+
+
+def until_a_reader_waits(log: Observable, timeout: float = 30.0) -> None:
+    """Return once a reader waits on `log`: the only sign of it is the count in its stats."""
+    deadline = time.monotonic() + timeout
+    while log.stats()["waiting_readers"] == 0:
+        assert time.monotonic() < deadline, "no reader came to wait"
+        time.sleep(0.01)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from otel_eventlog import InMemoryEventLog, __version__, start_activity_server
+from tests.helpers import until_a_reader_waits
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -464,10 +465,8 @@ def test_tail_says_once_that_the_server_is_gone_and_once_that_it_is_back() -> No
         target=lambda: done.append(tail(server.url, out=out, since=1, count=1, retry_seconds=0.01))
     )
     follower.start()
+    until_a_reader_waits(log)  # tail follows the stream
     deadline = time.monotonic() + 30
-    while log.stats()["waiting_readers"] == 0:  # tail follows the stream
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
     server.close()
     while "connection lost" not in out.getvalue():
         assert time.monotonic() < deadline, out.getvalue()

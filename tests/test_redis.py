@@ -31,7 +31,7 @@ from otel_eventlog import (
 )
 from otel_eventlog.errors import BackendError
 from tests import redis_server
-from tests.helpers import ManualClock
+from tests.helpers import ManualClock, until_a_reader_waits
 from tests.redis_server import RedisServer, stream_name
 
 WAIT = 30.0  # seconds: only ever reached when a test fails
@@ -103,14 +103,6 @@ def stored_fields(url: str, stream: str) -> list[dict[str, str]]:
         {key.decode(): value.decode() for key, value in fields.items()}
         for _, fields in raw(url, "XRANGE", stream, "-", "+")
     ]
-
-
-def until_a_reader_waits(log: RedisEventLog) -> None:
-    """Return once a reader waits on `log`: the only sign of it is the count in its stats."""
-    deadline = time.monotonic() + WAIT
-    while log.stats()["waiting_readers"] == 0:
-        assert time.monotonic() < deadline, "no reader came to wait"
-        time.sleep(0.01)
 
 
 def raw(url: str, *command: str) -> Any:
