@@ -31,13 +31,17 @@ def test_agent_example_prints_live_events_from_open_session_spans() -> None:
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("#") and line[1].isdigit()]
     kinds = [line.split()[2] for line in lines]
-    assert kinds.count("session.started") == kinds.count("session.ended") == 2
+    assert kinds.count("session.started") == kinds.count("session.ended") >= 2
     assert "turn.started" in kinds
     assert "tool.called" in kinds or "turn.completed" in kinds
-    # The session spans end only when the run does: events read while they were open come first.
-    assert max(i for i, k in enumerate(kinds) if k == "session.started") < kinds.index("session.ended")
+    # Each session's start is read while its span is open: before its end, which the span's end brings.
+    traces = [line.split()[-1] for line in lines]
+    for trace in set(traces):
+        story = [kind for kind, t in zip(kinds, traces) if t == trace]
+        assert story[0] == "session.started", story
+        assert story[-1] == "session.ended", story
     ids = [int(line.split()[0][1:]) for line in lines]
-    assert ids == sorted(ids) == list(range(1, len(ids) + 1))  # each event once, by cursor
+    assert ids == sorted(set(ids))  # each event once, by cursor (the span.* entries are not printed)
 
 
 def test_event_log_benchmark_prints_its_ratios() -> None:

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import errno
 import logging
+import math
 import os
 import signal
 import sys
@@ -99,13 +100,15 @@ def _parser() -> argparse.ArgumentParser:
         help="run a simulated agent and print its Activity feed live",
         description=(
             "Run a simulated AI agent instrumented with OpenTelemetry (concurrent sessions in "
-            "long-lived spans, turns, tool calls) and print its Activity feed, read from the event "
-            "log by cursor, as it arrives. Set OTEL_EXPORTER_OTLP_ENDPOINT to export the spans "
-            "over OTLP/HTTP too."
+            "long-lived spans, turns, model calls, tool calls), serve its live Activity page and "
+            "print its feed, read from the event log by cursor, as it arrives, until interrupted. "
+            "Set OTEL_EXPORTER_OTLP_ENDPOINT to export the spans over OTLP/HTTP too."
         ),
     )
     demo.add_argument("--config", metavar="FILE", help="a YAML config file (default: a small in-memory log)")
-    demo.add_argument("--duration", type=_positive, default=10.0, help="seconds to run (default 10)")
+    demo.add_argument(
+        "--duration", type=_positive, metavar="S", help="stop after S seconds (default: run until interrupted)"
+    )
     demo.add_argument(
         "--sessions",
         type=_count(1, 32),
@@ -197,7 +200,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         run_demo(
             None if args.config is None else Path(args.config),
-            duration=args.duration,
+            duration=math.inf if args.duration is None else args.duration,
             sessions=args.sessions,
             out=sys.stdout,
             port=DEFAULT_PORT if args.port is None else args.port,

@@ -1,61 +1,79 @@
 """A simulated AI agent, instrumented with OpenTelemetry, and its Activity feed read by cursor.
 
 `run_demo` is what ``otel-eventlog demo`` and ``examples/agent.py`` run. Several sessions work at once,
-each inside a long-lived ``session`` span that stays open for the whole run; each turn is a child span
-with ``turn.started`` and ``turn.completed`` events, and each tool call is a stdlib log record that
-names its event (``extra={"event_name": "tool.called"}``). A reader follows the event log by cursor and
-prints each event as it arrives: the ``session.started`` lines show up while their spans are still
-open. When ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, the spans are also exported over OTLP/HTTP.
+each inside a ``session`` span that stays open for its few turns; when one ends, another begins. Each
+turn is a child span with ``turn.started`` and ``turn.completed`` events, one GenAI ``chat`` call (a
+span with the ``gen_ai.*`` attributes an instrumentation records, messages included) and tool calls,
+each a stdlib log record that names its event (``extra={"event_name": "tool.called"}``). A reader
+follows the event log by cursor and prints the session, turn and tool events as they arrive: the
+``session.started`` lines show up while their spans are still open. ``span.started`` and
+``span.ended`` entries are in the log too, for the Activity page's *Running now* panel. When
+``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, the spans are also exported over OTLP/HTTP.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
+import math
 import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import SpanKind, Tracer
 
 from otel_eventlog.activity import ActivityServer, start_activity_server
 from otel_eventlog.backends import EventLog
 from otel_eventlog.cli._lines import event_line
 from otel_eventlog.pipeline import configure, unconfigure
 
-__all__ = ["DEFAULT_CONFIG", "run_demo"]
+__all__ = ["DEFAULT_CONFIG", "STORY", "run_demo"]
 
-#: The configuration the demo uses when given none: a small log, every event, the default capture.
+#: The configuration the demo uses when given none: a small log, every event, span lifecycle entries.
 DEFAULT_CONFIG = """
 observability:
   event_log:
     backend: memory
     ttl_seconds: 600
-    max_entries: 1000
+    max_entries: 5000
+    capture:
+      span_lifecycle: true
 """
 
+#: The kinds the demo prints: the agent's story. The page shows the model calls and spans too.
+STORY = ("session.*", "turn.*", "tool.*")
+
 _TOOLS = ("search", "read_file", "run_tests", "summarize")
+_PROMPTS = (
+    "Why does test_parse fail on an empty file?",
+    "Summarise the open pull requests.",
+    "Find where the retry delay is set.",
+    "Draft a changelog entry for the fix.",
+)
 
 
 def run_demo(
     config: str | os.PathLike[str] | None = None,
     *,
-    duration: float = 5.0,
+    duration: float = math.inf,
     sessions: int = 3,
     out: TextIO,
     port: int | None = None,
     any_port_if_taken: bool = False,
     seed: int | None = None,
 ) -> int:
-    """Run the simulated agent for `duration` seconds and print its Activity feed to `out`.
+    """Run the simulated agent for `duration` seconds (or until interrupted) and print its feed to `out`.
 
     Args:
         config: The YAML configuration (a path or text); by default `DEFAULT_CONFIG`.
-        duration: How long the agent works, in seconds.
+        duration: How long the agent works, in seconds; ``math.inf``: until interrupted.
         sessions: How many sessions work at once.
         out: Where the feed is printed.
         port: Also serve the feed over HTTP (the Activity page) on this port of 127.0.0.1 (``0``:
@@ -81,15 +99,25 @@ def run_demo(
         print(f"# the Activity page: {server.page_url}", file=out)
     logger = logging.getLogger("demo.agent")  # its records reach the event log's handler on the root
     logger.setLevel(logging.INFO)
-    print(f"# {sessions} agent sessions for {duration:g}s; {exporting}", file=out)
-    print("# the session spans stay open until the end: their events arrive while they are open\n", file=out)
+    until = "until interrupted (Ctrl-C)" if math.isinf(duration) else f"for {duration:g}s"
+    print(f"# {sessions} agent sessions at a time, {until}; {exporting}", file=out)
+    print("# each session span stays open for its turns: its events arrive while it is open", file=out)
+    print(f"# printed here: {', '.join(STORY)}; the page also shows model calls and running spans\n", file=out)
     stop = threading.Event()
     rng = random.Random(seed)
+    numbers = itertools.count(1).__next__  # one number per session, across the slots
+    lock = threading.Lock()
+
+    def next_number() -> int:
+        with lock:
+            return numbers()
+
+    tracer = provider.get_tracer("otel_eventlog.demo")
     agents = [
         threading.Thread(
-            target=_session,
-            args=(provider.get_tracer("otel_eventlog.demo"), logger, n + 1, rng.random(), stop),
-            name=f"session-{n + 1}",
+            target=_slot,
+            args=(tracer, logger, next_number, random.Random(rng.random()), stop),
+            name=f"agent-{n + 1}",
         )
         for n in range(sessions)
     ]
@@ -136,25 +164,83 @@ def _add_otlp_export(provider: TracerProvider) -> str:
     return "spans exported over OTLP/HTTP as well"
 
 
-def _session(tracer: Tracer, logger: logging.Logger, number: int, pace: float, stop: threading.Event) -> None:
-    rng = random.Random(number)
+def _slot(
+    tracer: Tracer,
+    logger: logging.Logger,
+    next_number: Callable[[], int],
+    rng: random.Random,
+    stop: threading.Event,
+) -> None:
+    """Run one session after another, until `stop`."""
+    pace = rng.random()
+    while not stop.is_set():
+        _session(tracer, logger, next_number(), rng.randint(4, 8), pace, rng, stop)
+        stop.wait(0.5 + pace)  # a pause before the next user comes
+
+
+def _session(
+    tracer: Tracer,
+    logger: logging.Logger,
+    number: int,
+    turns: int,
+    pace: float,
+    rng: random.Random,
+    stop: threading.Event,
+) -> None:
     with tracer.start_as_current_span("session", attributes={"session": number}) as session:
         session.add_event("session.started", {"session": number})
         turn = 0
-        while not stop.is_set():
+        while turn < turns and not stop.is_set():
             turn += 1
             with tracer.start_as_current_span("turn", attributes={"turn": turn}) as span:
                 span.add_event("turn.started", {"session": number, "turn": turn})
+                tokens = _chat(tracer, rng, pace, stop)
                 for _ in range(rng.randint(0, 2)):
                     tool = rng.choice(_TOOLS)
                     logger.info(
                         "calling %s", tool, extra={"event_name": "tool.called", "tool": tool, "turn": turn}
                     )
                     stop.wait(0.05 + 0.1 * pace)  # the tool's work
-                tokens = rng.randint(50, 800)
                 span.add_event("turn.completed", {"session": number, "turn": turn, "tokens": tokens})
             stop.wait(0.3 + 0.4 * pace)  # the user thinks
         session.add_event("session.ended", {"session": number, "turns": turn})
+
+
+def _chat(tracer: Tracer, rng: random.Random, pace: float, stop: threading.Event) -> int:
+    """Make one simulated model call, recorded as the GenAI semantic conventions describe it."""
+    prompt = rng.choice(_PROMPTS)
+    input_tokens, output_tokens = rng.randint(40, 600), rng.randint(10, 200)
+    with tracer.start_as_current_span("chat demo-model", kind=SpanKind.CLIENT) as span:
+        span.set_attributes(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "demo",
+                "gen_ai.request.model": "demo-model",
+                "gen_ai.input.messages": json.dumps(
+                    [{"role": "user", "parts": [{"type": "text", "content": prompt}]}]
+                ),
+            }
+        )
+        stop.wait(0.1 + 0.3 * pace)  # the model thinks
+        answer = f"Done: {prompt.rstrip('?.').lower()}, in {output_tokens} tokens."
+        span.set_attributes(
+            {
+                "gen_ai.response.model": "demo-model-2026-01",
+                "gen_ai.response.finish_reasons": ("stop",),
+                "gen_ai.usage.input_tokens": input_tokens,
+                "gen_ai.usage.output_tokens": output_tokens,
+                "gen_ai.output.messages": json.dumps(
+                    [
+                        {
+                            "role": "assistant",
+                            "parts": [{"type": "text", "content": answer}],
+                            "finish_reason": "stop",
+                        }
+                    ]
+                ),
+            }
+        )
+    return input_tokens + output_tokens
 
 
 def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> tuple[int | None, int]:
@@ -164,7 +250,7 @@ def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> 
     """
     printed = 0
     while True:
-        page = log.read(since=cursor, wait=max(0.0, until - time.monotonic()))
+        page = log.read(since=cursor, kinds=STORY, wait=max(0.0, until - time.monotonic()))
         if page.missed:
             print(f"  ... {page.missed} events were evicted before they could be read", file=out)
         for event in page.events:
