@@ -25,7 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 10_000
 
 
-def _browser_missing() -> str | None:
+def browser_missing() -> str | None:
     if not shutil.which(CHROMIUM):
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     try:
@@ -38,7 +38,7 @@ def _browser_missing() -> str | None:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """A headless Chromium, or a skip (a failure when a browser is required)."""
-    missing = _browser_missing()
+    missing = browser_missing()
     if missing is not None:
         if os.environ.get("OTEL_EVENTLOG_REQUIRE_BROWSER") == "1":
             pytest.fail(f"OTEL_EVENTLOG_REQUIRE_BROWSER=1 but {missing}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +40,7 @@ def test_agent_example_prints_live_events_from_open_session_spans() -> None:
     # Each session's start is read while its span is open: before its end, which the span's end brings.
     traces = [line.split()[-1] for line in lines]
     for trace in set(traces):
-        story = [kind for kind, t in zip(kinds, traces) if t == trace]
+        story = [kind for kind, t in zip(kinds, traces, strict=True) if t == trace]
         assert story[0] == "session.started", story
         assert story[-1] == "session.ended", story
     ids = [int(line.split()[0][1:]) for line in lines]
@@ -65,6 +68,21 @@ def test_activity_benchmark_prints_its_figures() -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"^/activity / fixed JSON requests per second\s+\d+\.\d\d", result.stdout, re.MULTILINE)
     assert re.search(r"append -> SSE client, 20 events\s+median \d+\.\d\d ms", result.stdout)
+
+
+def test_page_benchmark_prints_its_frame_times() -> None:
+    """A quick run of the Activity page benchmark prints the frame times and their ratios."""
+    from tests.test_activity_page import browser_missing
+
+    missing = browser_missing()
+    if missing is not None:
+        if os.environ.get("OTEL_EVENTLOG_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"OTEL_EVENTLOG_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    result = run_script("benchmarks/bench_page.py", "--quick")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^Activity page, during the flood\s+median\s+\d+\.\d ms", result.stdout, re.M)
+    assert re.search(r"^Activity page / baseline, p95 frame time\s+\d+\.\d\d  \(target", result.stdout, re.M)
 
 
 def test_redis_benchmark_prints_its_figures() -> None:
