@@ -19,7 +19,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_eventlog import Entry, EventLogSpanProcessor, InMemoryEventLog, start_activity_server
+from otel_eventlog import Entry, EventLogSpanProcessor, InMemoryEventLog, RedisEventLog, start_activity_server
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 10_000
@@ -193,6 +193,34 @@ def test_running_now_shows_open_spans_from_the_log_with_age_and_latest_event(bro
                 provider.shutdown()
 
 
+def test_running_now_and_grouping_work_on_the_shared_redis_feed(browser: Any) -> None:
+    """A page served by one process shows what another process's tracer is running, through Redis."""
+    from tests import redis_server
+
+    url, stream = redis_server.shared().url, redis_server.stream_name()
+    writer, reader = RedisEventLog(url, stream=stream), RedisEventLog(url, stream=stream)
+    provider = TracerProvider()
+    provider.add_span_processor(EventLogSpanProcessor(writer, span_lifecycle=True, live_interval=0.05))
+    try:
+        with start_activity_server(reader, port=0) as server:
+            page = _open(browser, server.url)
+            try:
+                with provider.get_tracer("test").start_as_current_span("agent run") as span:
+                    span.add_event("session.started", {"session": "s-9"})
+                    page.wait_for_selector("#running-list .span .name:text-is('agent run')", timeout=WAIT_MS)
+                    page.select_option("#view", "trace")
+                    title = page.wait_for_selector("#events .group .title b", timeout=WAIT_MS)
+                    assert title is not None
+                    assert title.inner_text().startswith("session s-9 · trace ")
+                page.wait_for_selector("#running-list .hint:text-is('Nothing is running.')", timeout=WAIT_MS)
+            finally:
+                page.close()
+    finally:
+        provider.shutdown()
+        writer.close()
+        reader.close()
+
+
 def test_running_now_says_what_it_needs_when_the_log_has_no_span_entries(browser: Any) -> None:
     """Without span.started / span.ended entries the panel names the setting that brings them."""
     log = InMemoryEventLog()
@@ -345,6 +373,7 @@ def test_the_page_says_plainly_when_events_were_missed(browser: Any) -> None:
             page.wait_for_selector("#missed:visible", timeout=WAIT_MS)
             assert page.inner_text("#missed").startswith("7 event(s) were missed")
             assert page.locator("#events .row[data-kind='tick']").count() == 3
+            assert page.inner_text("#events .row.gap") == "⋯ 7 event(s) missed here ⋯"  # where, in the feed
         finally:
             page.close()
 
