@@ -234,6 +234,28 @@ def test_running_now_says_what_it_needs_when_the_log_has_no_span_entries(browser
             page.close()
 
 
+def test_span_entries_feed_running_now_and_show_in_the_feed_on_request(browser: Any) -> None:
+    """span.started / span.ended rows stay out of the feed unless asked for; the page says so when empty."""
+    log = InMemoryEventLog()
+    log.append("span.started", {"name": "session"}, trace_id=TRACE_A, span_id="00f067aa0ba902b7")
+    with start_activity_server(log, port=0) as server:
+        page = _open(browser, server.url)
+        try:
+            page.wait_for_selector("#running-list .span .name:text-is('session')", timeout=WAIT_MS)
+            assert page.inner_text("#empty").startswith(
+                "Only span.started / span.ended entries so far: tick “span entries” to see them (1 event is"
+            )
+            page.check("#spans")
+            assert _rows(page, "span.started").count() == 1
+            log.append("turn.started", {"session": "s-1"}, trace_id=TRACE_A, span_id="00f067aa0ba902b7")
+            page.wait_for_selector(
+                "#running-list .span:has-text('session s-1'):has-text('latest: turn.started')",
+                timeout=WAIT_MS,
+            )
+        finally:
+            page.close()
+
+
 def test_pause_holds_new_events_and_counts_them_until_resumed(browser: Any) -> None:
     """While paused, new events wait and the button counts them; resuming shows them."""
     log = InMemoryEventLog()
