@@ -600,3 +600,29 @@ def test_tail_keeps_one_line_per_event_whatever_the_kind_holds() -> None:
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
     assert '"turn\\nstarted"' in result.stdout
+
+
+def test_tail_waits_out_a_quiet_stream_longer_than_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once streaming, only `timeout` of silence counts as a lost stream, not the first answer's limit."""
+    import io
+    import threading
+    import time
+
+    from otel_eventlog.cli import tail as tail_module
+
+    monkeypatch.setattr(tail_module, "_FIRST_ANSWER", 0.1)  # a quiet stream outlasts it many times
+    log = InMemoryEventLog()
+    log.append("first")
+    out = io.StringIO()
+    with start_activity_server(log, 0) as server:
+        done: list[int] = []
+        follower = threading.Thread(
+            target=lambda: done.append(tail_module.tail(server.url, out=out, count=2, timeout=30))
+        )
+        follower.start()
+        until_a_reader_waits(log)  # the first event is printed and the stream is quiet
+        time.sleep(0.5)  # the silence itself: five times the first answer's limit
+        log.append("second")
+        follower.join(30)
+    assert done == [2]
+    assert [line.split()[2] for line in out.getvalue().splitlines()] == ["first", "second"]

@@ -9,7 +9,7 @@ from typing import Any
 from otel_eventlog.activity import encode_json
 from otel_eventlog.event import Event
 
-__all__ = ["event_json", "event_line"]
+__all__ = ["display_name", "event_json", "event_line"]
 
 
 def event_line(event: Event) -> str:
@@ -21,13 +21,17 @@ def event_line(event: Event) -> str:
     clock = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
     millis = int(event.timestamp * 1000) % 1000
     fields = " ".join(
-        f"{_name(str(key))}={_shown(value)}" for key, value in event.payload.items() if key != "message"
+        f"{display_name(str(key))}={_shown(value)}"
+        for key, value in event.payload.items()
+        if key != "message"
     )
     trace = f"trace={event.trace_id[:8]}" if event.trace_id else ""
-    return f"#{event.id:<4} {clock}.{millis:03d}  {_name(event.kind):<16} {fields:<40} {trace}".rstrip()
+    return (
+        f"#{event.id:<4} {clock}.{millis:03d}  {display_name(event.kind):<16} {fields:<40} {trace}".rstrip()
+    )
 
 
-def _name(name: str) -> str:
+def display_name(name: str) -> str:
     """Return a kind or key as it is, or quoted with escapes if it holds what would break the line."""
     return name if name.isprintable() else json.dumps(name, ensure_ascii=False)
 

@@ -107,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--config", metavar="FILE", help="a YAML config file (default: a small in-memory log)")
     demo.add_argument(
-        "--duration", type=_positive, metavar="S", help="stop after S seconds (default: run until interrupted)"
+        "--duration",
+        type=_positive,
+        metavar="S",
+        help="stop after S seconds (default: run until interrupted)",
     )
     demo.add_argument(
         "--sessions",
@@ -160,7 +163,13 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument(
         "--json", action="store_true", help="print each event as one line of JSON, as /activity sends it"
     )
-    tail.set_defaults(run=_tail)
+    tail.add_argument(
+        "--running",
+        action="store_true",
+        help="print what is running now instead (spans started and not ended, by trace, with their age "
+        "and latest event), as it changes; --count counts these snapshots",
+    )
+    tail.set_defaults(run=_tail, parser=tail)
     return parser
 
 
@@ -281,6 +290,19 @@ def _reachable(build: Callable[[], EventLog]) -> EventLog:
 
 def _tail(args: argparse.Namespace) -> int:
     token = args.token if args.token is not None else os.environ.get("OTEL_EVENTLOG_ACTIVITY_TOKEN") or None
+    if args.running:
+        for given, flag in (
+            (args.kind, "--kind"),
+            (args.since is not None, "--since"),
+            (args.json, "--json"),
+        ):
+            if given:
+                print(
+                    f"otel-eventlog tail: error: {flag} does not apply to --running, which reads the whole "
+                    "log (see otel-eventlog tail --help)",
+                    file=sys.stderr,
+                )
+                return 2
     try:
         tail(
             args.url,
@@ -290,6 +312,7 @@ def _tail(args: argparse.Namespace) -> int:
             token=token,
             count=args.count,
             as_json=args.json,
+            running=args.running,
         )
     except TailError as error:
         print(f"otel-eventlog: error: {error}", file=sys.stderr)

@@ -102,7 +102,9 @@ def run_demo(
     until = "until interrupted (Ctrl-C)" if math.isinf(duration) else f"for {duration:g}s"
     print(f"# {sessions} agent sessions at a time, {until}; {exporting}", file=out)
     print("# each session span stays open for its turns: its events arrive while it is open", file=out)
-    print(f"# printed here: {', '.join(STORY)}; the page also shows model calls and running spans\n", file=out)
+    print(
+        f"# printed here: {', '.join(STORY)}; the page also shows model calls and running spans\n", file=out
+    )
     stop = threading.Event()
     rng = random.Random(seed)
     numbers = itertools.count(1).__next__  # one number per session, across the slots
@@ -174,13 +176,14 @@ def _slot(
     """Run one session after another, until `stop`."""
     pace = rng.random()
     while not stop.is_set():
-        _session(tracer, logger, next_number(), rng.randint(4, 8), pace, rng, stop)
+        _session(tracer, logger, number=next_number(), turns=rng.randint(4, 8), pace=pace, rng=rng, stop=stop)
         stop.wait(0.5 + pace)  # a pause before the next user comes
 
 
 def _session(
     tracer: Tracer,
     logger: logging.Logger,
+    *,
     number: int,
     turns: int,
     pace: float,

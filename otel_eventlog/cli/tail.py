@@ -2,7 +2,9 @@
 
 What ``otel-eventlog tail URL`` runs. It reads ``/activity/stream`` with the standard library's HTTP
 client, resumes after a dropped connection from the last event it printed (``Last-Event-ID``), says
-when events were missed, and starts over when the server's log was restarted (a new epoch).
+when events were missed, and starts over when the server's log was restarted (a new epoch). With
+``--running`` it shows, instead, what is running now: it reads the log's history through ``/activity``,
+then follows the stream, and prints the running spans, grouped by trace, as they change.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import contextlib
 import functools
 import http.client
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
 
 from otel_eventlog.cli._lines import event_json, event_line
+from otel_eventlog.cli._running import Running
 from otel_eventlog.errors import TailError
 from otel_eventlog.event import Event
 
@@ -34,6 +39,8 @@ def tail(
     retry_seconds: float = 1.0,
     timeout: float = 60.0,
     as_json: bool = False,
+    running: bool = False,
+    refresh: float = 1.0,
 ) -> int:
     """Print the events of the Activity stream at `url` as they come; return how many were printed.
 
@@ -48,36 +55,75 @@ def tail(
         timeout: Seconds of silence (heartbeats included) after which the connection counts as lost.
         as_json: Print each event as one line of JSON (its wire form) instead of a readable line;
             the notes about restarts and missed events still start with ``#``.
+        running: Print what is running now instead of the events: the spans started and not ended,
+            grouped by trace, with their age and latest event, once the log's history is read and
+            then as they change (every `refresh` seconds at most; on a terminal, every `refresh`
+            seconds, in place). `count` counts these snapshots; `kinds`, `since` and `as_json` do
+            not apply. Returns how many snapshots were printed.
+        refresh: Seconds between two snapshots of `running`.
 
     Raises:
         TailError: If the first connection fails or the server refuses the request; dropped
             connections later on are retried.
     """
     try:
-        stream = _Stream(url, kinds, token, timeout)
+        stream = _Stream(url, () if running else kinds, token, timeout)
     except (ValueError, UnicodeError) as error:  # a host, path or token no request can carry
         raise TailError(f"cannot follow {_shown(url)}: {_shown(str(error))}") from None
-    follower = _Follower(out, since, count, event_json if as_json else event_line)
-    connected = False
+    view, resume = _view(
+        stream, url, out, count=count, since=since, as_json=as_json, running=running, refresh=refresh
+    )
+    if view.done.is_set():  # --running --count 1: the first snapshot was all
+        return view.shown
+    follower = _Follower(out, resume, view)
+    connected = running  # the history was read: the server is there
     trouble = _Trouble(out, retry_seconds)
-    while True:
-        try:
-            with stream.open(follower.last_id) as response:
-                connected = True
-                trouble.over()
-                if follower.follow(response):
-                    return follower.printed
-            trouble.note("the stream ended; reconnecting")
-        except _Unavailable as error:  # the server is up, its log is not, for now
-            if not connected:
-                raise
-            trouble.note(f"{error}; retrying until it can")
-        except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
-            if not connected:
-                raise TailError(f"cannot follow {url}: {_described(error, stream.first_answer)}") from None
-            problem = _described(error, stream.first_answer)
-            trouble.note(f"connection lost ({problem}); reconnecting until the server is back")
-        time.sleep(trouble.pause())  # a pause before retrying, not a wait for some state
+    try:
+        while True:
+            try:
+                with stream.open(follower.last_id) as response:
+                    connected = True
+                    trouble.over()
+                    if follower.follow(response) or view.done.is_set():
+                        return view.shown
+                trouble.note("the stream ended; reconnecting")
+            except _Unavailable as error:  # the server is up, its log is not, for now
+                if not connected:
+                    raise
+                trouble.note(f"{error}; retrying until it can")
+            except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
+                if view.done.is_set():
+                    return view.shown
+                if not connected:
+                    raise TailError(
+                        f"cannot follow {url}: {_described(error, stream.first_answer)}"
+                    ) from None
+                problem = _described(error, stream.first_answer)
+                trouble.note(f"connection lost ({problem}); reconnecting until the server is back")
+            time.sleep(trouble.pause())  # a pause before retrying, not a wait for some state
+    finally:
+        view.close()
+
+
+def _view(
+    stream: _Stream,
+    url: str,
+    out: TextIO,
+    *,
+    count: int | None,
+    since: int | None,
+    as_json: bool,
+    running: bool,
+    refresh: float,
+) -> tuple[_Lines | _Board, int | str | None]:
+    """Return what shows the stream, and where the stream resumes; for `running`, read the history first."""
+    if not running:
+        return _Lines(out, count, event_json if as_json else event_line), since
+    board = _Board(out, count, refresh, stream)
+    try:
+        return board, board.catch_up(stream)
+    except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
+        raise TailError(f"cannot follow {url}: {_described(error, stream.first_answer)}") from None
 
 
 class _Trouble:
@@ -135,12 +181,12 @@ class _Stream:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TailError(f"expected an http:// or https:// URL, got {url!r}")
         path = parts.path.rstrip("/")  # the forms a user pastes: the page, /activity, or the stream
-        if path.endswith("/activity"):
-            path += "/stream"
-        elif not path.endswith("/activity/stream"):
-            path += "/activity/stream"
+        path = path.removesuffix("/stream") if path.endswith("/activity/stream") else path
+        if not path.endswith("/activity"):
+            path += "/activity"
+        self._pages = path
         query = urlencode([("kind", kind) for kind in kinds])
-        self._target = f"{path}?{query}" if query else path
+        self._target = f"{path}/stream?{query}" if query else f"{path}/stream"
         self._connect = functools.partial(
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection,
             parts.hostname,
@@ -154,6 +200,40 @@ class _Stream:
         self._token_given = token is not None
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"
+        self._socket: socket.socket | None = None
+        self._hung_up = False
+
+    def page(self, since: int) -> dict[str, Any]:
+        """Return the page of the log after `since`, as ``/activity`` answers it (1,000 events at most).
+
+        Raises:
+            TailError: If the server answers with anything but a ``200``, or not with a page.
+        """
+        connection = self._connect()
+        try:
+            headers = {key: value for key, value in self._headers.items() if key != "Accept"}
+            connection.request(
+                "GET", f"{self._pages}?{urlencode({'since': since, 'limit': 1000})}", headers=headers
+            )
+            response = connection.getresponse()
+            if response.status == 503:
+                raise _Unavailable(_refusal(response, self._token_given))
+            if response.status != 200:
+                raise TailError(_refusal(response, self._token_given))
+            page = json.loads(response.read())
+            if not isinstance(page, dict) or not isinstance(page.get("events"), list):
+                raise TailError("the server sent what is not an Activity page")
+            return page
+        finally:
+            connection.close()
+
+    def hang_up(self) -> None:
+        """End the stream being read, and any opened later, from another thread: its reader sees it end."""
+        self._hung_up = True
+        sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     @contextlib.contextmanager
     def open(self, last_id: str | None) -> Iterator[http.client.HTTPResponse]:
@@ -168,35 +248,137 @@ class _Stream:
             if last_id is not None:
                 headers["Last-Event-ID"] = last_id
             connection.request("GET", self._target, headers=headers)
+            # The response reads this socket even once the connection lets go of it (the stream is
+            # sent with "Connection: close", and the connection then forgets its socket).
+            sock = connection.sock
             response = connection.getresponse()
-            if connection.sock is not None:  # it answered: from now on, silence means a lost stream
-                connection.sock.settimeout(self._timeout)
+            if sock is not None:  # it answered: from now on, only silence past `timeout` is a lost stream
+                sock.settimeout(self._timeout)
+                self._socket = sock
+                if self._hung_up:  # hung up before this socket was there to be shut
+                    self.hang_up()
             if response.status == 503:
                 raise _Unavailable(_refusal(response, self._token_given))
             if response.status != 200:
                 raise TailError(_refusal(response, self._token_given))
             yield response
         finally:
+            self._socket = None
             connection.close()
+
+
+class _Lines:
+    """Prints each event as a line, until `count` are printed."""
+
+    def __init__(self, out: TextIO, count: int | None, line: Callable[[Event], str]) -> None:
+        self._out = out
+        self._count = count
+        self._line = line
+        self.shown = 0
+        self.done = threading.Event()
+
+    def show(self, event: Event) -> bool:
+        """Print `event`; return True once `count` are printed."""
+        print(self._line(event), file=self._out, flush=True)
+        self.shown += 1
+        return self._count is not None and self.shown >= self._count
+
+    def restart(self) -> None:
+        """The log began again: nothing to forget."""
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
+
+
+class _Board:
+    """Prints what is running now, once the history is read, then as it changes."""
+
+    def __init__(self, out: TextIO, count: int | None, refresh: float, stream: _Stream) -> None:
+        self._out = out
+        self._count = count
+        self._refresh = refresh
+        self._stream = stream
+        self._terminal = out.isatty()
+        self._running = Running()
+        self._lock = threading.Lock()
+        self._ticker: threading.Thread | None = None
+        self.shown = 0
+        self.done = threading.Event()
+
+    def catch_up(self, stream: _Stream) -> str:
+        """Read the log's history through ``/activity``, print the first snapshot, start the ticker.
+
+        Returns:
+            Where the stream should resume: ``<epoch>-<cursor>``.
+        """
+        cursor, epoch = 0, None
+        while True:
+            page = stream.page(cursor)
+            if epoch is not None and page["epoch"] != epoch:  # the log began again meanwhile
+                self._running.clear()
+                cursor, epoch = 0, None
+                continue
+            epoch = page["epoch"]
+            for data in page["events"]:
+                self._running.track(Event(**data))
+            cursor = page["cursor"]
+            if not page["events"] or cursor >= page["latest_id"]:
+                break
+        self._print()
+        if not self.done.is_set():
+            self._ticker = threading.Thread(target=self._tick, name="otel-eventlog-tail-running", daemon=True)
+            self._ticker.start()
+        return f"{epoch}-{cursor}"
+
+    def show(self, event: Event) -> bool:
+        """Take `event` into account; the ticker prints."""
+        with self._lock:
+            self._running.track(event)
+        return self.done.is_set()
+
+    def restart(self) -> None:
+        """The log began again: forget what ran in the old one."""
+        with self._lock:
+            self._running.clear()
+
+    def close(self) -> None:
+        """Stop the ticker."""
+        self.done.set()
+
+    def _tick(self) -> None:
+        while not self.done.wait(self._refresh):
+            if self._terminal or self._running.changed:
+                self._print()
+        self._stream.hang_up()  # the reader, blocked on the stream, sees it end
+
+    def _print(self) -> None:
+        with self._lock:
+            lines = self._running.lines()
+            self._running.changed = False
+        text = "\n".join(lines)
+        if self._terminal:
+            text = "\x1b[H\x1b[J" + text  # in place, as top does
+        elif self.shown:
+            text = "\n" + text
+        print(text, file=self._out, flush=True)
+        self.shown += 1
+        if self._count is not None and self.shown >= self._count:
+            self.done.set()
 
 
 class _Follower:
     """Where the terminal reader stands, across connections."""
 
-    def __init__(
-        self, out: TextIO, since: int | None, count: int | None, line: Callable[[Event], str]
-    ) -> None:
+    def __init__(self, out: TextIO, since: int | str | None, view: _Lines | _Board) -> None:
         self.out = out
-        self.line = line
-        # Where to resume: the id of the last event printed, as the server sent it (``<epoch>-<id>``),
+        self.view = view
+        # Where to resume: the id of the last event shown, as the server sent it (``<epoch>-<id>``),
         # so that the server can tell when it is another log's and start this reader over.
         self.last_id = None if since is None else str(since)
-        self.count = count
         self.epoch: str | None = None
-        self.printed = 0
 
     def follow(self, response: http.client.HTTPResponse) -> bool:
-        """Print the stream's events; return True once `count` are printed, False when it ends.
+        """Show the stream's events; return True once the view has shown enough, False when it ends.
 
         Raises:
             TailError: If the server sends what is not an Activity stream.
@@ -216,17 +398,19 @@ class _Follower:
                     self.last_id = f"{self.epoch}-{self.last_id}"
             elif kind == "reset" and data.get("reason") == "epoch":
                 print("# the server's event log was restarted: following it from its start", file=self.out)
+                self.view.restart()
             elif kind == "reset":
                 print(
                     "# the cursor is past the server's newest event: following its log from its start",
                     file=self.out,
                 )
+                self.view.restart()
             elif kind == "gap":
                 print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
             elif event_id is not None:
-                print(self.line(Event(**data)), file=self.out, flush=True)
-                self.last_id, self.printed = event_id, self.printed + 1
-                if self.count is not None and self.printed >= self.count:
+                done = self.view.show(Event(**data))
+                self.last_id = event_id
+                if done:
                     return True
         return False
 
