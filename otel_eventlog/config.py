@@ -299,7 +299,35 @@ def _redis_url(value: object, path: str) -> str:
             "# or ? in a password must be percent-encoded)",
             path=path,
         )
+    problem = _redis_url_options(parts)
+    if problem is not None:
+        raise ConfigError(f"{problem}, in the Redis URL {public_url(value)!r}", path=path)
     return value
+
+
+def _redis_url_options(parts: urllib.parse.SplitResult) -> str | None:
+    """Return what redis-py would refuse in the URL's database and options, or None."""
+    database = parts.path.strip("/") if parts.scheme.lower() != "unix" else ""
+    if database and not (database.isascii() and database.isdigit()):
+        return f"expected a database number after the port, got {database!r}"
+    options = urllib.parse.parse_qs(parts.query)
+    if any(value not in ("2", "3") for value in options.get("protocol", ())):
+        return "expected protocol=2 or protocol=3"
+    if not parts.query:
+        return None
+    try:
+        from redis import connection  # noqa: PLC0415  # the optional extra, when installed
+    except ImportError:
+        return None
+    parse_url: Callable[[str], object] = connection.parse_url
+    scheme = parts.scheme.lower()
+    try:  # the options alone, on a URL without the password, whose parsing is checked above
+        parse_url(
+            f"{scheme}:///socket?{parts.query}" if scheme == "unix" else f"{scheme}://host/?{parts.query}"
+        )
+    except ValueError as error:  # "Invalid value for 'socket_timeout' in connection URL."
+        return str(error).rstrip(".").replace(" in connection URL", "")
+    return None
 
 
 def _stream(value: object, path: str) -> str:

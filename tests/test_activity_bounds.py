@@ -42,6 +42,34 @@ def test_an_address_beyond_loopback_needs_a_token_or_an_explicit_yes() -> None:
         pass
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_the_server_takes_an_ipv6_address_bare_or_in_brackets_and_a_name() -> None:
+    """``::1`` and ``[::1]`` (as URLs write it) serve on IPv6; ``localhost`` is loopback by what it names."""
+    if not _ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback interface")
+    for addr in ("::1", "[::1]"):
+        with start_activity_server(InMemoryEventLog(), port=0, addr=addr) as server:
+            assert server.url == f"http://[::1]:{server.port}/"
+            status, _ = request(server, "/activity", {"Host": f"[::1]:{server.port}"})
+            assert status == 200
+    with start_activity_server(InMemoryEventLog(), port=0, addr="localhost") as server:
+        assert server.url == f"http://localhost:{server.port}/"
+
+
+def test_an_address_that_names_nothing_is_an_oserror_naming_why() -> None:
+    """An unresolvable name fails as binding it would, before any word about tokens."""
+    with pytest.raises(OSError, match=r"Name or service not known|nodename nor servname"):
+        start_activity_server(InMemoryEventLog(), port=0, addr="nothing-here.invalid")
+
+
 def test_a_token_less_loopback_server_answers_loopback_host_names_only() -> None:
     """A page on another site cannot reach the feed through DNS rebinding: a foreign Host gets a 403."""
     with start_activity_server(InMemoryEventLog(), port=0) as server:

@@ -626,3 +626,30 @@ def test_tail_waits_out_a_quiet_stream_longer_than_the_first_answer(monkeypatch:
         follower.join(30)
     assert done == [2]
     assert [line.split()[2] for line in out.getvalue().splitlines()] == ["first", "second"]
+
+
+def test_serve_names_an_address_that_names_nothing() -> None:
+    """An unresolvable --addr is a listening error naming it, not a lecture about tokens."""
+    result = run("serve", "--addr", "nothing-here.invalid", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("otel-eventlog: error: cannot listen on nothing-here.invalid:0: ")
+    assert "token" not in result.stderr
+
+
+def test_check_config_without_a_file_checks_the_environment_and_the_named_file(tmp_path: Path) -> None:
+    """No FILE: the file OTEL_EVENTLOG_CONFIG names, else the defaults, with the variables applied."""
+    result = run("check-config", env={"OTEL_EVENTLOG_TTL_SECONDS": "5"})  # run() clears the others
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# the defaults and the OTEL_EVENTLOG_* variables: valid\n")
+    assert yaml.safe_load(result.stdout)["observability"]["event_log"]["ttl_seconds"] == 5
+    path = tmp_path / "obs.yaml"
+    path.write_text("observability:\n  event_log:\n    max_entries: 7\n")
+    result = run("check-config", env={"OTEL_EVENTLOG_CONFIG": str(path)})
+    assert result.stdout.startswith(f"# {path}: valid\n")
+    assert yaml.safe_load(result.stdout)["observability"]["event_log"]["max_entries"] == 7
+    result = run("check-config", "")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "otel-eventlog check-config: error: FILE is empty: name a YAML file, or leave it out to check the "
+        "environment alone (see otel-eventlog check-config --help)\n"
+    )

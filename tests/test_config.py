@@ -239,6 +239,39 @@ def test_a_password_in_the_redis_url_is_never_shown() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "redis://cache:6379/x",
+            "expected a database number after the port, got 'x', in the Redis URL {url!r}",
+        ),
+        ("redis://cache:6379/0?protocol=9", "expected protocol=2 or protocol=3, in the Redis URL {url!r}"),
+        (
+            "redis://:hunter2@cache:6379/0?socket_timeout=soon",
+            "Invalid value for 'socket_timeout', in the Redis URL 'redis://:***@cache:6379/0?socket_timeout=soon'",
+        ),
+        (
+            "unix:///run/redis.sock?socket_timeout=x",
+            "Invalid value for 'socket_timeout', in the Redis URL {url!r}",
+        ),
+    ],
+)
+def test_a_redis_url_redis_py_would_refuse_is_refused_at_load_naming_its_variable(
+    url: str, message: str
+) -> None:
+    """Its database and options are checked as redis-py reads them, the password still hidden."""
+    with pytest.raises(ConfigError) as raised:
+        load_config({}, environ={"OTEL_EVENTLOG_REDIS_URL": url})
+    assert str(raised.value) == "OTEL_EVENTLOG_REDIS_URL: " + message.format(url=url)
+    for fine in (
+        "redis://cache:6379/0?socket_timeout=2&protocol=3",
+        "unix:///run/redis.sock?db=1",
+        "redis://cache",
+    ):
+        assert load_config({}, environ={"OTEL_EVENTLOG_REDIS_URL": fine}).event_log.redis.url == fine
+
+
+@pytest.mark.parametrize(
     ("redis", "message"),
     [
         ({"url": 6379}, "observability.event_log.redis.url: expected a Redis URL, got 6379 (int)"),

@@ -59,13 +59,21 @@ class ActivityServer:
             the token.
     """
 
-    def __init__(self, app: ActivityApp, addr: str, port: int, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ActivityApp,
+        addr: str,
+        port: int,
+        *,
+        token: str | None = None,
+        family: socket.AddressFamily = socket.AF_INET,
+    ) -> None:
         self.app = app
         self._closing = threading.Event()
         handler = type(
             "Handler", (_Handler,), {"app": app, "closing": self._closing, "timeout": app.limits.io_timeout}
         )
-        self._httpd = _Server((addr, port), handler, max_connections=app.limits.max_connections)
+        self._httpd = _Server((addr, port), handler, family, max_connections=app.limits.max_connections)
         self.addr = addr
         self.port: int = self._httpd.server_address[1]
         host = f"[{addr}]" if ":" in addr else addr
@@ -150,16 +158,34 @@ def start_activity_server(
             `allow_unauthenticated` not set.
         OSError: If the address cannot be bound (the port is taken, say).
     """
-    loopback = is_loopback(addr.strip("[]").lower())
+    addr = addr.strip()
+    if addr.startswith("[") and addr.endswith("]"):  # an IPv6 address as URLs write it: [::1]
+        addr = addr[1:-1]
+    family, address = _resolved(addr, port)  # an address that names nothing fails here, naming it
+    loopback = is_loopback(addr.lower()) or is_loopback(address)
     if token is None and not loopback and not allow_unauthenticated:
         raise ArgumentValueError(
-            f"refusing to serve the activity feed on {addr} without a token: anyone who can reach it "
+            f"refusing to serve the activity feed on {addr or 'every interface'} without a token: anyone "
+            "who can reach it "
             "could read it. Set a token (token=, observability.activity.token or "
             "OTEL_EVENTLOG_ACTIVITY_TOKEN), bind 127.0.0.1, or allow it with allow_unauthenticated=True "
             "(observability.activity.allow_unauthenticated, OTEL_EVENTLOG_ACTIVITY_ALLOW_UNAUTHENTICATED)"
         )
     app = ActivityApp(event_log, token=token, limits=limits, loopback_hosts_only=token is None and loopback)
-    return ActivityServer(app, addr, port, token=token)
+    return ActivityServer(app, addr, port, token=token, family=family)
+
+
+def _resolved(addr: str, port: int) -> tuple[socket.AddressFamily, str]:
+    """Return the address family to listen with and the address `addr` names, as a server binds it.
+
+    Raises:
+        OSError: If `addr` names no address (``socket.gaierror``, with the resolver's reason).
+    """
+    if not addr:  # every interface, as the standard library's servers take it: IPv4
+        return socket.AF_INET, "0.0.0.0"
+    found = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = found[0]
+    return family, str(sockaddr[0])
 
 
 # How long `close` waits for the requests under way to end on their own before it cuts them.
@@ -171,7 +197,15 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True  # a request thread never keeps the interpreter alive
 
-    def __init__(self, address: tuple[str, int], handler: type[_Handler], *, max_connections: int) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[_Handler],
+        family: socket.AddressFamily,
+        *,
+        max_connections: int,
+    ) -> None:
+        self.address_family = family  # IPv6 addresses need an IPv6 socket
         self.max_connections = max_connections
         self._connections: set[socket.socket] = set()
         self._changed = threading.Condition()

@@ -93,8 +93,13 @@ def _parser() -> argparse.ArgumentParser:
             "variable is set that the library does not read."
         ),
     )
-    check.add_argument("file", metavar="FILE", help="the YAML file to check")
-    check.set_defaults(run=_check_config)
+    check.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        help="the YAML file to check (default: the file OTEL_EVENTLOG_CONFIG names, else the defaults)",
+    )
+    check.set_defaults(run=_check_config, parser=check)
     demo = commands.add_parser(
         "demo",
         help="run a simulated agent and print its Activity feed live",
@@ -249,7 +254,8 @@ def _serve(args: argparse.Namespace) -> int:
             allow_unauthenticated=activity.allow_unauthenticated,
         )
     except OSError as error:  # the address: in use, not this host's, not resolvable
-        host = f"[{addr}]" if ":" in addr else addr
+        bare = addr.strip().removeprefix("[").removesuffix("]")
+        host = f"[{bare}]" if ":" in bare else bare
         print(
             f"otel-eventlog: error: cannot listen on {host}:{port}: {error.strerror or error}",
             file=sys.stderr,
@@ -323,8 +329,12 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    if args.file == "":
+        args.parser.error("FILE is empty: name a YAML file, or leave it out to check the environment alone")
+    named = os.environ.get("OTEL_EVENTLOG_CONFIG") or None
+    source = args.file if args.file is not None else named
     try:
-        config = load_config(Path(args.file))  # always a file name, never YAML text
+        config = load_config(None if source is None else Path(source))  # a file name, never YAML text
     except ConfigError as error:
         print(f"otel-eventlog: error: {error}", file=sys.stderr)
         return 1
@@ -333,6 +343,6 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"otel-eventlog: error: {problem}", file=sys.stderr)
     if unknown:
         return 1
-    print(f"# {args.file}: valid")
+    print(f"# {source if source is not None else 'the defaults and the OTEL_EVENTLOG_* variables'}: valid")
     print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
     return 0
