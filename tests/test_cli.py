@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -653,3 +654,41 @@ def test_check_config_without_a_file_checks_the_environment_and_the_named_file(t
         "otel-eventlog check-config: error: FILE is empty: name a YAML file, or leave it out to check the "
         "environment alone (see otel-eventlog check-config --help)\n"
     )
+
+
+def test_tail_at_a_server_that_ends_every_stream_at_once_says_so_once() -> None:
+    """A stream that ends as soon as it began is trouble still: said once, waited out longer each time."""
+    import http.server
+    import io
+    import threading
+
+    from otel_eventlog.cli.tail import tail
+
+    served: list[float] = []
+
+    class EndsAtOnce(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.append(time.monotonic())
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b'event: hello\ndata: {"epoch": "e1", "latest_id": 1}\n\n')
+            if len(served) == 5:  # at last, a stream that works
+                self.wfile.write(b'id: e1-1\ndata: {"id": 1, "timestamp": 1, "kind": "k", "payload": {}}\n\n')
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EndsAtOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = io.StringIO()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert tail(url, out=out, count=1, retry_seconds=0.05) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["# the stream ended; reconnecting", "# reconnected"]
+    assert lines[2].split()[2] == "k"
+    assert served[-1] - served[-2] >= 0.4  # the fourth wait: 0.05 s doubled three times

@@ -82,10 +82,13 @@ def tail(
         while True:
             try:
                 with stream.open(follower.last_id) as response:
-                    connected = True
-                    trouble.over()
-                    if follower.follow(response) or view.done.is_set():
+                    connected, opened = True, time.monotonic()
+                    if follower.follow(response, trouble.over) or view.done.is_set():
                         return view.shown
+                # A stream that lasted is over as a good one ends; one that ended at once is trouble
+                # still (a server that ends every stream), and waits longer each time, said once.
+                if time.monotonic() - opened >= _LASTED:
+                    trouble.over()
                 trouble.note("the stream ended; reconnecting")
             except _Unavailable as error:  # the server is up, its log is not, for now
                 if not connected:
@@ -163,6 +166,8 @@ def _described(error: BaseException, seconds: float) -> str:
 _MAX_PAUSE = 30.0
 #: How long a server may take to answer a request for the stream; once it streams, heartbeats come.
 _FIRST_ANSWER = 10.0
+#: How long a stream must have lasted, without an event, for its end to count as an ordinary one.
+_LASTED = 10.0
 
 
 class _Unavailable(TailError):
@@ -377,20 +382,22 @@ class _Follower:
         self.last_id = None if since is None else str(since)
         self.epoch: str | None = None
 
-    def follow(self, response: http.client.HTTPResponse) -> bool:
+    def follow(self, response: http.client.HTTPResponse, news: Callable[[], None]) -> bool:
         """Show the stream's events; return True once the view has shown enough, False when it ends.
+
+        `news` is called before each event: the stream works.
 
         Raises:
             TailError: If the server sends what is not an Activity stream.
         """
         try:
-            return self._follow(response)
+            return self._follow(response, news)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as error:
             raise TailError(
                 f"the server sent what is not an Activity stream ({type(error).__name__})"
             ) from None
 
-    def _follow(self, response: http.client.HTTPResponse) -> bool:
+    def _follow(self, response: http.client.HTTPResponse, news: Callable[[], None]) -> bool:
         for kind, data, event_id in _messages(response):
             if kind == "hello":
                 self.epoch = data["epoch"]
@@ -408,6 +415,7 @@ class _Follower:
             elif kind == "gap":
                 print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
             elif event_id is not None:
+                news()
                 done = self.view.show(Event(**data))
                 self.last_id = event_id
                 if done:
