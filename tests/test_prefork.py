@@ -50,7 +50,8 @@ def gunicorn(tmp_path: Path, *, preload: bool) -> Iterator[int]:
     configure = f"otel_eventlog.configure({settings!r})"
     (tmp_path / "app.py").write_text(textwrap.dedent(APP.format(configure=configure if preload else "")))
     command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"fd://{listener.fileno()}", "app:app"]
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # HOME: gunicorn 27 opens a control socket under ~/.gunicorn; each test keeps its own.
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HOME": str(tmp_path)}
     if preload:
         command.insert(3, "--preload")
     else:  # zero-code: opentelemetry-instrument configures the event log in the master, before the fork

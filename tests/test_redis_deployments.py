@@ -69,6 +69,7 @@ def environment(tmp_path: Path, stream: str) -> dict[str, str]:
     return {
         **os.environ,
         "PYTHONPATH": str(tmp_path),
+        "HOME": str(tmp_path),  # gunicorn 27 opens a control socket under ~/.gunicorn: one per test
         "OTEL_EVENTLOG_CONFIG": "",
         "OTEL_EVENTLOG_BACKEND": "redis",
         "OTEL_EVENTLOG_REDIS_URL": redis_server.shared().url,

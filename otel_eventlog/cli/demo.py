@@ -258,6 +258,7 @@ def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> 
             print(f"  ... {page.missed} events were evicted before they could be read", file=out)
         for event in page.events:
             print(event_line(event), file=out)
+        out.flush()  # a page at a time, so that `demo | grep` sees events as they come
         printed += len(page.events)
         cursor = page.cursor
         if time.monotonic() >= until:
