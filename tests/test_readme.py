@@ -42,11 +42,20 @@ from typing import IO, Any
 
 import pytest
 import yaml
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 import otel_eventlog
 import otel_eventlog.backends
 import otel_eventlog.errors
-from otel_eventlog import Entry, InMemoryEventLog, ObservabilityConfig, RedisEventLog, load_config
+from otel_eventlog import (
+    Entry,
+    EventLogSpanProcessor,
+    InMemoryEventLog,
+    ObservabilityConfig,
+    RedisEventLog,
+    load_config,
+)
 from otel_eventlog.config import ENV_VARIABLES, ConfigError
 from tests import redis_server
 from tests.helpers import until_a_reader_waits
@@ -905,6 +914,58 @@ def check_the_tail_transcript(blocks: list[Block], tmp_path: Path) -> None:
     assert out.all() == shown, f"README.md:{block.line}"
 
 
+def check_the_running_transcript(blocks: list[Block], tmp_path: Path) -> None:
+    """``tail --running --count 1`` prints the transcript's tree, for spans shaped like its own.
+
+    A tracer with span entries on runs the transcript's spans: the first trace's session, its turn and
+    the turn's model call, open, and a second trace's session between turns. Times, ages and trace ids
+    vary from run to run: they are the only parts not compared.
+    """
+    (block,) = blocks
+    command, *shown = block.lines()
+    log = InMemoryEventLog()
+    provider = TracerProvider()
+    provider.add_span_processor(EventLogSpanProcessor(log, span_lifecycle=True, live_interval=0))
+    tracer = provider.get_tracer("readme")
+    first = tracer.start_span("session")
+    first.add_event("session.started", {"session": 1})
+    with trace.use_span(first):
+        turn = tracer.start_span("turn")
+        with trace.use_span(turn):
+            chat = tracer.start_span("chat demo-model")
+    second = tracer.start_span("session")
+    with trace.use_span(second), tracer.start_as_current_span("turn") as ended:
+        ended.add_event("turn.completed", {"session": 2, "turn": 1})
+    turn.add_event("turn.started", {"session": 1, "turn": 1})
+    provider.force_flush()
+    words = shlex.split(command.removeprefix("$ "))
+    try:
+        with otel_eventlog.start_activity_server(log, port=0) as server:
+            port = f"127.0.0.1:{server.port}"
+            result = subprocess.run(
+                [*cli(), *(word.replace("127.0.0.1:9450", port) for word in words[1:])],
+                capture_output=True,
+                text=True,
+                timeout=WAIT,
+                check=False,
+                env=environment(),
+            )
+    finally:
+        for span in (chat, turn, first, second):
+            span.end()
+        provider.shutdown()
+    assert result.returncode == 0, result.stderr
+
+    def shape(line: str) -> str:
+        line = re.sub(r"\d\d:\d\d:\d\d", "HH:MM:SS", line)
+        line = re.sub(r"trace [0-9a-f]{8}", "trace TRACE", line)
+        return re.sub(r"\b\d+\.\ds\b", "N.Ns", line)
+
+    assert [shape(line) for line in result.stdout.splitlines()] == [shape(line) for line in shown], (
+        f"README.md:{block.line}\n{result.stdout}"
+    )
+
+
 def _keys(document: object, path: str = "") -> set[str]:
     """The dotted paths of a YAML document's values."""
     if not isinstance(document, dict):
@@ -1087,7 +1148,8 @@ CHECKS = [
     Check(check_wiring_it_yourself, (("Wiring it yourself", "EventLogSpanProcessor(log, include="),)),
     Check(check_the_gen_ai_turn, (("GenAI calls", "gen_ai.execute_tool"),)),
     Check(check_zero_code, (("Zero-code: `opentelemetry-instrument`", "opentelemetry-instrument python"),)),
-    Check(check_the_tail_transcript, (("The command line", "$ otel-eventlog tail"),)),
+    Check(check_the_tail_transcript, (("The command line", "--kind 'turn.*'"),)),
+    Check(check_the_running_transcript, (("The command line", "--running --count 1"),)),
     Check(check_the_configuration_reference, (CONFIGURATION_REFERENCE,)),
     Check(check_load_config, (("Configuration", "config.event_log.create_event_log()"),)),
     Check(check_the_config_errors, (("Configuration", "unknown key (did you mean"),)),
