@@ -322,6 +322,25 @@ def test_payloads_read_as_fields_messages_and_folded_values(browser: Any) -> Non
             page.close()
 
 
+def test_an_event_the_page_cannot_lay_out_never_stops_the_feed(browser: Any) -> None:
+    """Odd messages and a time no date can hold are shown as they are, and the events after them too."""
+    log = InMemoryEventLog()
+    with start_activity_server(log, port=0) as server:
+        page = _open(browser, server.url)
+        try:
+            odd = {"role": "assistant", "content": "hi"}
+            for tool_calls in ({"x": 1}, [None], 5, [{"function": None}]):
+                log.append("gen_ai.choice", {"messages": [{**odd, "tool_calls": tool_calls}]})
+            log.append("nanoseconds", timestamp=float(time.time_ns()))
+            log.append("after.them")
+            page.wait_for_selector(".row[data-kind='after.them']", timeout=WAIT_MS)
+            assert _rows(page, "gen_ai.choice").count() == 4
+            assert str(time.time_ns())[:6] in _rows(page, "nanoseconds").inner_text()
+            assert page.errors == []
+        finally:
+            page.close()
+
+
 def test_a_filter_that_matches_nothing_says_so_and_offers_to_clear_it(browser: Any) -> None:
     """An empty result is explained, with how many events the filters hide and a way back."""
     log = InMemoryEventLog()
@@ -395,7 +414,9 @@ def test_the_page_says_plainly_when_events_were_missed(browser: Any) -> None:
             page.wait_for_selector("#missed:visible", timeout=WAIT_MS)
             assert page.inner_text("#missed").startswith("7 event(s) were missed")
             assert page.locator("#events .row[data-kind='tick']").count() == 3
-            assert page.inner_text("#events .row.gap") == "⋯ 7 event(s) missed here ⋯"  # where, in the feed
+            rows = page.locator("#events .row")
+            assert rows.count() == 4
+            assert rows.nth(3).inner_text() == "⋯ 7 event(s) missed here ⋯"  # below what came after it
         finally:
             page.close()
 
