@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_eventlog import EventLogSpanProcessor, InMemoryEventLog, start_activity_server
 from otel_eventlog.cli._running import Running
-from otel_eventlog.cli.tail import tail
+from otel_eventlog.cli.tail import event_of, tail
+from otel_eventlog.errors import TailError
 from otel_eventlog.event import Event
 from tests.helpers import ManualClock
 
@@ -197,3 +198,136 @@ def test_tail_running_at_an_unreachable_server_fails_in_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}/"
     with pytest.raises(Exception, match=rf"^cannot follow {url}: .*Connection refused"):
         tail(url, out=io.StringIO(), running=True, count=1)
+
+
+def test_spans_whose_parents_form_a_ring_still_show_and_a_short_screen_says_what_did_not_fit() -> None:
+    """No span is counted and left unshown: a parent ring is shown from any of its spans; overflow is said."""
+    running = Running(ManualClock(1_000.0))
+    running.track(_event("span.started", "a" * 16, 990.0, name="left", parent_span_id="b" * 16))
+    running.track(_event("span.started", "b" * 16, 991.0, name="right", parent_span_id="a" * 16))
+    for n in range(30):
+        running.track(_event("span.started", f"{n:016x}", 995.0, name=f"job {n}", parent_span_id=None))
+    lines = running.lines()
+    assert lines[0].endswith(": 32 spans in 1 trace")
+    assert sum(line.strip().startswith(("left", "right")) for line in lines) == 2
+    assert len(lines) == 2 + 32
+    short = running.lines(height=10)
+    assert len(short) == 9
+    assert short[-1] == "... and 26 more spans"  # the title, the trace, 6 spans and this line
+
+
+def test_hostile_names_reach_the_terminal_escaped() -> None:
+    """C0 and C1 controls, DEL, bidirectional overrides and line separators are written as escapes."""
+    running = Running(ManualClock(1_000.0))
+    running.track(_event("span.started", "a" * 16, 990.0, name="evil\x1b[2J\x9b31m\x7f\u202egnp.exe\u2028x"))
+    (line,) = [line for line in running.lines() if "evil" in line]
+    assert line.isprintable()
+    assert r"\u001b[2J\u009b31m\u007f\u202e" in line
+
+
+def test_tail_running_into_an_output_that_closes_stops_at_once() -> None:
+    """`tail --running | head -3`: once the output is gone, tail ends with the pipe's error, not a hang."""
+
+    class Closing(Screen):
+        def write(self, text: str) -> int:
+            """Take the first snapshot, then fail as a closed pipe does."""
+            if self.getvalue().endswith("\n"):
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    log, provider = _serve_spans()
+    span = provider.get_tracer("test").start_span("long job")
+    provider.force_flush()
+    screen = Closing(terminal=True)
+    try:
+        with start_activity_server(log, port=0) as server, pytest.raises(BrokenPipeError):
+            tail(server.url, out=screen, running=True, refresh=0.01)
+    finally:
+        span.end()
+        provider.shutdown()
+    assert screen.getvalue().count("# running now") == 1
+
+
+def test_tail_running_says_in_each_snapshot_when_the_server_is_gone() -> None:
+    """On a terminal the notes scroll away: each redraw says it shows what ran when the stream was lost."""
+    log, provider = _serve_spans()
+    span = provider.get_tracer("test").start_span("long job")
+    provider.force_flush()
+    screen = Screen(terminal=True)
+    server = start_activity_server(log, port=0)
+    done: list[int] = []
+    follower = threading.Thread(
+        target=lambda: done.append(
+            tail(server.url, out=screen, running=True, count=40, refresh=0.01, retry_seconds=0.01)
+        )
+    )
+    follower.start()
+    try:
+        assert screen.snapshots.acquire(timeout=WAIT)
+        server.close()
+        follower.join(WAIT)
+    finally:
+        server.close()
+        span.end()
+        provider.shutdown()
+    assert done == [40]
+    last = screen.getvalue().rsplit("\x1b[H\x1b[J", 1)[1].splitlines()
+    assert last[0].startswith("# ")
+    assert ": as of " in last[0]
+    assert "  long job " in "\n".join(last)
+
+
+def test_tail_takes_the_token_from_the_url_serve_prints_and_refuses_one_with_a_newline() -> None:
+    """The page URL with ?token= opens the stream too; a token with a line break is refused, unechoed."""
+    log = InMemoryEventLog()
+    log.append("turn.started")
+    with start_activity_server(log, port=0, token="s3cret") as server:
+        out = io.StringIO()
+        assert tail(server.page_url, out=out, count=1) == 1
+        assert "turn.started" in out.getvalue()
+        with pytest.raises(TailError) as raised:
+            tail(server.url, out=io.StringIO(), token="s3cret\r\n", count=1)
+    assert "s3cret" not in str(raised.value)
+    assert str(raised.value).startswith("the token holds a line break or another control character")
+
+
+def test_tail_shows_an_event_whose_time_no_clock_can_show_and_goes_on() -> None:
+    """A timestamp in nanoseconds is printed as sent; the events after it follow, with no reconnecting."""
+    log = InMemoryEventLog()
+    log.append("odd.time", timestamp=1.7e18)
+    log.append("next")
+    out = io.StringIO()
+    with start_activity_server(log, port=0) as server:
+        assert tail(server.url, out=out, since=0, count=2) == 2
+    first, second = out.getvalue().splitlines()
+    assert first.split()[1:3] == ["1.7e+18", "odd.time"]
+    assert second.split()[2] == "next"
+
+
+def test_tail_running_refuses_a_page_that_is_no_activity_page_in_one_line() -> None:
+    """A server whose /activity answers something else is named in one line; a newer event field is fine."""
+    import http.server
+
+    class Odd(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"events": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(TailError, match=r"^the server sent what is not an Activity page \(KeyError\)$"):
+            tail(f"http://127.0.0.1:{server.server_address[1]}/", out=io.StringIO(), running=True, count=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    event = event_of(
+        {"id": 1, "timestamp": 1.0, "kind": "k", "payload": {}, "severity": "from a newer server"}
+    )
+    assert (event.id, event.kind) == (1, "k")

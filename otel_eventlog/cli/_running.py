@@ -17,7 +17,7 @@ from typing import Any
 from otel_eventlog.cli._lines import display_name
 from otel_eventlog.event import Event
 
-__all__ = ["Running"]
+__all__ = ["MAX_SPANS", "Running"]
 
 #: The payload fields that name an agent session, in the order they are looked for.
 SESSION_KEYS = ("session", "session.id", "session_id", "gen_ai.conversation.id", "conversation.id")
@@ -25,6 +25,8 @@ SESSION_KEYS = ("session", "session.id", "session_id", "gen_ai.conversation.id",
 _ENDED_KEPT = 20_000
 #: How far up its ancestors an event's news is passed.
 _MAX_DEPTH = 64
+#: The most spans a snapshot lists.
+MAX_SPANS = 200
 
 
 @dataclass
@@ -95,8 +97,12 @@ class Running:
                     self.changed = True
                 span = self._spans.get(span.parent) if span.parent else None
 
-    def lines(self) -> list[str]:
-        """Return the running spans as lines: a title, then each trace and its spans as a tree."""
+    def lines(self, height: int | None = None) -> list[str]:
+        """Return the running spans as lines: a title, then each trace and its spans as a tree.
+
+        At most `height` lines (and never more than `MAX_SPANS` spans); a last line says how many
+        spans did not fit.
+        """
         now = self._clock()
         clock = time.strftime("%H:%M:%S", time.localtime(now))
         if not self.lifecycle:
@@ -105,30 +111,44 @@ class Running:
                 "(set capture.span_lifecycle: true, or OTEL_EVENTLOG_SPAN_LIFECYCLE=true)"
             ]
         traces: dict[str, list[str]] = {}
+        children: dict[str, list[str]] = {}
         for span_id, span in sorted(self._spans.items(), key=lambda item: item[1].started):
             traces.setdefault(span.trace, []).append(span_id)
+            if span.parent in self._spans:
+                children.setdefault(span.parent, []).append(span_id)
         self._sessions = {trace: name for trace, name in self._sessions.items() if trace in traces}
         count = len(self._spans)
         title = f"# running now, {clock}: "
         if not count:
             return [title + "nothing"]
         lines = [title + f"{count} span{'s' * (count != 1)} in {len(traces)} trace{'s' * (len(traces) != 1)}"]
+        room = max(2, min(MAX_SPANS + len(traces), (height or 10**9) - 2))  # the title, and the "more" line
+        shown = 0
         for trace, span_ids in traces.items():
-            roots = [s for s in span_ids if self._spans[s].parent not in self._spans]
+            if len(lines) + 1 >= room:
+                break
             session = self._sessions.get(trace)
             heading = f"trace {trace[:8]}" if trace else "no trace"
             lines.append(heading + (f"  session {display_name(session)}" if session else ""))
-            lines.extend(self._tree(roots, 1, now))
+            roots = [s for s in span_ids if self._spans[s].parent not in self._spans]
+            # Spans whose parents name each other in a ring have no root: each is shown as one.
+            for line in self._tree([*roots, *span_ids], children, now):
+                if len(lines) >= room:
+                    break
+                lines.append(line)
+                shown += 1
+        if shown < count:
+            lines.append(f"... and {count - shown} more span{'s' * (count - shown != 1)}")
         return lines
 
-    def _tree(self, span_ids: list[str], depth: int, now: float) -> Iterator[str]:
-        children: dict[str, list[str]] = {}
-        for span_id, span in self._spans.items():
-            if span.parent in self._spans:
-                children.setdefault(span.parent, []).append(span_id)
-        stack = [(span_id, depth) for span_id in reversed(span_ids)]
+    def _tree(self, roots: list[str], children: dict[str, list[str]], now: float) -> Iterator[str]:
+        visited: set[str] = set()
+        stack = [(span_id, 1) for span_id in reversed(roots)]
         while stack:
             span_id, level = stack.pop()
+            if span_id in visited:
+                continue
+            visited.add(span_id)
             span = self._spans[span_id]
             name = ("  " * level + display_name(span.name))[:40]
             latest = (
@@ -137,8 +157,8 @@ class Running:
                 else ""
             )
             yield f"{name:<40} {_age(now - span.started):>8}{latest}"
-            ordered = sorted(children.get(span_id, ()), key=lambda s: self._spans[s].started, reverse=True)
-            stack.extend((child, level + 1) for child in ordered)
+            ordered = reversed(children.get(span_id, ()))  # the oldest child first, off the stack
+            stack.extend((child, level + 1) for child in ordered if child not in visited)
 
 
 def _session(payload: dict[str, Any]) -> str | None:

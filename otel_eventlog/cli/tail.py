@@ -13,12 +13,13 @@ import contextlib
 import functools
 import http.client
 import json
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from otel_eventlog.cli._lines import event_json, event_line
 from otel_eventlog.cli._running import Running
@@ -49,7 +50,7 @@ def tail(
         out: Where the lines go.
         kinds: Only these event names or patterns.
         since: Start after this event id; by default the server sends its most recent events first.
-        token: The bearer token, if the server wants one.
+        token: The bearer token, if the server wants one; by default the URL's ``?token=``, if any.
         count: Stop after this many events; by default follow until interrupted.
         retry_seconds: The pause before reconnecting after a dropped connection.
         timeout: Seconds of silence (heartbeats included) after which the connection counts as lost.
@@ -66,6 +67,7 @@ def tail(
         TailError: If the first connection fails or the server refuses the request; dropped
             connections later on are retried.
     """
+    token = _token(url, token)
     try:
         stream = _Stream(url, () if running else kinds, token, timeout)
     except (ValueError, UnicodeError) as error:  # a host, path or token no request can carry
@@ -77,7 +79,7 @@ def tail(
         return view.shown
     follower = _Follower(out, resume, view)
     connected = running  # the history was read: the server is there
-    trouble = _Trouble(out, retry_seconds)
+    trouble = _Trouble(out, retry_seconds, view.trouble)
     try:
         while True:
             try:
@@ -103,9 +105,29 @@ def tail(
                     ) from None
                 problem = _described(error, stream.first_answer)
                 trouble.note(f"connection lost ({problem}); reconnecting until the server is back")
-            time.sleep(trouble.pause())  # a pause before retrying, not a wait for some state
+            if view.done.wait(trouble.pause()):  # a pause before retrying; --count may be reached meanwhile
+                return view.shown
     finally:
         view.close()
+        view.check()  # the ticker could not write: `| head` has its lines, or the disk is full
+
+
+def _token(url: str, token: str | None) -> str | None:
+    """Return the token to send: `token`, else the URL's ``?token=`` (the URL serve prints carries it).
+
+    Raises:
+        TailError: If the token holds what no header can carry.
+    """
+    if token is None:
+        with contextlib.suppress(ValueError):
+            given = parse_qs(urlsplit(url).query).get("token")
+            token = given[-1] if given else None
+    if token is not None and not token.isprintable():
+        raise TailError(
+            "the token holds a line break or another control character (read from a file with its "
+            "newline?): not sent"
+        )
+    return token
 
 
 def _view(
@@ -123,17 +145,15 @@ def _view(
     if not running:
         return _Lines(out, count, event_json if as_json else event_line), since
     board = _Board(out, count, refresh, stream)
-    try:
-        return board, board.catch_up(stream)
-    except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
-        raise TailError(f"cannot follow {url}: {_described(error, stream.first_answer)}") from None
+    return board, board.catch_up(stream)
 
 
 class _Trouble:
     """What went wrong with the stream: said once, and retried after pauses that double up to a limit."""
 
-    def __init__(self, out: TextIO, first_pause: float) -> None:
+    def __init__(self, out: TextIO, first_pause: float, tell: Callable[[str | None], None]) -> None:
         self._out = out
+        self._tell = tell
         self._first = first_pause
         self._said: str | None = None
         self._pause = 0.0
@@ -143,6 +163,7 @@ class _Trouble:
         if problem != self._said:
             print(f"# {problem}", file=self._out, flush=True)
             self._said = problem
+            self._tell(problem)
 
     def pause(self) -> float:
         """How long to wait before the next attempt: doubling, from the first pause to 30 s at most."""
@@ -153,6 +174,8 @@ class _Trouble:
         """The stream is back: say so if trouble was said, and start the pauses over."""
         if self._said is not None and self._pause:
             print("# reconnected", file=self._out, flush=True)
+        if self._said is not None:
+            self._tell(None)
         self._said, self._pause = None, 0.0
 
 
@@ -190,6 +213,8 @@ class _Stream:
         if not path.endswith("/activity"):
             path += "/activity"
         self._pages = path
+        #: The URL as given, for messages.
+        self.url = url
         query = urlencode([("kind", kind) for kind in kinds])
         self._target = f"{path}/stream?{query}" if query else f"{path}/stream"
         self._connect = functools.partial(
@@ -291,6 +316,15 @@ class _Lines:
     def restart(self) -> None:
         """The log began again: nothing to forget."""
 
+    def missed(self) -> None:
+        """Events were missed: the follower says so; nothing to forget."""
+
+    def trouble(self, problem: str | None) -> None:
+        """The lines say it themselves."""
+
+    def check(self) -> None:
+        """Nothing runs in the background that could fail."""
+
     def close(self) -> None:
         """Nothing runs in the background."""
 
@@ -307,6 +341,8 @@ class _Board:
         self._running = Running()
         self._lock = threading.Lock()
         self._ticker: threading.Thread | None = None
+        self._trouble: str | None = None
+        self._failure: OSError | None = None
         self.shown = 0
         self.done = threading.Event()
 
@@ -315,25 +351,44 @@ class _Board:
 
         Returns:
             Where the stream should resume: ``<epoch>-<cursor>``.
+
+        Raises:
+            TailError: If the server answers with what is not an Activity page.
         """
-        cursor, epoch = 0, None
-        while True:
-            page = stream.page(cursor)
-            if epoch is not None and page["epoch"] != epoch:  # the log began again meanwhile
-                self._running.clear()
-                cursor, epoch = 0, None
-                continue
-            epoch = page["epoch"]
-            for data in page["events"]:
-                self._running.track(Event(**data))
-            cursor = page["cursor"]
-            if not page["events"] or cursor >= page["latest_id"]:
-                break
-        self._print()
+        try:
+            resume = self._read_history(stream)
+        except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
+            raise TailError(f"cannot follow {stream.url}: {_described(error, stream.first_answer)}") from None
+        self._print()  # an error writing it (a closed pipe) is the caller's to see
         if not self.done.is_set():
             self._ticker = threading.Thread(target=self._tick, name="otel-eventlog-tail-running", daemon=True)
             self._ticker.start()
-        return f"{epoch}-{cursor}"
+        return resume
+
+    def _read_history(self, stream: _Stream) -> str:
+        cursor, epoch = 0, None
+        with self._lock:
+            self._running.clear()
+        try:
+            while True:
+                page = stream.page(cursor)
+                if epoch is not None and page["epoch"] != epoch:  # the log began again meanwhile
+                    with self._lock:
+                        self._running.clear()
+                    cursor, epoch = 0, None
+                    continue
+                epoch = page["epoch"]
+                events = [event_of(data) for data in page["events"]]
+                with self._lock:
+                    for event in events:
+                        self._running.track(event)
+                cursor = int(page["cursor"])
+                if not events or cursor >= int(page["latest_id"]):
+                    return f"{epoch}-{cursor}"
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise TailError(
+                f"the server sent what is not an Activity page ({type(error).__name__})"
+            ) from None
 
     def show(self, event: Event) -> bool:
         """Take `event` into account; the ticker prints."""
@@ -346,19 +401,45 @@ class _Board:
         with self._lock:
             self._running.clear()
 
+    def missed(self) -> None:
+        """Events were missed: which spans ended among them is unknown, so read what runs again."""
+        # If the history cannot be read now, the stream goes on; the next gap, or restart, tries again.
+        with contextlib.suppress(OSError, http.client.HTTPException, TailError):
+            self._read_history(self._stream)
+
+    def trouble(self, problem: str | None) -> None:
+        """Say, in each snapshot, that what it shows is as of when the stream was lost; None: it is back."""
+        with self._lock:
+            if problem is None:
+                self._trouble = None
+            elif self._trouble is None:
+                self._trouble = f"# {problem}: as of {time.strftime('%H:%M:%S')}"
+            self._running.changed = True
+
+    def check(self) -> None:
+        """Raise what stopped the ticker from writing, if anything did."""
+        if self._failure is not None:
+            raise self._failure
+
     def close(self) -> None:
         """Stop the ticker."""
         self.done.set()
 
     def _tick(self) -> None:
-        while not self.done.wait(self._refresh):
-            if self._terminal or self._running.changed:
-                self._print()
+        try:
+            while not self.done.wait(self._refresh):
+                if self._terminal or self._running.changed:
+                    self._print()
+        except OSError as error:  # the output is gone (`| head` has its lines) or full: stop there
+            self._failure = error
+            self.done.set()
         self._stream.hang_up()  # the reader, blocked on the stream, sees it end
 
     def _print(self) -> None:
         with self._lock:
-            lines = self._running.lines()
+            lines = self._running.lines(self._height)
+            if self._trouble is not None:
+                lines.insert(0, self._trouble)
             self._running.changed = False
         text = "\n".join(lines)
         if self._terminal:
@@ -369,6 +450,20 @@ class _Board:
         self.shown += 1
         if self._count is not None and self.shown >= self._count:
             self.done.set()
+
+    @property
+    def _height(self) -> int | None:
+        """How many lines a snapshot may take: a terminal's height, else no limit."""
+        return shutil.get_terminal_size().lines - 1 if self._terminal else None
+
+
+#: The fields of an event on the wire; others a newer server may add are left aside.
+_EVENT_FIELDS = frozenset(("id", "timestamp", "kind", "payload", "trace_id", "span_id"))
+
+
+def event_of(data: dict[str, Any]) -> Event:
+    """Return the `Event` an Activity server sent, leaving aside fields this version does not know."""
+    return Event(**{name: value for name, value in data.items() if name in _EVENT_FIELDS})
 
 
 class _Follower:
@@ -414,9 +509,10 @@ class _Follower:
                 self.view.restart()
             elif kind == "gap":
                 print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
+                self.view.missed()
             elif event_id is not None:
                 news()
-                done = self.view.show(Event(**data))
+                done = self.view.show(event_of(data))
                 self.last_id = event_id
                 if done:
                     return True
