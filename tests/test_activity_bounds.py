@@ -64,6 +64,14 @@ def test_the_server_takes_an_ipv6_address_bare_or_in_brackets_and_a_name() -> No
         assert server.url == f"http://localhost:{server.port}/"
 
 
+def test_a_name_of_the_loopback_interface_serves_without_a_token_and_answers_its_own_url() -> None:
+    """``127.1`` (or a host name that resolves to 127.0.1.1) is loopback: its own URL answers, others not."""
+    with start_activity_server(InMemoryEventLog(), port=0, addr="127.1") as server:
+        assert server.url == f"http://127.1:{server.port}/"
+        assert request(server, "/activity", {"Host": f"127.1:{server.port}"})[0] == 200
+        assert request(server, "/activity", {"Host": f"evil.example:{server.port}"})[0] == 403
+
+
 def test_an_address_that_names_nothing_is_an_oserror_naming_why() -> None:
     """An unresolvable name fails as binding it would, before any word about tokens."""
     with pytest.raises(OSError, match=r"Name or service not known|nodename nor servname"):

@@ -148,6 +148,8 @@ class ActivityApp:
         loopback_hosts_only: Answer only requests whose ``Host`` is a loopback name (``localhost``,
             ``127.0.0.1``, ``[::1]``), as a server without a token on the loopback interface should:
             a web page elsewhere cannot then reach it through a DNS rebinding.
+        bound_name: The name the server was bound to, when that name resolves to the loopback
+            interface (``--addr myhost``): accepted as a ``Host`` too, so that its own URL answers.
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class ActivityApp:
         limits: ActivityLimits | None = None,
         page: bytes | None = None,
         loopback_hosts_only: bool = False,
+        bound_name: str | None = None,
     ) -> None:
         check_event_log(event_log)
         if token is not None and (not isinstance(token, str) or not token):
@@ -167,6 +170,7 @@ class ActivityApp:
         self._token = None if token is None else token.encode()
         self._page = page if page is not None else _builtin_page()
         self._loopback_hosts_only = loopback_hosts_only
+        self._bound_name = None if bound_name is None else bound_name.lower()
         self._streams_lock = threading.Lock()
         #: How many streams are open now.
         self.open_streams = 0
@@ -201,7 +205,12 @@ class ActivityApp:
                 405, "method_not_allowed", f"{request.method} is not allowed", allow="GET, HEAD"
             )
         host = request.headers.get("host")
-        if self._loopback_hosts_only and host is not None and not is_loopback(host_name(host)):
+        if (
+            self._loopback_hosts_only
+            and host is not None
+            and not is_loopback(name := host_name(host))
+            and name != self._bound_name
+        ):
             message = f"this server has no token and answers loopback host names only, not {_shown(host)}"
             return error_response(403, "forbidden", message)
         return None

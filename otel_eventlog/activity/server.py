@@ -171,7 +171,13 @@ def start_activity_server(
             "OTEL_EVENTLOG_ACTIVITY_TOKEN), bind 127.0.0.1, or allow it with allow_unauthenticated=True "
             "(observability.activity.allow_unauthenticated, OTEL_EVENTLOG_ACTIVITY_ALLOW_UNAUTHENTICATED)"
         )
-    app = ActivityApp(event_log, token=token, limits=limits, loopback_hosts_only=token is None and loopback)
+    app = ActivityApp(
+        event_log,
+        token=token,
+        limits=limits,
+        loopback_hosts_only=token is None and loopback,
+        bound_name=None if is_loopback(addr.lower()) else addr,  # a name of this host's loopback
+    )
     return ActivityServer(app, addr, port, token=token, family=family)
 
 
