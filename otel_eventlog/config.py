@@ -56,7 +56,7 @@ from otel_eventlog import _defaults
 from otel_eventlog._checks import check_count, check_seconds, describe, seconds_expected, shown
 from otel_eventlog.activity import ActivityLimits
 from otel_eventlog.backends import BACKEND_NAMES, EventLog, create_event_log
-from otel_eventlog.backends.redis import public_url
+from otel_eventlog.backends.redis import public_url, url_option_problem
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError, ConfigError
 from otel_eventlog.redaction import Redaction
 
@@ -299,35 +299,10 @@ def _redis_url(value: object, path: str) -> str:
             "# or ? in a password must be percent-encoded)",
             path=path,
         )
-    problem = _redis_url_options(parts)
+    problem = url_option_problem(value)
     if problem is not None:
         raise ConfigError(f"{problem}, in the Redis URL {public_url(value)!r}", path=path)
     return value
-
-
-def _redis_url_options(parts: urllib.parse.SplitResult) -> str | None:
-    """Return what redis-py would refuse in the URL's database and options, or None."""
-    database = parts.path.strip("/") if parts.scheme.lower() != "unix" else ""
-    if database and not (database.isascii() and database.isdigit()):
-        return f"expected a database number after the port, got {database!r}"
-    options = urllib.parse.parse_qs(parts.query)
-    if any(value not in ("2", "3") for value in options.get("protocol", ())):
-        return "expected protocol=2 or protocol=3"
-    if not parts.query:
-        return None
-    try:
-        from redis import connection  # noqa: PLC0415  # the optional extra, when installed
-    except ImportError:
-        return None
-    parse_url: Callable[[str], object] = connection.parse_url
-    scheme = parts.scheme.lower()
-    try:  # the options alone, on a URL without the password, whose parsing is checked above
-        parse_url(
-            f"{scheme}:///socket?{parts.query}" if scheme == "unix" else f"{scheme}://host/?{parts.query}"
-        )
-    except ValueError as error:  # "Invalid value for 'socket_timeout' in connection URL."
-        return str(error).rstrip(".").replace(" in connection URL", "")
-    return None
 
 
 def _stream(value: object, path: str) -> str:

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -29,6 +30,7 @@ from otel_eventlog import (
     RedisEventLog,
     create_event_log,
 )
+from otel_eventlog.backends.redis import url_option_problem
 from otel_eventlog.errors import BackendError
 from tests import redis_server
 from tests.helpers import ManualClock, until_a_reader_waits
@@ -1015,3 +1017,42 @@ def test_tail_waits_out_an_outage_of_the_servers_redis(server: RedisServer) -> N
     finally:
         activity.close()
         log.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://cache:6379/0", None),
+        ("redis://cache:6379/0?socket_timeout=2&protocol=3&max_connections=4", None),
+        ("rediss://cache:6380/0?ssl_cert_reqs=none", None),
+        ("unix:///run/redis.sock?db=2", None),
+        ("redis://[::1", None),  # not a URL at all: said by the check of the URL itself
+        ("redis://cache:6379/zero", "expected a database number after the port, got 'zero'"),
+        ("redis://cache:6379/0?protocol=4", "expected protocol=2 or protocol=3"),
+        (
+            "redis://cache:6379/0?socket_timout=5",
+            "unknown option 'socket_timout' (did you mean 'socket_timeout'?)",
+        ),
+        ("redis://cache:6379/0?zzzzzz=1", "unknown option 'zzzzzz'"),
+        (
+            "redis://cache:6379/0?ssl_min_version=5",
+            "option 'ssl_min_version' is for TLS connections: rediss:// URLs",
+        ),
+        ("unix:///run/redis.sock?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
+    ],
+)
+def test_a_url_s_database_and_options_are_checked_as_redis_py_reads_them(
+    url: str, problem: str | None
+) -> None:
+    """What redis-py would refuse only once connecting (a TypeError, deep down) is said at once, by name."""
+    assert url_option_problem(url) == problem
+    if problem is not None:
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            RedisEventLog(url, stream=stream_name())
+
+
+def test_without_redis_py_only_the_database_and_protocol_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The options' names and values are redis-py's to judge: without it they pass, the rest is checked."""
+    monkeypatch.setitem(sys.modules, "redis", None)  # import redis now raises ImportError
+    assert url_option_problem("redis://cache:6379/0?socket_timout=5") is None
+    assert url_option_problem("redis://cache:6379/0?protocol=9") == "expected protocol=2 or protocol=3"

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
+import inspect
 import json
 import logging
 import math
@@ -771,7 +773,69 @@ def _check_url(url: object) -> str:
         raise ArgumentValueError(
             f"url must start with redis://, rediss:// or unix://, got {public_url(url)!r}"
         )
+    problem = url_option_problem(url)
+    if problem is not None:
+        raise ArgumentValueError(f"url {public_url(url)!r}: {problem}")
     return url
+
+
+def url_option_problem(url: str) -> str | None:
+    """Return what redis-py would refuse in `url`'s database number and options, or None.
+
+    The options are the query's (``?socket_timeout=5&protocol=3``): each must be one that the
+    connection of the URL's scheme takes, with a value redis-py can read. Checked when redis-py is
+    installed; the password is never part of what is returned.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # the caller says what is wrong with the URL itself
+        return None
+    scheme = parts.scheme.lower()
+    database = parts.path.strip("/") if scheme != "unix" else ""
+    options = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    problem = None
+    if database and not (database.isascii() and database.isdigit()):
+        problem = f"expected a database number after the port, got {database!r}"
+    elif any(value not in ("2", "3") for value in options.get("protocol", ())):
+        problem = "expected protocol=2 or protocol=3"
+    if problem is not None or not options:
+        return problem
+    try:
+        from redis import connection  # noqa: PLC0415  # the optional extra, when installed
+    except ImportError:
+        return None
+    return _unknown_option(connection, scheme, options) or _unreadable_option(connection, scheme, parts.query)
+
+
+def _unreadable_option(connection: Any, scheme: str, query: str) -> str | None:
+    """Say which option redis-py cannot read the value of, if one: its own words, without the URL."""
+    parse_url: Callable[[str], object] = connection.parse_url
+    try:  # the options alone, on a URL without the password
+        parse_url(f"unix:///socket?{query}" if scheme == "unix" else f"{scheme}://host/?{query}")
+    except ValueError as error:  # "Invalid value for 'socket_timeout' in connection URL."
+        return str(error).rstrip(".").replace(" in connection URL", "")
+    return None
+
+
+def _unknown_option(connection: Any, scheme: str, options: Mapping[str, object]) -> str | None:
+    """Say which of `options` a connection pool of redis-py does not take for a URL of `scheme`."""
+    kind = {"rediss": connection.SSLConnection, "unix": connection.UnixDomainSocketConnection}.get(
+        scheme, connection.Connection
+    )
+    known = set(inspect.signature(connection.ConnectionPool.__init__).parameters)
+    for cls in kind.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            known.update(inspect.signature(init).parameters)
+    known -= {"self", "args", "kwargs", "connection_kwargs"}
+    for name in options:
+        if name in known:
+            continue
+        if name.startswith("ssl_") and scheme != "rediss":
+            return f"option {name!r} is for TLS connections: rediss:// URLs"
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        return f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    return None
 
 
 def public_url(url: str) -> str:
