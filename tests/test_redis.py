@@ -1027,6 +1027,10 @@ def test_tail_waits_out_an_outage_of_the_servers_redis(server: RedisServer) -> N
         ("rediss://cache:6380/0?ssl_cert_reqs=none", None),
         ("unix:///run/redis.sock?db=2", None),
         ("redis://[::1", None),  # not a URL at all: said by the check of the URL itself
+        # A password holding a / ? or # reads as a path, query or fragment: never quoted here.
+        ("redis://:pa/ss@cache:6379/0", None),
+        ("redis://:pa?ss=1@cache:6379/0", None),
+        ("redis://:pa#ss@cache:6379/0", None),
         ("redis://cache:6379/zero", "expected a database number after the port, got 'zero'"),
         ("redis://cache:6379/0?protocol=4", "expected protocol=2 or protocol=3"),
         (

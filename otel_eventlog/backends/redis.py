@@ -790,6 +790,8 @@ def url_option_problem(url: str) -> str | None:
         parts = urllib.parse.urlsplit(url)
     except ValueError:  # the caller says what is wrong with the URL itself
         return None
+    if "@" in parts.path + parts.query + parts.fragment:  # a password with a / ? or #: never quoted
+        return None
     scheme = parts.scheme.lower()
     database = parts.path.strip("/") if scheme != "unix" else ""
     options = urllib.parse.parse_qs(parts.query, keep_blank_values=True)

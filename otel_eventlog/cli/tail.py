@@ -498,18 +498,9 @@ class _Follower:
                 self.epoch = data["epoch"]
                 if self.last_id is not None and "-" not in self.last_id:  # a bare --since: this log's
                     self.last_id = f"{self.epoch}-{self.last_id}"
-            elif kind == "reset" and data.get("reason") == "epoch":
-                print("# the server's event log was restarted: following it from its start", file=self.out)
-                self.view.restart()
-            elif kind == "reset":
-                print(
-                    "# the cursor is past the server's newest event: following its log from its start",
-                    file=self.out,
-                )
-                self.view.restart()
-            elif kind == "gap":
-                print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
-                self.view.missed()
+            elif kind in ("reset", "gap"):
+                news()  # the stream works: it says so
+                self._notice(kind, data)
             elif event_id is not None:
                 news()
                 done = self.view.show(event_of(data))
@@ -517,6 +508,21 @@ class _Follower:
                 if done:
                     return True
         return False
+
+    def _notice(self, kind: str, data: Any) -> None:
+        """Say what a ``reset`` or ``gap`` message means, and tell the view."""
+        if kind == "gap":
+            print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
+            self.view.missed()
+            return
+        if data.get("reason") == "epoch":
+            print("# the server's event log was restarted: following it from its start", file=self.out)
+        else:
+            print(
+                "# the cursor is past the server's newest event: following its log from its start",
+                file=self.out,
+            )
+        self.view.restart()
 
 
 def _shown(text: str) -> str:
