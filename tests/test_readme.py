@@ -139,6 +139,19 @@ def script(name: str) -> str:
     return found
 
 
+def run(command: list[str], cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run `command` to its end in `cwd`, in `environment(**variables)`, and return what it printed."""
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=environment(**variables),
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+
 def cli() -> list[str]:
     """The ``otel-eventlog`` command: the script beside this interpreter, else ``python -m otel_eventlog``."""
     beside = Path(sys.executable).with_name("otel-eventlog")
@@ -503,15 +516,7 @@ def check_serve_without_redis(blocks: list[Block], tmp_path: Path) -> None:
     (block,) = blocks
     port = redis_server.free_port()  # nothing listens there
     variables = {"OTEL_EVENTLOG_BACKEND": "redis", "OTEL_EVENTLOG_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-    result = subprocess.run(
-        [*cli(), "serve"],
-        cwd=tmp_path,
-        env=environment(**variables),
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
+    result = run([*cli(), "serve"], tmp_path, **variables)
 
     def varying(text: str) -> list[str]:  # the port, and the errno's number, which is the platform's
         return re.sub(r"Error \d+ ", "Error <errno> ", re.sub(r":\d+\b", ":<port>", text)).splitlines()
@@ -866,14 +871,12 @@ def check_zero_code(blocks: list[Block], tmp_path: Path) -> None:
         shutil.copy(ROOT / name, tmp_path / name)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     with otlp_receiver() as receiver:
-        result = subprocess.run(
+        result = run(
             [script("opentelemetry-instrument"), *command[1:]],
-            cwd=tmp_path,
-            env=environment(**variables, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, PATH=path),
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-            check=False,
+            tmp_path,
+            **variables,
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            PATH=path,
         )
         assert result.returncode == 0, f"README.md:{block.line}:\n{result.stderr}"
         spans = receiver.wait_for(3)
@@ -942,14 +945,7 @@ def check_the_running_transcript(blocks: list[Block], tmp_path: Path) -> None:
     try:
         with otel_eventlog.start_activity_server(log, port=0) as server:
             port = f"127.0.0.1:{server.port}"
-            result = subprocess.run(
-                [*cli(), *(word.replace("127.0.0.1:9450", port) for word in words[1:])],
-                capture_output=True,
-                text=True,
-                timeout=WAIT,
-                check=False,
-                env=environment(),
-            )
+            result = run([*cli(), *(word.replace("127.0.0.1:9450", port) for word in words[1:])], tmp_path)
     finally:
         for span in (chat, turn, first, second):
             span.end()
@@ -1030,15 +1026,7 @@ def check_check_config(blocks: list[Block], tmp_path: Path) -> None:
     command, *shown = block.lines()
     assert shown[-1].strip() == "...", shown  # the rest of the output
     words = shlex.split(command.removeprefix("$ "))
-    result = subprocess.run(
-        [*cli(), *words[1:]],
-        cwd=tmp_path,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
+    result = run([*cli(), *words[1:]], tmp_path)
     assert result.returncode == 0, result.stderr
     printed = result.stdout.splitlines()
     assert printed[: len(shown) - 1] == shown[:-1], (
@@ -1071,15 +1059,7 @@ def check_the_benchmark_commands(blocks: list[Block], tmp_path: Path) -> None:
         words = shlex.split(block.text, comments=True)
         assert words[0] == ".venv/bin/python", words  # the quick start's virtual environment
         assert "--quick" in block.text
-        result = subprocess.run(
-            [sys.executable, str(ROOT / words[1]), "--help"],
-            cwd=ROOT,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-            check=False,
-        )
+        result = run([sys.executable, str(ROOT / words[1]), "--help"], ROOT)
         assert result.returncode == 0, result.stderr
         assert "--quick" in result.stdout, f"README.md:{block.line}: {words[1]} takes no --quick"
 

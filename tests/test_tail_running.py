@@ -80,6 +80,20 @@ def test_running_spans_show_as_a_tree_per_trace_with_age_session_and_latest_even
     assert "no span.started" in running.lines()[0]
 
 
+def _follow_running(
+    url: str, screen: Screen, count: int, refresh: float
+) -> tuple[threading.Thread, list[int]]:
+    """Start `tail --running` on `url` in a thread; return it and where it puts its result."""
+    done: list[int] = []
+    follower = threading.Thread(
+        target=lambda: done.append(
+            tail(url, out=screen, running=True, count=count, refresh=refresh, retry_seconds=0.01)
+        )
+    )
+    follower.start()
+    return follower, done
+
+
 def _serve_spans() -> tuple[InMemoryEventLog, TracerProvider]:
     log = InMemoryEventLog()
     provider = TracerProvider()
@@ -100,11 +114,7 @@ def test_tail_running_reads_the_history_then_prints_changes() -> None:
         log.append("noise", {"n": n})
     screen = Screen()
     with start_activity_server(log, port=0) as server:
-        done: list[int] = []
-        follower = threading.Thread(
-            target=lambda: done.append(tail(server.url, out=screen, running=True, count=2, refresh=0.02))
-        )
-        follower.start()
+        follower, done = _follow_running(server.url, screen, 2, 0.02)
         try:
             assert screen.snapshots.acquire(timeout=WAIT)
             first = screen.getvalue().splitlines()
@@ -146,13 +156,7 @@ def test_tail_running_forgets_the_spans_of_a_log_that_began_again() -> None:
     screen = Screen()
     server = start_activity_server(log, port=0)
     port = server.port
-    done: list[int] = []
-    follower = threading.Thread(
-        target=lambda: done.append(
-            tail(server.url, out=screen, running=True, count=2, refresh=0.02, retry_seconds=0.01)
-        )
-    )
-    follower.start()
+    follower, done = _follow_running(server.url, screen, 2, 0.02)
     try:
         assert screen.snapshots.acquire(timeout=WAIT)
         assert "old run" in screen.getvalue()
@@ -255,13 +259,7 @@ def test_tail_running_says_in_each_snapshot_when_the_server_is_gone() -> None:
     provider.force_flush()
     screen = Screen(terminal=True)
     server = start_activity_server(log, port=0)
-    done: list[int] = []
-    follower = threading.Thread(
-        target=lambda: done.append(
-            tail(server.url, out=screen, running=True, count=40, refresh=0.01, retry_seconds=0.01)
-        )
-    )
-    follower.start()
+    follower, done = _follow_running(server.url, screen, 40, 0.01)
     try:
         assert screen.snapshots.acquire(timeout=WAIT)
         server.close()
