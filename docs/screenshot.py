@@ -18,6 +18,7 @@ OUT = Path(__file__).with_name("activity-page.png")
 
 
 def main() -> None:
+    """Start the demo, photograph its page after a few seconds, and stop the demo."""
     demo = subprocess.Popen(
         [sys.executable, "-m", "otel_eventlog", "demo", "--port", "0", "--duration", "30"],
         stdout=subprocess.PIPE,
