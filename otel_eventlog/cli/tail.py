@@ -73,7 +73,7 @@ def tail(
     except (ValueError, UnicodeError) as error:  # a host, path or token no request can carry
         raise TailError(f"cannot follow {_shown(url)}: {_shown(str(error))}") from None
     view, resume = _view(
-        stream, url, out, count=count, since=since, as_json=as_json, running=running, refresh=refresh
+        stream, out, count=count, since=since, as_json=as_json, running=running, refresh=refresh
     )
     if view.done.is_set():  # --running --count 1: the first snapshot was all
         return view.shown
@@ -132,7 +132,6 @@ def _token(url: str, token: str | None) -> str | None:
 
 def _view(
     stream: _Stream,
-    url: str,
     out: TextIO,
     *,
     count: int | None,
