@@ -21,8 +21,10 @@ stops the server and closes the log, so that applications and tests need not rea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -272,9 +274,20 @@ def instrument() -> None:
     """Configure the event log from the environment; the ``opentelemetry-instrument`` hook.
 
     A wrong configuration is logged as an error naming the problem, and the application runs on
-    without the event log rather than failing to start.
+    without the event log rather than failing to start. Since the OpenTelemetry SDK's own logging
+    handler on the root logger keeps Python from printing log records nobody else handles, the
+    problem, and any ``OTEL_EVENTLOG_*`` variable nothing reads, is also written to standard error:
+    the one place a user who started the application sees.
     """
+    for problem in unknown_variables():
+        _say(f"otel-eventlog: {problem}")
     try:
         configure()
     except (EventLogError, OSError) as error:
         _logger.error("otel_eventlog: not attached: %s", error)
+        _say(f"otel-eventlog: not attached, the application runs without the event log: {error}")
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # no stderr, or a closed one: the log has it
+        print(line, file=sys.stderr, flush=True)

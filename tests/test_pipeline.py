@@ -243,14 +243,41 @@ def test_a_configure_that_fails_half_way_leaves_nothing_behind(monkeypatch: pyte
 
 
 def test_instrument_logs_a_bad_environment_and_lets_the_app_run(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The opentelemetry-instrument hook reports a wrong variable as an error instead of raising."""
+    """The opentelemetry-instrument hook reports a wrong variable as an error, and on stderr, not raising."""
     monkeypatch.setenv("OTEL_EVENTLOG_BACKEND", "postgres")
     with caplog.at_level(logging.ERROR, logger="otel_eventlog"):
         instrument()
     [record] = caplog.records
     assert "OTEL_EVENTLOG_BACKEND: unknown backend 'postgres'" in record.getMessage()
+    assert capsys.readouterr().err.startswith(
+        "otel-eventlog: not attached, the application runs without the event log: OTEL_EVENTLOG_BACKEND: "
+    )
+
+
+def test_under_opentelemetry_instrument_a_wrong_configuration_is_seen_on_stderr(tmp_path: Path) -> None:
+    """The SDK's logging handler hides unhandled log records: the problems still reach the terminal."""
+    instrument_command = Path(sys.executable).with_name("opentelemetry-instrument")
+    result = run_python(
+        "import otel_eventlog; print(otel_eventlog.get_event_log())",
+        {
+            "OTEL_EVENTLOG_CONFIG": str(tmp_path / "nope.yaml"),
+            "OTEL_EVENTLOG_TTL": "5",
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        },
+        str(instrument_command),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "None\n"
+    assert (
+        "otel-eventlog: OTEL_EVENTLOG_TTL is set but no such variable is read (did you mean" in result.stderr
+    )
+    assert (
+        f"not attached, the application runs without the event log: {tmp_path / 'nope.yaml'}" in result.stderr
+    )
 
 
 def run_python(code: str, env: dict[str, str], *prefix: str) -> subprocess.CompletedProcess[str]:
