@@ -273,7 +273,8 @@ def test_under_opentelemetry_instrument_a_wrong_configuration_is_seen_on_stderr(
     assert result.returncode == 0, result.stderr
     assert result.stdout == "None\n"
     assert (
-        "otel-eventlog: OTEL_EVENTLOG_TTL is set but no such variable is read (did you mean" in result.stderr
+        "otel-eventlog: OTEL_EVENTLOG_TTL is not a variable otel_eventlog reads (did you mean"
+        in result.stderr
     )
     assert (
         f"not attached, the application runs without the event log: {tmp_path / 'nope.yaml'}" in result.stderr
