@@ -12,6 +12,7 @@ export the spans over OTLP/HTTP at the same time. The agent itself is ``otel_eve
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,9 +24,19 @@ CONFIG = Path(__file__).with_name("observability.yaml")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds the agent works (default 5)")
-    parser.add_argument("--sessions", type=int, default=3, help="sessions working at once (default 3)")
+    parser.add_argument("--sessions", type=sessions, default=3, help="sessions working at once (default 3)")
     args = parser.parse_args()
-    run_demo(CONFIG, duration=args.duration, sessions=args.sessions, out=sys.stdout)
+    try:
+        run_demo(CONFIG, duration=args.duration, sessions=args.sessions, out=sys.stdout)
+    except BrokenPipeError:  # `python examples/agent.py | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def sessions(text: str) -> int:
+    """Read --sessions: a whole number from 1 to 32."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 32):
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 32, got {text!r}")
+    return int(text)
 
 
 if __name__ == "__main__":

@@ -1060,3 +1060,27 @@ def test_without_redis_py_only_the_database_and_protocol_are_checked(monkeypatch
     monkeypatch.setitem(sys.modules, "redis", None)  # import redis now raises ImportError
     assert url_option_problem("redis://cache:6379/0?socket_timout=5") is None
     assert url_option_problem("redis://cache:6379/0?protocol=9") == "expected protocol=2 or protocol=3"
+
+
+def test_the_demo_reader_starts_over_when_redis_loses_the_log(server: RedisServer) -> None:
+    """The demo's printed feed follows a log that began again from its start, and says so."""
+    import io
+
+    from otel_eventlog.cli.demo import _follow
+
+    log = RedisEventLog(server.url, stream=stream_name())
+    try:
+        for n in range(3):
+            log.append("turn.started", {"turn": n})
+        out = io.StringIO()
+        place, printed = _follow(log, out, (None, None), until=0)
+        assert printed == 3
+        assert server.command("FLUSHALL") == "+OK"
+        log.append("session.started", {"session": 2})  # id 1 of a new log, below the old cursor
+        _, more = _follow(log, out, place, until=0)
+    finally:
+        log.close()
+    assert more == 1
+    lines = out.getvalue().splitlines()
+    assert lines[3] == "  ... the log began again (its Redis lost it): reading it from its start"
+    assert lines[4].split()[:3][::2] == ["#1", "session.started"]

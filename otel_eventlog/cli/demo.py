@@ -100,11 +100,10 @@ def run_demo(
     logger = logging.getLogger("demo.agent")  # its records reach the event log's handler on the root
     logger.setLevel(logging.INFO)
     until = "until interrupted (Ctrl-C)" if math.isinf(duration) else f"for {duration:g}s"
-    print(f"# {sessions} agent sessions at a time, {until}; {exporting}", file=out)
+    print(f"# {sessions} agent session{'s' * (sessions != 1)} at a time, {until}; {exporting}", file=out)
     print("# each session span stays open for its turns: its events arrive while it is open", file=out)
-    print(
-        f"# printed here: {', '.join(STORY)}; the page also shows model calls and running spans\n", file=out
-    )
+    shown_too = "; the page also shows model calls and running spans" if server is not None else ""
+    print(f"# printed here: {', '.join(STORY)}{shown_too}\n", file=out)
     stop = threading.Event()
     rng = random.Random(seed)
     numbers = itertools.count(1).__next__  # one number per session, across the slots
@@ -126,7 +125,7 @@ def run_demo(
     for agent in agents:
         agent.start()
     try:
-        cursor, printed = _follow(log, out, None, until=time.monotonic() + duration)
+        place, printed = _follow(log, out, (None, None), until=time.monotonic() + duration)
     finally:
         stop.set()
         for agent in agents:
@@ -135,7 +134,7 @@ def run_demo(
         unconfigure(log)  # takes the logging handler off the root logger
         if server is not None:
             server.close()
-    _, more = _follow(log, out, cursor, until=0)
+    _, more = _follow(log, out, place, until=0)
     print(f"\n# {printed + more} events; the log holds {len(log)}", file=out)
     return printed + more
 
@@ -246,14 +245,21 @@ def _chat(tracer: Tracer, rng: random.Random, pace: float, stop: threading.Event
     return input_tokens + output_tokens
 
 
-def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> tuple[int | None, int]:
-    """Print the events after `cursor` as they arrive, until the time is up (at least one read).
+_Place = tuple[int | None, str | None]  # a reader's cursor, and the epoch of the log it is in
 
-    Returns the new cursor and how many events were printed.
+
+def _follow(log: EventLog, out: TextIO, place: _Place, *, until: float) -> tuple[_Place, int]:
+    """Print the events after `place` as they arrive, until the time is up (at least one read).
+
+    Returns the new place and how many events were printed.
     """
-    printed = 0
+    (cursor, epoch), printed = place, 0
     while True:
         page = log.read(since=cursor, kinds=STORY, wait=max(0.0, until - time.monotonic()))
+        if epoch is not None and page.epoch != epoch:  # a shared log its store lost: read it anew
+            print("  ... the log began again (its Redis lost it): reading it from its start", file=out)
+            page = log.read(kinds=STORY)
+        epoch = page.epoch
         if page.missed:
             print(f"  ... {page.missed} events were evicted before they could be read", file=out)
         for event in page.events:
@@ -262,4 +268,4 @@ def _follow(log: EventLog, out: TextIO, cursor: int | None, *, until: float) -> 
         printed += len(page.events)
         cursor = page.cursor
         if time.monotonic() >= until:
-            return cursor, printed
+            return (cursor, epoch), printed
