@@ -169,6 +169,8 @@ def test_running_now_shows_open_spans_from_the_log_with_age_and_latest_event(bro
             page = _open(browser, server.url)
             try:
                 page.wait_for_selector("#running-list .span .name:text-is('session')", timeout=WAIT_MS)
+                # Its session is named by an event 300 back, read with the history too.
+                page.wait_for_selector("#running-list .span:has-text('session 7')", timeout=WAIT_MS)
                 with tracer.start_as_current_span("turn") as turn:
                     turn.add_event("turn.started", {"turn": 1})
                     page.wait_for_function(
@@ -336,6 +338,36 @@ def test_an_event_the_page_cannot_lay_out_never_stops_the_feed(browser: Any) -> 
             page.wait_for_selector(".row[data-kind='after.them']", timeout=WAIT_MS)
             assert _rows(page, "gen_ai.choice").count() == 4
             assert str(time.time_ns())[:6] in _rows(page, "nanoseconds").inner_text()
+            assert page.errors == []
+        finally:
+            page.close()
+
+
+def test_the_openai_instrumentation_s_message_events_read_as_messages(browser: Any) -> None:
+    """gen_ai.user.message / gen_ai.assistant.message / gen_ai.tool.message bodies show as messages."""
+    log = InMemoryEventLog()
+    log.append("gen_ai.user.message", {"gen_ai.system": "openai", "body": {"content": "Weather in Paris?"}})
+    call = {"id": "call_7Qx", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    log.append("gen_ai.assistant.message", {"body": {"tool_calls": [call]}})
+    log.append("gen_ai.tool.message", {"body": {"id": "call_7Qx", "content": "21 C, sunny"}})
+    with start_activity_server(log, port=0) as server:
+        page = _open(browser, server.url)
+        try:
+            page.wait_for_selector(".row[data-kind='gen_ai.tool.message']", timeout=WAIT_MS)
+            user = ".row[data-kind='gen_ai.user.message'] .message.user"
+            assert page.inner_text(user) == "USER Weather in Paris?"
+            assert "get_weather" in page.inner_text(
+                ".row[data-kind='gen_ai.assistant.message'] .message.assistant"
+            )
+            assert (
+                page.inner_text(".row[data-kind='gen_ai.tool.message'] .message.tool") == "TOOL 21 C, sunny"
+            )
+            page.select_option("#view", "trace")
+            page.click("#events .group .title")  # folded
+            page.fill("#filter", "gen_ai.*")
+            assert (
+                page.get_attribute("#events .group .title", "aria-expanded") == "false"
+            )  # still, after a redraw
             assert page.errors == []
         finally:
             page.close()
