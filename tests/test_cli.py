@@ -194,14 +194,14 @@ def test_tail_refusals_are_one_line_errors() -> None:
         unauthorized = run("tail", server.url, "--count", "1")
         port = server.port
     refused = run("tail", f"http://127.0.0.1:{port}/", "--count", "1")
-    not_a_url = run("tail", "localhost:9450", "--count", "1")
+    not_a_url = run("tail", "ftp://localhost:9450/", "--count", "1")
     assert unauthorized.returncode == refused.returncode == not_a_url.returncode == 1
     assert unauthorized.stderr.strip() == (
         "otel-eventlog: error: the server answered 401: a valid bearer token is required (pass --token)"
     )
     assert refused.stderr.startswith(f"otel-eventlog: error: cannot follow http://127.0.0.1:{port}/: ")
     assert not_a_url.stderr.strip() == (
-        "otel-eventlog: error: expected an http:// or https:// URL, got 'localhost:9450'"
+        "otel-eventlog: error: expected an http:// or https:// URL, got 'ftp://localhost:9450/'"
     )
 
 
@@ -384,13 +384,22 @@ def test_demo_into_a_pipe_that_closes_ends_quietly() -> None:
 
 
 def test_tail_takes_the_urls_a_user_pastes() -> None:
-    """The page's URL, /activity and /activity/stream all lead to the stream."""
+    """The page's URL, /activity, its stream and stats, and a URL without http:// all lead to the stream."""
     log = InMemoryEventLog()
     log.append("turn.started", {"turn": 1})
     server = start_activity_server(log, 0)
     try:
         base = server.url.rstrip("/")
-        for url in (f"{base}/", base, f"{base}/activity", f"{base}/activity/", f"{base}/activity/stream"):
+        bare = base.removeprefix("http://")
+        for url in (
+            f"{base}/",
+            base,
+            f"{base}/activity",
+            f"{base}/activity/",
+            f"{base}/activity/stream",
+            f"{base}/activity/stats",
+            bare,
+        ):
             result = run("tail", url, "--since", "0", "--count", "1", "--json")
             assert result.returncode == 0, (url, result.stderr)
             assert json.loads(result.stdout)["kind"] == "turn.started"
@@ -692,3 +701,38 @@ def test_tail_at_a_server_that_ends_every_stream_at_once_says_so_once() -> None:
     assert lines[:2] == ["# the stream ended; reconnecting", "# reconnected"]
     assert lines[2].split()[2] == "k"
     assert served[-1] - served[-2] >= 0.4  # the fourth wait: 0.05 s doubled three times
+
+
+def test_tail_says_it_reconnected_once_a_quiet_stream_proves_to_last() -> None:
+    """Back to a server whose log is empty: no event comes, but its first heartbeat tells tail it is back."""
+    import io
+    import threading
+
+    from otel_eventlog import ActivityLimits
+    from otel_eventlog.cli.tail import tail
+
+    limits = ActivityLimits(heartbeat=0.05)
+    server = start_activity_server(InMemoryEventLog(), 0, limits=limits)
+    port = server.port
+    out = io.StringIO()
+    follower = threading.Thread(
+        target=tail, args=(server.url,), kwargs={"out": out, "retry_seconds": 0.01, "count": 1}
+    )
+    follower.start()
+    deadline = time.monotonic() + 30
+    try:
+        until_a_reader_waits(server.app.event_log)
+        server.close()
+        while "connection lost" not in out.getvalue():
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.01)  # nothing to wait on but tail's own words
+        log = InMemoryEventLog()
+        server = start_activity_server(log, port, limits=limits)
+        while "# reconnected" not in out.getvalue():
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.01)
+        log.append("after")  # lets tail end: --count 1
+        follower.join(30)
+    finally:
+        server.close()
+    assert out.getvalue().splitlines()[-1].split()[2] == "after"

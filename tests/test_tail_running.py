@@ -270,8 +270,8 @@ def test_tail_running_says_in_each_snapshot_when_the_server_is_gone() -> None:
         provider.shutdown()
     assert done == [40]
     last = screen.getvalue().rsplit("\x1b[H\x1b[J", 1)[1].splitlines()
-    assert last[0].startswith("# ")
-    assert ": as of " in last[0]
+    assert last[0].startswith("# running now, ")
+    assert " (stale since " in last[0]
     assert "  long job " in "\n".join(last)
 
 

@@ -67,7 +67,7 @@ def tail(
         TailError: If the first connection fails or the server refuses the request; dropped
             connections later on are retried.
     """
-    token = _token(url, token)
+    url, token = _where(url, token)
     try:
         stream = _Stream(url, () if running else kinds, token, timeout)
     except (ValueError, UnicodeError) as error:  # a host, path or token no request can carry
@@ -95,7 +95,7 @@ def tail(
             except _Unavailable as error:  # the server is up, its log is not, for now
                 if not connected:
                     raise
-                trouble.note(f"{error}; retrying until it can")
+                trouble.note(f"{str(error).rstrip('.')}; retrying until it can")
             except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
                 if view.done.is_set():
                     return view.shown
@@ -112,12 +112,17 @@ def tail(
         view.check()  # the ticker could not write: `| head` has its lines, or the disk is full
 
 
-def _token(url: str, token: str | None) -> str | None:
-    """Return the token to send: `token`, else the URL's ``?token=`` (the URL serve prints carries it).
+def _where(url: str, token: str | None) -> tuple[str, str | None]:
+    """Return the URL to follow and the token to send: `token`, else the URL's ``?token=``.
+
+    A URL without a scheme (``127.0.0.1:9450``) is taken as a browser takes it, as ``http://``; the URL
+    ``serve`` prints for the page carries the token.
 
     Raises:
         TailError: If the token holds what no header can carry.
     """
+    if "://" not in url and url[:1].isalnum():
+        url = f"http://{url}"
     if token is None:
         with contextlib.suppress(ValueError):
             given = parse_qs(urlsplit(url).query).get("token")
@@ -127,7 +132,7 @@ def _token(url: str, token: str | None) -> str | None:
             "the token holds a line break or another control character (read from a file with its "
             "newline?): not sent"
         )
-    return token
+    return url, token
 
 
 def _view(
@@ -207,8 +212,9 @@ class _Stream:
             raise TailError(f"expected an http:// or https:// URL, got {url!r} ({error})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TailError(f"expected an http:// or https:// URL, got {url!r}")
-        path = parts.path.rstrip("/")  # the forms a user pastes: the page, /activity, or the stream
-        path = path.removesuffix("/stream") if path.endswith("/activity/stream") else path
+        path = parts.path.rstrip("/")  # the forms a user pastes: the page, /activity, its stream or stats
+        for endpoint in ("/stream", "/stats"):
+            path = path.removesuffix(endpoint) if path.endswith("/activity" + endpoint) else path
         if not path.endswith("/activity"):
             path += "/activity"
         self._pages = path
@@ -412,7 +418,7 @@ class _Board:
             if problem is None:
                 self._trouble = None
             elif self._trouble is None:
-                self._trouble = f"# {problem}: as of {time.strftime('%H:%M:%S')}"
+                self._trouble = f"stale since {time.strftime('%H:%M:%S')}: {problem}"
             self._running.changed = True
 
     def check(self) -> None:
@@ -437,8 +443,8 @@ class _Board:
     def _print(self) -> None:
         with self._lock:
             lines = self._running.lines(self._height)
-            if self._trouble is not None:
-                lines.insert(0, self._trouble)
+            if self._trouble is not None:  # said where it cannot be missed: on the title line
+                lines[0] = f"{lines[0]} ({self._trouble})"
             self._running.changed = False
         text = "\n".join(lines)
         if self._terminal:
@@ -497,6 +503,8 @@ class _Follower:
                 self.epoch = data["epoch"]
                 if self.last_id is not None and "-" not in self.last_id:  # a bare --since: this log's
                     self.last_id = f"{self.epoch}-{self.last_id}"
+            elif kind == "heartbeat":
+                news()  # a quiet stream that lasts: the server is back
             elif kind in ("reset", "gap"):
                 news()  # the stream works: it says so
                 self._notice(kind, data)
@@ -544,8 +552,12 @@ def _refusal(response: http.client.HTTPResponse, token_given: bool) -> str:
 
 
 def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, str | None]]:
-    """Yield each Server-Sent Events message as (event name, decoded data, id as sent)."""
-    kind, data, event_id = "message", "", None
+    """Yield each Server-Sent Events message as (event name, decoded data, id as sent).
+
+    A comment alone (the server's heartbeat on a quiet stream) is yielded as ``("heartbeat", None,
+    None)``.
+    """
+    kind, data, event_id, comment = "message", "", None, False
     while True:
         line = response.readline()  # through the chunked framing, if the server uses it
         if not line:
@@ -560,7 +572,11 @@ def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, st
                 data += value
             elif name == "id":
                 event_id = value
+            elif not name:
+                comment = True
             continue
         if data:
             yield kind, json.loads(data), event_id if kind == "message" else None
-        kind, data, event_id = "message", "", None
+        elif comment:
+            yield "heartbeat", None, None
+        kind, data, event_id, comment = "message", "", None, False
