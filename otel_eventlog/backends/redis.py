@@ -399,15 +399,16 @@ class RedisEventLog(Bounded, WaitingReads):
     def _outage(self, error: BaseException | None) -> None:
         if error is not None:
             _logger.warning(
-                "otel_eventlog: cannot write to Redis at %s (%s); events wait in a queue of %d, the "
-                "oldest dropped beyond it, and are sent once Redis takes them",
+                "otel_eventlog: cannot write to Redis at %s (%s); captured events wait in a queue of %d, "
+                "the oldest dropped beyond it, and are sent once Redis takes them (append and extend "
+                "raise meanwhile: what they were given is not queued)",
                 self._address,
                 error,
                 self._outbox.max_items,
             )
         else:
             _logger.warning(
-                "otel_eventlog: Redis at %s takes events again; %d event(s) were dropped meanwhile",
+                "otel_eventlog: Redis at %s takes events again; %d queued event(s) were dropped meanwhile",
                 self._address,
                 self._outbox.dropped,
             )
