@@ -12,6 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,17 @@ def _open(browser: Any, url: str, **options: Any) -> Any:
     return page
 
 
+@contextmanager
+def _viewing(browser: Any, log: InMemoryEventLog, query: str = "", **options: Any) -> Iterator[Any]:
+    """Serve `log` and open its page (with `query`), live; close both at the end."""
+    with start_activity_server(log, port=0) as server:
+        page = _open(browser, server.url + query, **options)
+        try:
+            yield page
+        finally:
+            page.close()
+
+
 def _rows(page: Any, kind: str) -> Any:
     return page.locator(f"#events .row[data-kind='{kind}']")
 
@@ -74,25 +86,21 @@ def test_the_page_shows_events_live_and_filters_them(browser: Any, tmp_path: Pat
     """An event appended after the page loaded appears on it; the kind filter hides the others."""
     log = InMemoryEventLog()
     log.append("session.started", {"session": 1}, trace_id=TRACE_A)
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_selector(".row[data-kind='session.started']", timeout=WAIT_MS)
-            log.append("turn.started", {"turn": 41})
-            row = page.wait_for_selector(".row[data-kind='turn.started']", timeout=WAIT_MS)
-            assert row is not None
-            assert "#2" in row.inner_text()
-            assert row.inner_text().split("\n")[-1] == "turn 41"  # key and value, not raw JSON
-            assert "4bf92f35" in page.inner_text(".row[data-kind='session.started']")
-            assert page.inner_text(".cols").split() == ["ID", "TIME", "KIND", "TRACE", "DETAILS"]
-            page.fill("#filter", "turn.*")
-            assert page.is_hidden(".row[data-kind='session.started']")
-            assert page.is_visible(".row[data-kind='turn.started']")
-            page.screenshot(path=str(tmp_path / "activity.png"))
-            assert (tmp_path / "activity.png").stat().st_size > 0
-            assert page.errors == []
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_selector(".row[data-kind='session.started']", timeout=WAIT_MS)
+        log.append("turn.started", {"turn": 41})
+        row = page.wait_for_selector(".row[data-kind='turn.started']", timeout=WAIT_MS)
+        assert row is not None
+        assert "#2" in row.inner_text()
+        assert row.inner_text().split("\n")[-1] == "turn 41"  # key and value, not raw JSON
+        assert "4bf92f35" in page.inner_text(".row[data-kind='session.started']")
+        assert page.inner_text(".cols").split() == ["ID", "TIME", "KIND", "TRACE", "DETAILS"]
+        page.fill("#filter", "turn.*")
+        assert page.is_hidden(".row[data-kind='session.started']")
+        assert page.is_visible(".row[data-kind='turn.started']")
+        page.screenshot(path=str(tmp_path / "activity.png"))
+        assert (tmp_path / "activity.png").stat().st_size > 0
+        assert page.errors == []
 
 
 def test_rows_run_newest_first_by_time_with_times_of_day_and_times_ago(browser: Any) -> None:
@@ -101,22 +109,18 @@ def test_rows_run_newest_first_by_time_with_times_of_day_and_times_ago(browser: 
     now = time.time()
     log.append("later", timestamp=now - 5)
     log.append("earlier", timestamp=now - 65)  # a span event that reached the log after a later one
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_function("document.querySelectorAll('#events .row').length === 2", timeout=WAIT_MS)
-            assert [row.get_attribute("data-kind") for row in page.query_selector_all("#events .row")] == [
-                "later",
-                "earlier",
-            ]
-            earlier = _rows(page, "earlier")
-            assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", earlier.locator(".abs").inner_text())
-            assert earlier.locator(".rel").inner_text() == "1m 5s ago"
-            page.click("#times")
-            assert earlier.locator(".abs").inner_text() == "1m 5s ago"
-            assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", earlier.locator(".rel").inner_text())
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_function("document.querySelectorAll('#events .row').length === 2", timeout=WAIT_MS)
+        assert [row.get_attribute("data-kind") for row in page.query_selector_all("#events .row")] == [
+            "later",
+            "earlier",
+        ]
+        earlier = _rows(page, "earlier")
+        assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", earlier.locator(".abs").inner_text())
+        assert earlier.locator(".rel").inner_text() == "1m 5s ago"
+        page.click("#times")
+        assert earlier.locator(".abs").inner_text() == "1m 5s ago"
+        assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", earlier.locator(".rel").inner_text())
 
 
 def test_events_group_by_trace_under_their_session_and_filter_by_trace(browser: Any) -> None:
@@ -126,26 +130,22 @@ def test_events_group_by_trace_under_their_session_and_filter_by_trace(browser: 
         for trace_id, session in ((TRACE_A, "alpha"), (TRACE_B, "beta")):
             log.append("turn.started", {"session": session, "turn": turn}, trace_id=trace_id)
     log.append("heartbeat")  # no trace
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_function("document.querySelectorAll('#events .row').length === 5", timeout=WAIT_MS)
-            page.select_option("#view", "trace")
-            groups = page.locator("#events .group")
-            assert groups.count() == 3
-            titles = [groups.nth(n).locator(".title b").inner_text() for n in range(3)]
-            assert titles == ["no trace", "session beta · trace 0af76519", "session alpha · trace 4bf92f35"]
-            alpha = page.locator(f"#events .group[data-trace='{TRACE_A}'] .row .id")
-            assert alpha.all_inner_texts() == ["#1", "#3"]  # oldest first within a trace
-            assert "2 events" in page.inner_text(f"#events .group[data-trace='{TRACE_A}'] .meta")
-            page.locator(f"#events .group[data-trace='{TRACE_B}'] .trace").first.click()
-            assert page.input_value("#trace") == TRACE_B
-            assert page.locator("#events .row").count() == 2
-            assert page.locator("#events .group").count() == 1
-            page.select_option("#view", "flat")
-            assert page.locator("#events .row").count() == 2  # the filter holds in the timeline too
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_function("document.querySelectorAll('#events .row').length === 5", timeout=WAIT_MS)
+        page.select_option("#view", "trace")
+        groups = page.locator("#events .group")
+        assert groups.count() == 3
+        titles = [groups.nth(n).locator(".title b").inner_text() for n in range(3)]
+        assert titles == ["no trace", "session beta · trace 0af76519", "session alpha · trace 4bf92f35"]
+        alpha = page.locator(f"#events .group[data-trace='{TRACE_A}'] .row .id")
+        assert alpha.all_inner_texts() == ["#1", "#3"]  # oldest first within a trace
+        assert "2 events" in page.inner_text(f"#events .group[data-trace='{TRACE_A}'] .meta")
+        page.locator(f"#events .group[data-trace='{TRACE_B}'] .trace").first.click()
+        assert page.input_value("#trace") == TRACE_B
+        assert page.locator("#events .row").count() == 2
+        assert page.locator("#events .group").count() == 1
+        page.select_option("#view", "flat")
+        assert page.locator("#events .row").count() == 2  # the filter holds in the timeline too
 
 
 def test_running_now_shows_open_spans_from_the_log_with_age_and_latest_event(browser: Any) -> None:
@@ -227,62 +227,50 @@ def test_running_now_says_what_it_needs_when_the_log_has_no_span_entries(browser
     """Without span.started / span.ended entries the panel names the setting that brings them."""
     log = InMemoryEventLog()
     log.append("turn.started")
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_selector("#running-list .hint", timeout=WAIT_MS)
-            assert "span_lifecycle: true" in page.inner_text("#running-list")
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_selector("#running-list .hint", timeout=WAIT_MS)
+        assert "span_lifecycle: true" in page.inner_text("#running-list")
 
 
 def test_span_entries_feed_running_now_and_show_in_the_feed_on_request(browser: Any) -> None:
     """span.started / span.ended rows stay out of the feed unless asked for; the page says so when empty."""
     log = InMemoryEventLog()
     log.append("span.started", {"name": "session"}, trace_id=TRACE_A, span_id="00f067aa0ba902b7")
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_selector("#running-list .span .name:text-is('session')", timeout=WAIT_MS)
-            assert page.inner_text("#empty").startswith(
-                "Only span.started / span.ended entries so far: tick “span entries” to see them (1 event is"
-            )
-            page.check("#spans")
-            assert _rows(page, "span.started").count() == 1
-            log.append("turn.started", {"session": "s-1"}, trace_id=TRACE_A, span_id="00f067aa0ba902b7")
-            page.wait_for_selector(
-                "#running-list .span:has-text('session s-1'):has-text('latest: turn.started')",
-                timeout=WAIT_MS,
-            )
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_selector("#running-list .span .name:text-is('session')", timeout=WAIT_MS)
+        assert page.inner_text("#empty").startswith(
+            "Only span.started / span.ended entries so far: tick “span entries” to see them (1 event is"
+        )
+        page.check("#spans")
+        assert _rows(page, "span.started").count() == 1
+        log.append("turn.started", {"session": "s-1"}, trace_id=TRACE_A, span_id="00f067aa0ba902b7")
+        page.wait_for_selector(
+            "#running-list .span:has-text('session s-1'):has-text('latest: turn.started')",
+            timeout=WAIT_MS,
+        )
 
 
 def test_pause_holds_new_events_and_counts_them_until_resumed(browser: Any) -> None:
     """While paused, new events wait and the button counts them; resuming shows them."""
     log = InMemoryEventLog()
     log.append("first")
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_selector(".row[data-kind='first']", timeout=WAIT_MS)
-            page.click("#pause")
-            assert page.inner_text("#status") == "paused"
-            for n in range(5):
-                log.append("while.paused", {"n": n})
-            page.wait_for_function(
-                "document.getElementById('pause').textContent === 'Resume (5 new)'", timeout=WAIT_MS
-            )
-            assert _rows(page, "while.paused").count() == 0
-            page.click("#pause")
-            page.wait_for_function(
-                "document.querySelectorAll(\"#events .row[data-kind='while.paused']\").length === 5",
-                timeout=WAIT_MS,
-            )
-            assert page.inner_text("#pause") == "Pause"
-            assert page.inner_text("#status") == "live"
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_selector(".row[data-kind='first']", timeout=WAIT_MS)
+        page.click("#pause")
+        assert page.inner_text("#status") == "paused"
+        for n in range(5):
+            log.append("while.paused", {"n": n})
+        page.wait_for_function(
+            "document.getElementById('pause').textContent === 'Resume (5 new)'", timeout=WAIT_MS
+        )
+        assert _rows(page, "while.paused").count() == 0
+        page.click("#pause")
+        page.wait_for_function(
+            "document.querySelectorAll(\"#events .row[data-kind='while.paused']\").length === 5",
+            timeout=WAIT_MS,
+        )
+        assert page.inner_text("#pause") == "Pause"
+        assert page.inner_text("#status") == "live"
 
 
 def test_payloads_read_as_fields_messages_and_folded_values(browser: Any) -> None:
@@ -305,42 +293,34 @@ def test_payloads_read_as_fields_messages_and_folded_values(browser: Any) -> Non
         },
     )
     log.append("gen_ai.choice", {"body": {"index": 0, "message": {"role": "assistant", "content": "Sunny."}}})
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            chat = page.wait_for_selector(".row[data-kind='gen_ai.chat']", timeout=WAIT_MS)
-            assert chat is not None
-            assert page.locator(".row[data-kind='gen_ai.chat'] .message.user").inner_text() == (
-                "USER What is the weather in Paris?"
-            )
-            assert "get_weather" in page.inner_text(".row[data-kind='gen_ai.chat'] .message.assistant")
-            assert page.inner_text(".row[data-kind='gen_ai.choice'] .message.assistant").endswith("Sunny.")
-            notes = page.locator(".row[data-kind='gen_ai.chat'] .kv", has_text="notes")
-            assert notes.inner_text().endswith("word …more")  # cut at 160 characters
-            notes.locator(".more").click()
-            assert notes.inner_text().endswith("word less")
-            assert '{"input_tokens":41}' in page.inner_text(".row[data-kind='gen_ai.chat']")
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        chat = page.wait_for_selector(".row[data-kind='gen_ai.chat']", timeout=WAIT_MS)
+        assert chat is not None
+        assert page.locator(".row[data-kind='gen_ai.chat'] .message.user").inner_text() == (
+            "USER What is the weather in Paris?"
+        )
+        assert "get_weather" in page.inner_text(".row[data-kind='gen_ai.chat'] .message.assistant")
+        assert page.inner_text(".row[data-kind='gen_ai.choice'] .message.assistant").endswith("Sunny.")
+        notes = page.locator(".row[data-kind='gen_ai.chat'] .kv", has_text="notes")
+        assert notes.inner_text().endswith("word …more")  # cut at 160 characters
+        notes.locator(".more").click()
+        assert notes.inner_text().endswith("word less")
+        assert '{"input_tokens":41}' in page.inner_text(".row[data-kind='gen_ai.chat']")
 
 
 def test_an_event_the_page_cannot_lay_out_never_stops_the_feed(browser: Any) -> None:
     """Odd messages and a time no date can hold are shown as they are, and the events after them too."""
     log = InMemoryEventLog()
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            odd = {"role": "assistant", "content": "hi"}
-            for tool_calls in ({"x": 1}, [None], 5, [{"function": None}]):
-                log.append("gen_ai.choice", {"messages": [{**odd, "tool_calls": tool_calls}]})
-            log.append("nanoseconds", timestamp=float(time.time_ns()))
-            log.append("after.them")
-            page.wait_for_selector(".row[data-kind='after.them']", timeout=WAIT_MS)
-            assert _rows(page, "gen_ai.choice").count() == 4
-            assert str(time.time_ns())[:6] in _rows(page, "nanoseconds").inner_text()
-            assert page.errors == []
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        odd = {"role": "assistant", "content": "hi"}
+        for tool_calls in ({"x": 1}, [None], 5, [{"function": None}]):
+            log.append("gen_ai.choice", {"messages": [{**odd, "tool_calls": tool_calls}]})
+        log.append("nanoseconds", timestamp=float(time.time_ns()))
+        log.append("after.them")
+        page.wait_for_selector(".row[data-kind='after.them']", timeout=WAIT_MS)
+        assert _rows(page, "gen_ai.choice").count() == 4
+        assert str(time.time_ns())[:6] in _rows(page, "nanoseconds").inner_text()
+        assert page.errors == []
 
 
 def test_the_openai_instrumentation_s_message_events_read_as_messages(browser: Any) -> None:
@@ -350,27 +330,21 @@ def test_the_openai_instrumentation_s_message_events_read_as_messages(browser: A
     call = {"id": "call_7Qx", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
     log.append("gen_ai.assistant.message", {"body": {"tool_calls": [call]}})
     log.append("gen_ai.tool.message", {"body": {"id": "call_7Qx", "content": "21 C, sunny"}})
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_selector(".row[data-kind='gen_ai.tool.message']", timeout=WAIT_MS)
-            user = ".row[data-kind='gen_ai.user.message'] .message.user"
-            assert page.inner_text(user) == "USER Weather in Paris?"
-            assert "get_weather" in page.inner_text(
-                ".row[data-kind='gen_ai.assistant.message'] .message.assistant"
-            )
-            assert (
-                page.inner_text(".row[data-kind='gen_ai.tool.message'] .message.tool") == "TOOL 21 C, sunny"
-            )
-            page.select_option("#view", "trace")
-            page.click("#events .group .title")  # folded
-            page.fill("#filter", "gen_ai.*")
-            assert (
-                page.get_attribute("#events .group .title", "aria-expanded") == "false"
-            )  # still, after a redraw
-            assert page.errors == []
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_selector(".row[data-kind='gen_ai.tool.message']", timeout=WAIT_MS)
+        user = ".row[data-kind='gen_ai.user.message'] .message.user"
+        assert page.inner_text(user) == "USER Weather in Paris?"
+        assert "get_weather" in page.inner_text(
+            ".row[data-kind='gen_ai.assistant.message'] .message.assistant"
+        )
+        assert page.inner_text(".row[data-kind='gen_ai.tool.message'] .message.tool") == "TOOL 21 C, sunny"
+        page.select_option("#view", "trace")
+        page.click("#events .group .title")  # folded
+        page.fill("#filter", "gen_ai.*")
+        assert (
+            page.get_attribute("#events .group .title", "aria-expanded") == "false"
+        )  # still, after a redraw
+        assert page.errors == []
 
 
 def test_a_filter_that_matches_nothing_says_so_and_offers_to_clear_it(browser: Any) -> None:
@@ -378,36 +352,28 @@ def test_a_filter_that_matches_nothing_says_so_and_offers_to_clear_it(browser: A
     log = InMemoryEventLog()
     for _ in range(3):
         log.append("turn.started")
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            page.wait_for_function("document.querySelectorAll('#events .row').length === 3", timeout=WAIT_MS)
-            page.fill("#filter", "tool.*")
-            assert page.inner_text("#empty").startswith(
-                "No event on this page matches kind “tool.*” (3 events are hidden)."
-            )
-            page.click("#empty button")
-            assert page.locator("#events .row").count() == 3
-            assert page.is_hidden("#empty")
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        page.wait_for_function("document.querySelectorAll('#events .row').length === 3", timeout=WAIT_MS)
+        page.fill("#filter", "tool.*")
+        assert page.inner_text("#empty").startswith(
+            "No event on this page matches kind “tool.*” (3 events are hidden)."
+        )
+        page.click("#empty button")
+        assert page.locator("#events .row").count() == 3
+        assert page.is_hidden("#empty")
 
 
 def test_the_page_fits_a_phone(browser: Any) -> None:
     """At 390 px wide nothing runs off the side: every column, payloads included, is on screen."""
     log = InMemoryEventLog()
     log.append("gen_ai.chat", {"gen_ai.request.model": "gpt-4o-mini", "text": "x" * 2000}, trace_id=TRACE_A)
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url, viewport={"width": 390, "height": 844})
-        try:
-            page.wait_for_selector(".row[data-kind='gen_ai.chat']", timeout=WAIT_MS)
-            assert page.evaluate("document.documentElement.scrollWidth") <= 390
-            box = page.locator(".row[data-kind='gen_ai.chat'] .payload").bounding_box()
-            assert box is not None
-            assert box["x"] >= 0
-            assert box["x"] + box["width"] <= 390
-        finally:
-            page.close()
+    with _viewing(browser, log, viewport={"width": 390, "height": 844}) as page:
+        page.wait_for_selector(".row[data-kind='gen_ai.chat']", timeout=WAIT_MS)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        box = page.locator(".row[data-kind='gen_ai.chat'] .payload").bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 390
 
 
 def test_a_flood_of_100000_events_keeps_the_page_capped_and_current(browser: Any) -> None:
@@ -417,21 +383,17 @@ def test_a_flood_of_100000_events_keeps_the_page_capped_and_current(browser: Any
     """
     total = 100_000
     log = InMemoryEventLog(max_entries=total)
-    with start_activity_server(log, port=0) as server:
-        page = _open(browser, server.url)
-        try:
-            for start in range(0, total, 5_000):
-                log.extend(Entry("flood", {"n": n}) for n in range(start, start + 5_000))
-            page.wait_for_function(
-                "document.getElementById('counts').textContent.startsWith('100,000 received')",
-                timeout=60_000,
-            )
-            page.wait_for_selector(f".row[data-id='{total}']", timeout=WAIT_MS)
-            assert page.locator("#events .row").count() == 1_000
-            assert "latest 1,000 kept" in page.inner_text("#counts")
-            assert page.errors == []
-        finally:
-            page.close()
+    with _viewing(browser, log) as page:
+        for start in range(0, total, 5_000):
+            log.extend(Entry("flood", {"n": n}) for n in range(start, start + 5_000))
+        page.wait_for_function(
+            "document.getElementById('counts').textContent.startsWith('100,000 received')",
+            timeout=60_000,
+        )
+        page.wait_for_selector(f".row[data-id='{total}']", timeout=WAIT_MS)
+        assert page.locator("#events .row").count() == 1_000
+        assert "latest 1,000 kept" in page.inner_text("#counts")
+        assert page.errors == []
 
 
 def test_the_page_says_plainly_when_events_were_missed(browser: Any) -> None:
@@ -439,18 +401,13 @@ def test_the_page_says_plainly_when_events_were_missed(browser: Any) -> None:
     log = InMemoryEventLog(max_entries=3)
     for n in range(10):
         log.append("tick", {"n": n})
-    with start_activity_server(log, port=0) as server:
-        page = browser.new_page()
-        try:
-            page.goto(server.url + "?since=0")
-            page.wait_for_selector("#missed:visible", timeout=WAIT_MS)
-            assert page.inner_text("#missed").startswith("7 event(s) were missed")
-            assert page.locator("#events .row[data-kind='tick']").count() == 3
-            rows = page.locator("#events .row")
-            assert rows.count() == 4
-            assert rows.nth(3).inner_text() == "⋯ 7 event(s) missed here ⋯"  # below what came after it
-        finally:
-            page.close()
+    with _viewing(browser, log, "?since=0") as page:
+        page.wait_for_selector("#missed:visible", timeout=WAIT_MS)
+        assert page.inner_text("#missed").startswith("7 event(s) were missed")
+        assert page.locator("#events .row[data-kind='tick']").count() == 3
+        rows = page.locator("#events .row")
+        assert rows.count() == 4
+        assert rows.nth(3).inner_text() == "⋯ 7 event(s) missed here ⋯"  # below what came after it
 
 
 def test_the_page_passes_its_token_to_the_stream(browser: Any) -> None:
