@@ -682,6 +682,7 @@ def test_tail_at_a_server_that_ends_every_stream_at_once_says_so_once() -> None:
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
             self.wfile.write(b'event: hello\ndata: {"epoch": "e1", "latest_id": 1}\n\n')
+            self.wfile.write(b": unavailable: Redis is down\n\n")  # a comment, but no heartbeat
             if len(served) == 5:  # at last, a stream that works
                 self.wfile.write(b'id: e1-1\ndata: {"id": 1, "timestamp": 1, "kind": "k", "payload": {}}\n\n')
 
@@ -700,6 +701,7 @@ def test_tail_at_a_server_that_ends_every_stream_at_once_says_so_once() -> None:
     lines = out.getvalue().splitlines()
     assert lines[:2] == ["# the stream ended; reconnecting", "# reconnected"]
     assert lines[2].split()[2] == "k"
+    assert len(lines) == 3  # said once each, however many streams ended at once
     assert served[-1] - served[-2] >= 0.4  # the fourth wait: 0.05 s doubled three times
 
 
@@ -736,3 +738,44 @@ def test_tail_says_it_reconnected_once_a_quiet_stream_proves_to_last() -> None:
     finally:
         server.close()
     assert out.getvalue().splitlines()[-1].split()[2] == "after"
+
+
+def test_tail_names_the_silence_it_waited_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream that answered then fell silent is lost after `timeout`, and the note says that long."""
+    import http.server
+    import io
+    import threading
+
+    from otel_eventlog.cli import tail as tail_module
+
+    monkeypatch.setattr(tail_module, "_FIRST_ANSWER", 0.05)
+    served: list[int] = []
+
+    class Silent(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.append(1)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b'event: hello\ndata: {"epoch": "e1", "latest_id": 1}\n\n')
+            self.wfile.flush()
+            if len(served) == 1:
+                time.sleep(1)  # silent past tail's timeout: the server's side of the test
+                return
+            self.wfile.write(b'id: e1-1\ndata: {"id": 1, "timestamp": 1, "kind": "k", "payload": {}}\n\n')
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = io.StringIO()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert tail_module.tail(url, out=out, count=1, timeout=0.3, retry_seconds=0.01) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.getvalue().splitlines()[0] == (
+        "# connection lost (no answer within 0.3 s); reconnecting until the server is back"
+    )

@@ -287,6 +287,12 @@ def test_tail_takes_the_token_from_the_url_serve_prints_and_refuses_one_with_a_n
             tail(server.url, out=io.StringIO(), token="s3cret\r\n", count=1)
     assert "s3cret" not in str(raised.value)
     assert str(raised.value).startswith("the token holds a line break or another control character")
+    from tests.redis_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/?token=s3cret"
+    with pytest.raises(TailError) as raised:
+        tail(url, out=io.StringIO(), count=1)
+    assert str(raised.value).startswith(f"cannot follow {url.replace('s3cret', '***')}: ")  # never shown
 
 
 def test_tail_shows_an_event_whose_time_no_clock_can_show_and_goes_on() -> None:

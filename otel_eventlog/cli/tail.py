@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from otel_eventlog.cli._lines import event_json, event_line
 from otel_eventlog.cli._running import Running
@@ -71,7 +71,7 @@ def tail(
     try:
         stream = _Stream(url, () if running else kinds, token, timeout)
     except (ValueError, UnicodeError) as error:  # a host, path or token no request can carry
-        raise TailError(f"cannot follow {_shown(url)}: {_shown(str(error))}") from None
+        raise TailError(f"cannot follow {_shown(_masked(url))}: {_shown(str(error))}") from None
     view, resume = _view(
         stream, out, count=count, since=since, as_json=as_json, running=running, refresh=refresh
     )
@@ -101,9 +101,9 @@ def tail(
                     return view.shown
                 if not connected:
                     raise TailError(
-                        f"cannot follow {url}: {_described(error, stream.first_answer)}"
+                        f"cannot follow {stream.url}: {_described(error, stream.first_answer)}"
                     ) from None
-                problem = _described(error, stream.first_answer)
+                problem = _described(error, stream.waited)
                 trouble.note(f"connection lost ({problem}); reconnecting until the server is back")
             if view.done.wait(trouble.pause()):  # a pause before retrying; --count may be reached meanwhile
                 return view.shown
@@ -209,17 +209,17 @@ class _Stream:
             parts = urlsplit(url)
             port = parts.port  # a port that is no number from 0 to 65535 fails here
         except ValueError as error:  # "Invalid IPv6 URL", "Port out of range 0-65535"
-            raise TailError(f"expected an http:// or https:// URL, got {url!r} ({error})") from None
+            raise TailError(f"expected an http:// or https:// URL, got {_masked(url)!r} ({error})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TailError(f"expected an http:// or https:// URL, got {url!r}")
+            raise TailError(f"expected an http:// or https:// URL, got {_masked(url)!r}")
         path = parts.path.rstrip("/")  # the forms a user pastes: the page, /activity, its stream or stats
         for endpoint in ("/stream", "/stats"):
             path = path.removesuffix(endpoint) if path.endswith("/activity" + endpoint) else path
         if not path.endswith("/activity"):
             path += "/activity"
         self._pages = path
-        #: The URL as given, for messages.
-        self.url = url
+        #: The URL as given, for messages: its token, if any, masked.
+        self.url = _masked(url)
         query = urlencode([("kind", kind) for kind in kinds])
         self._target = f"{path}/stream?{query}" if query else f"{path}/stream"
         self._connect = functools.partial(
@@ -231,6 +231,8 @@ class _Stream:
         self._timeout = timeout
         #: How long the server may take to answer a request for the stream.
         self.first_answer = min(timeout, _FIRST_ANSWER)
+        #: How long a silence the connection under way waits out: the first answer's, then `timeout`.
+        self.waited = self.first_answer
         self._headers = {"Accept": "text/event-stream"}
         self._token_given = token is not None
         if token is not None:
@@ -278,6 +280,7 @@ class _Stream:
             TailError: If the server answers with anything but a ``200``.
         """
         connection = self._connect()
+        self.waited = self.first_answer
         try:
             headers = dict(self._headers)
             if last_id is not None:
@@ -289,6 +292,7 @@ class _Stream:
             response = connection.getresponse()
             if sock is not None:  # it answered: from now on, only silence past `timeout` is a lost stream
                 sock.settimeout(self._timeout)
+                self.waited = self._timeout
                 self._socket = sock
                 if self._hung_up:  # hung up before this socket was there to be shut
                     self.hang_up()
@@ -532,6 +536,17 @@ class _Follower:
         self.view.restart()
 
 
+def _masked(url: str) -> str:
+    """Return `url` with the value of a ``token`` query parameter replaced by ``***``: fit for messages."""
+    location, mark, query = url.partition("?")
+    if not mark or "token" not in query:
+        return url
+    fields = [
+        (key, "***" if key == "token" else value) for key, value in parse_qsl(query, keep_blank_values=True)
+    ]
+    return f"{location}?{urlencode(fields, safe='*')}"
+
+
 def _shown(text: str) -> str:
     """Return `text` for a one-line message: control characters escaped, at most 200 characters."""
     shown = text if text.isprintable() else repr(text)[1:-1]
@@ -572,7 +587,7 @@ def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, st
                 data += value
             elif name == "id":
                 event_id = value
-            elif not name:
+            elif not name and value.startswith("heartbeat"):
                 comment = True
             continue
         if data:
