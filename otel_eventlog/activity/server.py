@@ -67,13 +67,20 @@ class ActivityServer:
         *,
         token: str | None = None,
         family: socket.AddressFamily = socket.AF_INET,
+        bind: str | None = None,
     ) -> None:
         self.app = app
         self._closing = threading.Event()
         handler = type(
             "Handler", (_Handler,), {"app": app, "closing": self._closing, "timeout": app.limits.io_timeout}
         )
-        self._httpd = _Server((addr, port), handler, family, max_connections=app.limits.max_connections)
+        # `bind`: the address `addr` was resolved to and checked as, so that no second lookup differs.
+        self._httpd = _Server(
+            (addr if bind is None else bind, port),
+            handler,
+            family,
+            max_connections=app.limits.max_connections,
+        )
         self.addr = addr
         self.port: int = self._httpd.server_address[1]
         host = f"[{addr}]" if ":" in addr else addr
@@ -178,7 +185,7 @@ def start_activity_server(
         loopback_hosts_only=token is None and loopback,
         bound_name=None if is_loopback(addr.lower()) else addr,  # a name of this host's loopback
     )
-    return ActivityServer(app, addr, port, token=token, family=family)
+    return ActivityServer(app, addr, port, token=token, family=family, bind=address)
 
 
 def _resolved(addr: str, port: int) -> tuple[socket.AddressFamily, str]:
