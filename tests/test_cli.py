@@ -18,16 +18,33 @@ from otel_eventlog import InMemoryEventLog, __version__, start_activity_server
 from tests.helpers import until_a_reader_waits
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without any ``OTEL_EVENTLOG_*`` variable, plus `env`."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
     environ.update(env or {})
+    return environ
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``otel-eventlog`` with `args` to its end; what it printed, as text."""
     return subprocess.run(
         [sys.executable, "-m", "otel_eventlog", *args],
         capture_output=True,
         text=True,
-        env=environ,
+        env=environment(env),
         timeout=60,
         check=False,
+    )
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``otel-eventlog`` with `args`, its standard output and error piped, as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "otel_eventlog", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(env),
     )
 
 
@@ -124,14 +141,7 @@ def test_serve_serves_the_configured_log_until_terminated(tmp_path: Path) -> Non
     """Serve prints its URL, answers requests, and exits 0 on SIGTERM."""
     config = tmp_path / "obs.yaml"
     config.write_text("observability:\n  event_log:\n    max_entries: 10\n  activity:\n    port: 0\n")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_eventlog", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environ,
-    )
+    process = start("serve", "--config", str(config))
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -174,13 +184,7 @@ def test_tail_follows_live_events() -> None:
     """Tail keeps printing events appended after it connected."""
     log = InMemoryEventLog()
     with start_activity_server(log, port=0) as server:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "otel_eventlog", "tail", server.url, "--count", "2"],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=environ,
-        )
+        process = start("tail", server.url, "--count", "2")
         log.append("turn.started")  # whether tail is connected yet or not, it gets both: it starts
         log.append("turn.completed")  # with the most recent events
         out, _ = process.communicate(timeout=30)
@@ -210,13 +214,7 @@ def test_tail_resumes_after_the_server_comes_back_and_notices_a_new_log() -> Non
     log = InMemoryEventLog()
     log.append("first")
     server = start_activity_server(log, port=0)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_eventlog", "tail", server.url, "--count", "3"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=environ,
-    )
+    process = start("tail", server.url, "--count", "3")
     assert process.stdout is not None
     try:
         assert process.stdout.readline().split()[2] == "first"
@@ -320,14 +318,7 @@ def test_serve_on_a_port_in_use_names_the_address_and_port() -> None:
 
 def test_serve_exits_130_when_interrupted() -> None:
     """Ctrl-C ends serve with the status every command uses for it."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "otel_eventlog", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environ,
-    )
+    serve = start("serve", "--port", "0")
     assert serve.stdout is not None
     assert serve.stdout.readline().startswith("serving the memory event log at http://127.0.0.1:")
     serve.send_signal(signal.SIGINT)
@@ -338,14 +329,7 @@ def test_serve_exits_130_when_interrupted() -> None:
 
 def test_demo_serves_its_page_until_interrupted() -> None:
     """Without --duration the demo keeps working and serving its page; Ctrl-C ends it with 130."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "otel_eventlog", "demo", "--port", "0", "--sessions", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environ,
-    )
+    demo = start("demo", "--port", "0", "--sessions", "1")
     try:
         assert demo.stdout is not None
         url = demo.stdout.readline().rsplit(" ", 1)[1].strip()
@@ -364,14 +348,7 @@ def test_demo_serves_its_page_until_interrupted() -> None:
 
 def test_demo_into_a_pipe_that_closes_ends_quietly() -> None:
     """`otel-eventlog demo | head -3`: no BrokenPipeError traceback, exit status 0."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "otel_eventlog", "demo", "--duration", "5", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environ,
-    )
+    demo = start("demo", "--duration", "5", "--port", "0")
     assert demo.stdout is not None
     assert demo.stderr is not None
     head = [demo.stdout.readline() for _ in range(3)]
@@ -523,14 +500,7 @@ def test_tail_says_once_that_the_server_is_gone_and_once_that_it_is_back() -> No
 
 def test_serve_prints_a_url_that_opens_the_page_token_included() -> None:
     """With a token set, the printed URL carries it, and opening that URL shows the page."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EVENTLOG_")}
-    environ["OTEL_EVENTLOG_ACTIVITY_TOKEN"] = "s3cret"
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "otel_eventlog", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=environ,
-    )
+    serve = start("serve", "--port", "0", env={"OTEL_EVENTLOG_ACTIVITY_TOKEN": "s3cret"})
     try:
         assert serve.stdout is not None
         url = serve.stdout.readline().rsplit(" ", 1)[1].strip()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -17,6 +15,7 @@ from otel_eventlog.cli.tail import event_of, tail
 from otel_eventlog.errors import TailError
 from otel_eventlog.event import Event
 from tests.helpers import ManualClock
+from tests.test_cli import run
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 WAIT = 30.0
@@ -181,13 +180,7 @@ def test_tail_running_forgets_the_spans_of_a_log_that_began_again() -> None:
 @pytest.mark.parametrize("flag", [("--kind", "turn.*"), ("--since", "3"), ("--json",)])
 def test_tail_running_refuses_flags_that_do_not_apply(flag: tuple[str, ...]) -> None:
     """--kind, --since and --json with --running are usage errors, in one line."""
-    result = subprocess.run(
-        [sys.executable, "-m", "otel_eventlog", "tail", "http://127.0.0.1:9/", "--running", *flag],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run("tail", "http://127.0.0.1:9/", "--running", *flag)
     assert result.returncode == 2
     assert result.stderr == (
         f"otel-eventlog tail: error: {flag[0]} does not apply to --running, which reads the whole log "
