@@ -255,6 +255,40 @@ def test_a_write_in_another_process_wakes_a_waiting_read(log: RedisEventLog, url
     assert time.monotonic() - started < WAIT / 2
 
 
+def test_news_a_read_sees_first_wakes_the_waiting_readers(log: RedisEventLog, url: str) -> None:
+    """A read on another thread that sees a new event wakes a waiting reader, whatever the watcher does.
+
+    The watcher, looking after that read, finds the news already noted: if noting it woke nobody, the
+    waiting read would sleep until its wait is up. Here the watcher is held back from looking at all.
+    """
+    held = threading.Event()
+    look = log._look
+
+    def held_look() -> None:
+        held.wait()
+        look()
+
+    log._look = held_look  # type: ignore[method-assign]
+    result: list[Any] = []
+    reading = threading.Thread(target=lambda: result.append(log.read(since=0, wait=60)))
+    reading.start()
+    try:
+        until_a_reader_waits(log)
+        other = RedisEventLog(url, stream=log.stream)
+        try:
+            other.append("arrived")
+        finally:
+            other.close()
+        assert log.read(None, 0).latest_id == 1  # another read on this log sees it first
+        reading.join(WAIT)
+        assert not reading.is_alive(), "the waiting read was not woken"
+        assert [e.kind for e in result[0].events] == ["arrived"]
+    finally:
+        held.set()
+        log.close()
+        reading.join(WAIT)
+
+
 def test_follow_is_woken_by_another_process(log: RedisEventLog, url: str) -> None:
     """An asyncio reader following the stream gets what another process appends."""
     log.append("first")

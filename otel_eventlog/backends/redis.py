@@ -205,6 +205,7 @@ class RedisEventLog(Bounded, WaitingReads):
         self._watch_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._tip: tuple[str | None, int] = (None, 0)  # the newest epoch and last id seen
+        self._tip_lock = threading.Lock()
         # Within the socket timeout, or every look would end in a timeout and a new connection.
         self._block_ms = max(1, min(_WATCH_BLOCK_MS, int(self._timeout * 500)))
         _forks.track(self)
@@ -619,10 +620,18 @@ class RedisEventLog(Bounded, WaitingReads):
         return epoch is not None and (epoch != page.epoch or last > page.cursor)
 
     def _saw_tip(self, epoch: str, last: int) -> None:
-        """Note what a read saw: a new epoch, or a later id, is news the watcher may not have yet."""
-        seen, seen_last = self._tip
-        if epoch != seen or last > seen_last:
+        """Note what a read or the watcher saw; a new epoch, or a later id, wakes the waiting readers.
+
+        Whoever moves the tip wakes the readers: a read on another thread may see news before the
+        watcher does, and the watcher, finding the tip already there, would then wake nobody.
+        """
+        with self._tip_lock:  # two threads noting tips at once must not move it back
+            seen, seen_last = self._tip
+            if epoch == seen and last <= seen_last:
+                return
             self._tip = (epoch, last)
+        if self._waiters.count:  # read without the lock: a reader counts itself before it looks
+            self._waiters.notify()
 
     def _ensure_watcher(self) -> None:
         """Start the watcher, if it is not running; called whenever a reader starts waiting."""
@@ -657,9 +666,7 @@ class RedisEventLog(Bounded, WaitingReads):
         # A missing state is a lost log: "" is an epoch no page has, so waiting readers read again,
         # and the read begins the new log.
         tip = (epoch.decode() if isinstance(epoch, bytes) else "", int(last or 0))
-        if tip != self._tip:
-            self._tip = tip
-            self._waiters.notify()
+        self._saw_tip(*tip)
         self._client.xread({self._stream: f"{tip[1]}-0"}, count=1, block=self._block_ms)
 
     # The rest of the contract
@@ -736,13 +743,13 @@ class RedisEventLog(Bounded, WaitingReads):
         )
 
     def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
-        return (self._watch_lock,)
+        return (self._watch_lock, self._tip_lock)
 
     def _after_fork_in_child(self) -> None:
         """Drop the parent's connections, readers and watcher; the shared log, and its epoch, stay."""
         self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
         self._encoded = (0, [])
-        self._watch_lock = threading.Lock()
+        self._watch_lock, self._tip_lock = threading.Lock(), threading.Lock()
         self._watcher = None
         self._waiters.reset_after_fork()
         self._client.connection_pool.reset()
