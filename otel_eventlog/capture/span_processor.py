@@ -29,6 +29,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event as SpanEvent
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, _Span
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import SpanContext
 
 from otel_eventlog import _defaults, _forks
 from otel_eventlog._checks import check_seconds, span_hex
@@ -245,7 +246,9 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             return
         try:
             context: Any = span._context if type(span) in _SDK_SPANS else span.context
-            self._open[context.trace_id, context.span_id] = weakref.ref(span)
+            # A SpanContext is a tuple that begins with the two ids: sliced, without a property call each.
+            key = context[:2] if type(context) is SpanContext else (context.trace_id, context.span_id)
+            self._open[key] = weakref.ref(span)
         except Exception:
             self._failures.report()
 
@@ -260,7 +263,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
             return
         try:
             context: Any = span._context if type(span) in _SDK_SPANS else span.context
-            self._open.pop((context.trace_id, context.span_id), None)
+            key = context[:2] if type(context) is SpanContext else (context.trace_id, context.span_id)
+            self._open.pop(key, None)
             self._ended.append(span)
             if self._helper is None:
                 self._move_ended_now()
@@ -497,7 +501,7 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
                     attributes: Any = span._attributes
                 else:
                     context, attributes = span.context, span.attributes
-                key = (context.trace_id, context.span_id)
+                key = context[:2] if type(context) is SpanContext else (context.trace_id, context.span_id)
                 if (
                     self._span_lifecycle
                     or (progress and key in progress)
