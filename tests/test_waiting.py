@@ -11,8 +11,10 @@ from collections.abc import Callable
 import pytest
 
 from otel_eventlog import DisabledEventLog, Entry, InMemoryEventLog, Page
+from tests.helpers import ManualClock
 
 WAIT = 10.0  # seconds: a waiting read that is working returns long before this
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def later(action: Callable[[], object], seconds: float = 0.05) -> threading.Timer:
@@ -373,3 +375,111 @@ def test_a_deadline_that_expires_before_any_wait_stops_the_first_one() -> None:
 
     asyncio.run(asyncio.wait_for(scenario(), WAIT))
     assert waiters.count == 0
+
+
+def test_coroutines_are_resumed_only_by_events_they_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events no waiting coroutine reads wake its loop, not the coroutines; a match resumes each once.
+
+    Each waiting read's own filter is applied on the loop, on its behalf, when the loop is woken; the
+    coroutine is resumed only when that read finds news. A resumed coroutine is a resolved future.
+    """
+    from otel_eventlog.backends import _waiting
+
+    resolved: list[object] = []
+    resolve, wake = _waiting._resolve, _waiting._LoopWaiters.wake
+    monkeypatch.setattr(_waiting, "_resolve", lambda future: (resolved.append(future), resolve(future)))
+    log = InMemoryEventLog()
+
+    async def scenario() -> list[Page]:
+        woken = asyncio.Event()
+
+        def noted_wake(group: _waiting._LoopWaiters) -> None:
+            wake(group)
+            woken.set()
+
+        monkeypatch.setattr(_waiting._LoopWaiters, "wake", noted_wake)
+        reads = [log.read_async(since=0, kinds="turn.*", wait=WAIT) for _ in range(100)]
+        readers = [asyncio.ensure_future(read) for read in reads]
+        while log._waiters.waiting < len(readers):
+            await asyncio.sleep(0)
+        for _ in range(20):
+            log.append("heartbeat")
+            await asyncio.wait_for(woken.wait(), WAIT)  # the loop was woken, and read for each reader
+            woken.clear()
+        assert resolved == []
+        assert not any(reader.done() for reader in readers)
+        log.append("turn.started")
+        return await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+
+    pages = asyncio.run(scenario())
+    assert {(tuple(e.kind for e in page.events), page.cursor) for page in pages} == {(("turn.started",), 21)}
+    assert len(resolved) == 100
+    assert log._waiters.count == 0
+
+
+def test_a_coroutine_whose_read_fails_on_the_loop_is_resumed_to_raise_it() -> None:
+    """A read that raises when the loop reads on a coroutine's behalf resumes it, and it raises there."""
+
+    class Failing(InMemoryEventLog):
+        __slots__ = ("fail",)
+
+        def _read_now(self, *args: object, **kwargs: object) -> Page:
+            if getattr(self, "fail", False):
+                raise RuntimeError("the read failed")
+            return super()._read_now(*args, **kwargs)  # type: ignore[arg-type]
+
+    log = Failing()
+
+    async def scenario() -> None:
+        reader = asyncio.ensure_future(log.read_async(since=0, kinds="turn.*", wait=WAIT))
+        while not log._waiters.waiting:
+            await asyncio.sleep(0)
+        log.fail = True
+        log.append("heartbeat")
+        with pytest.raises(RuntimeError, match="the read failed"):
+            await asyncio.wait_for(reader, WAIT)
+
+    asyncio.run(scenario())
+
+
+def test_readers_finding_nothing_in_an_unchanged_log_share_one_page() -> None:
+    """The same read (cursor, limit, filter) that finds nothing in an unchanged log is read once.
+
+    Pages with events are read anew each time: a page kept would keep its events' memory alive
+    beyond the byte budget. Any change of the log, an eviction by age included, is seen.
+    """
+    clock = ManualClock()
+    log = InMemoryEventLog(ttl_seconds=10, now=clock)
+    log.append("turn.started", trace_id=TRACE)
+    clock.advance(6)
+    log.append("tool.called")
+    nothing = log.read(since=1, kinds="turn.*", trace_id=TRACE)
+    assert (nothing.events, nothing.cursor) == ((), 2)
+    assert log.read(since=1, kinds=["turn.*"], trace_id=int(TRACE, 16)) is nothing
+    assert log.read(since=1, kinds="session.*") is not nothing
+    found = log.read(since=0, kinds="turn.*")
+    assert log.read(since=0, kinds="turn.*") is not found
+    log.append("turn.completed", trace_id=TRACE)
+    assert [e.kind for e in log.read(since=1, kinds="turn.*", trace_id=TRACE).events] == ["turn.completed"]
+    assert log.read(since=3, kinds="turn.*").events == ()
+    clock.advance(5)  # the first event is now older than the TTL: evicted when the log is next read
+    assert log.read(since=3, kinds="turn.*").missed == 0
+    assert log.read(since=0, kinds="session.*").missed == 1
+    log.clear()
+    assert log.read(since=0, kinds="turn.*").missed == 3
+
+
+def test_news_found_for_a_coroutine_is_kept_until_it_runs() -> None:
+    """Woken again before it runs, a coroutine keeps the page its news was found in, not a later one."""
+    from otel_eventlog.backends._waiting import _Probe
+
+    log = InMemoryEventLog()
+    read = log._reader(0, None, "turn.*", None)
+    first = read(0)
+    probe = _Probe(read, first, first, log._waiters, log._has_news)
+    assert not probe()
+    log.append("turn.started")
+    assert probe()
+    log.append("turn.completed")
+    assert probe()
+    assert [e.kind for e in probe.page.events] == ["turn.started"]

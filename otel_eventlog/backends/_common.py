@@ -6,6 +6,7 @@ handed over by reference (`SpanEventRef`) are stored as they come and made into 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -21,7 +22,7 @@ from otel_eventlog._checks import (
     span_hex,
     trace_hex,
 )
-from otel_eventlog._kinds import kind_matcher
+from otel_eventlog._kinds import KindMatcher, kind_matcher
 from otel_eventlog._sizing import EVENT_BYTES, Limits
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
 from otel_eventlog.event import BatchItem, Event, SpanEventRefLike
@@ -275,9 +276,18 @@ def check_cursor(since: object, limit: object) -> None:
 def event_filter(
     kinds: str | Iterable[str] | None, trace_id: str | int | None
 ) -> Callable[[Event], bool] | None:
-    """Return a predicate for the events a reader asked for, or ``None`` when it asked for all."""
+    """Return a predicate for the events a reader asked for, or ``None`` when it asked for all.
+
+    Readers that ask for the same get the same predicate (within a cache), so that a log can tell
+    that two reads ask for the same.
+    """
     match_kind = None if kinds is None else kind_matcher(kinds)
     trace = None if trace_id is None else check_trace_id(trace_id)
+    return _event_filter(match_kind, trace)
+
+
+@functools.lru_cache(maxsize=256)
+def _event_filter(match_kind: KindMatcher | None, trace: str | None) -> Callable[[Event], bool] | None:
     if match_kind is None:
         if trace is None:
             return None

@@ -113,12 +113,12 @@ class Waiters:
             group = self._join(loop)  # counted before `news` is looked at: a writer now signals
         future: asyncio.Future[None] = loop.create_future()
         deadline.future = future
-        group.futures.add(future)
+        group.futures[future] = news
         try:
             if not (deadline.expired or self.closed or news()):
                 await future
         finally:
-            group.futures.discard(future)
+            group.futures.pop(future, None)
             if not group.futures:
                 self._leave(loop, group)
 
@@ -172,17 +172,29 @@ class Waiters:
 
 
 class _LoopWaiters:
-    """The coroutines of one event loop waiting on a log: their futures, touched on that loop's thread."""
+    """The coroutines of one event loop waiting on a log: their futures, each with what it waits for.
+
+    Touched on that loop's thread only.
+    """
 
     __slots__ = ("futures",)
 
     def __init__(self) -> None:
-        self.futures: set[asyncio.Future[None]] = set()
+        self.futures: dict[asyncio.Future[None], News] = {}
 
     def wake(self) -> None:
-        """Resolve every waiting future; runs on the loop's thread."""
-        for future in list(self.futures):
-            _resolve(future)
+        """Resolve the future of each coroutine that has news now; runs on the loop's thread.
+
+        A coroutine whose news is not there (events came, but none it reads) is not resumed at all:
+        waking a thousand coroutines to find nothing was what a waiting coroutine cost its loop.
+        """
+        for future, news in list(self.futures.items()):
+            try:
+                woken = news()
+            except Exception:  # the coroutine's own read, once resumed, raises it where it is seen
+                woken = True
+            if woken:
+                _resolve(future)
 
 
 class _Deadline:
@@ -257,10 +269,13 @@ async def read_waiting_async(
     has_news: HasNews,
     *,
     epoch: str | None = None,
+    read_at_once: ReadNow | None = None,
 ) -> Page:
     """Like `read_waiting`, without blocking the running event loop.
 
     `epoch` is the log the reader knows, if any: a first page of another epoch is news already.
+    `read_at_once` is `read_now` without I/O, if the log has it: then a coroutine is resumed only
+    when a read finds news for it (see `_Probe`).
     """
     page = first = await read_now(since)
     if epoch is not None and page.epoch != epoch:
@@ -273,12 +288,42 @@ async def read_waiting_async(
     timer = None if seconds is None else loop.call_later(seconds, deadline.expire)  # one per read
     try:
         while _no_news(page, first, waiters) and not deadline.expired:
-            await waiters.wait_in_loop(loop, lambda: has_news(page), deadline)  # noqa: B023
-            page = await read_now(page.cursor)
+            if read_at_once is None:
+                await waiters.wait_in_loop(loop, lambda: has_news(page), deadline)  # noqa: B023
+                page = await read_now(page.cursor)
+                continue
+            probe = _Probe(read_at_once, page, first, waiters, has_news)
+            await waiters.wait_in_loop(loop, probe, deadline)
+            page = probe.page if probe.found else read_at_once(probe.page.cursor)
     finally:
         if timer is not None:
             timer.cancel()
     return page
+
+
+class _Probe:
+    """What a coroutine waits for, when its log reads without I/O: news its own read would return.
+
+    Called when the loop is woken, before the coroutine is: it reads on the coroutine's behalf, and
+    moves its cursor past events that do not match, so that only a coroutine with news is resumed.
+    """
+
+    __slots__ = ("first", "found", "has_news", "page", "read_at_once", "waiters")
+
+    def __init__(
+        self, read_at_once: ReadNow, page: Page, first: Page, waiters: Waiters, has_news: HasNews
+    ) -> None:
+        self.read_at_once, self.page, self.first = read_at_once, page, first
+        self.waiters, self.has_news = waiters, has_news
+        self.found = False
+
+    def __call__(self) -> bool:
+        if self.found:
+            return True
+        if self.has_news(self.page):  # events came: read them, as the coroutine would
+            self.page = self.read_at_once(self.page.cursor)
+            self.found = not _no_news(self.page, self.first, self.waiters)
+        return self.found or self.waiters.closed
 
 
 async def follow(
@@ -291,9 +336,12 @@ async def follow(
     sees the new epoch; the old cursor means nothing there.
     """
     cursor, epoch = since, None
+    at_once = _at_once(reading)
     async with reading as read_now:
         while not waiters.closed:
-            page = await read_waiting_async(read_now, cursor, math.inf, waiters, has_news, epoch=epoch)
+            page = await read_waiting_async(
+                read_now, cursor, math.inf, waiters, has_news, epoch=epoch, read_at_once=at_once
+            )
             began_again = epoch is not None and page.epoch != epoch
             if began_again:
                 page = await read_now(None)
@@ -305,10 +353,10 @@ async def follow(
 class _OnTheLoop:
     """Runs a backend's reads that never wait on I/O as coroutines, for the asynchronous readers."""
 
-    __slots__ = ("_read_now",)
+    __slots__ = ("read_at_once",)
 
     def __init__(self, read_now: ReadNow) -> None:
-        self._read_now = read_now
+        self.read_at_once = read_now
 
     async def __aenter__(self) -> ReadNowAsync:
         return self._read
@@ -317,7 +365,12 @@ class _OnTheLoop:
         return None
 
     async def _read(self, since: int | None) -> Page:
-        return self._read_now(since)
+        return self.read_at_once(since)
+
+
+def _at_once(reading: AbstractAsyncContextManager[ReadNowAsync]) -> ReadNow | None:
+    """Return how `reading` reads without I/O, if it does."""
+    return reading.read_at_once if isinstance(reading, _OnTheLoop) else None
 
 
 class WaitingReads:
@@ -412,7 +465,9 @@ class WaitingReads:
         async with reading as read_now:
             if not waits:
                 return await read_now(since)
-            return await read_waiting_async(read_now, since, wait, self._waiters, self._has_news)
+            return await read_waiting_async(
+                read_now, since, wait, self._waiters, self._has_news, read_at_once=_at_once(reading)
+            )
 
     def follow(
         self,

@@ -43,6 +43,10 @@ _new_event = tuple.__new__
 _EVENT_FIELDS = len(Event._fields)
 # Built events stored back per taking of the lock.
 _KEEP_CHUNK = 64
+# Empty pages kept for the readers that ask the same again before the log changes.
+_PAGES_KEPT = 64
+# What a page is read for: the cursor, the limit and the filter (filters are shared: see `event_filter`).
+_PageKey = tuple[int | None, int | None, Callable[[Event], bool] | None]
 # What a slot holds: what was stored, until a reader has built its event; then the event.
 Kept = Stored | Event
 # Filtered reads build events in chunks, so that a read stopped by its limit builds few beyond it.
@@ -90,6 +94,7 @@ class InMemoryEventLog(Bounded, WaitingReads):
         "_next_expiry",
         "_now",
         "_overweight",
+        "_pages",
         "_records",
         "_redaction",
         "_size",
@@ -136,6 +141,10 @@ class InMemoryEventLog(Bounded, WaitingReads):
         # When the oldest resident event expires. It may run early (capacity eviction moves the oldest
         # on without updating it), which costs one needless sweep, never a missed one.
         self._next_expiry = math.inf
+        # The empty pages read since the log last changed, by what was asked (cursor, limit, filter):
+        # readers that wait on the same filter from the same cursor, woken by an event that does not
+        # match it, share one read.
+        self._pages: tuple[tuple[int, int], dict[_PageKey, Page]] = ((0, 0), {})
 
     @property
     def epoch(self) -> str:
@@ -336,10 +345,19 @@ class InMemoryEventLog(Bounded, WaitingReads):
         return lambda cursor: self._read_now(cursor, limit, accept)
 
     def _read_now(self, since: int | None, limit: int | None, accept: Callable[[Event], bool] | None) -> Page:
+        key = (since, limit, accept)
         with self._lock:
             self._sweep()
             last = self._last_id
             first = last - self._size + 1  # the oldest resident id, or last + 1 when none is
+            # The resident events are those from `first` to `last`, each immutable: the same read of
+            # the same ids gives the same page.
+            state, pages = self._pages
+            if state != (last, first):
+                state, pages = (last, first), {}
+                self._pages = (state, pages)
+            elif key in pages:
+                return pages[key]
             if since is None:
                 start, missed = first, 0
             else:
@@ -355,7 +373,7 @@ class InMemoryEventLog(Bounded, WaitingReads):
             events, cursor = _scan(start, rows, limit, accept, self._redaction)
         if rows and not len(rows[0]) == len(rows[-1]) == _EVENT_FIELDS:  # some read for the first time
             self._keep_built(start, rows, events)
-        return Page(
+        page = Page(
             events=tuple(events),
             cursor=cursor,
             missed=missed,
@@ -363,6 +381,12 @@ class InMemoryEventLog(Bounded, WaitingReads):
             latest_id=last,
             epoch=self._epoch,
         )
+        # Only pages without events are kept: they hold no memory the byte budget does not count, and
+        # they are what readers waiting on a filter read, again and again, as events they skip arrive.
+        # Once the log changes, `pages` is no longer the log's, and what goes into it no longer matters.
+        if not events and len(pages) < _PAGES_KEPT:
+            pages[key] = page
+        return page
 
     def _keep_built(self, start: int, rows: list[Kept], events: list[Event]) -> None:
         """Store the events built from `rows` (ids from `start` on) in their place, for the next readers.
@@ -395,6 +419,7 @@ class InMemoryEventLog(Bounded, WaitingReads):
         self._lock = threading.Lock()
         self._waiters.reset_after_fork()
         self._epoch = secrets.token_hex(8)
+        self._pages = ((0, 0), {})  # pages of the parent's epoch
 
     def clear(self) -> None:
         """Drop every resident event; ids keep counting from where they were. Thread-safe."""
