@@ -287,6 +287,31 @@ def test_close_wakes_waiting_readers_for_good(any_log: EventLog) -> None:
     assert any_log.read(since=0, wait=WAIT).events == ()
 
 
+def test_close_ends_waiting_coroutines_at_once(any_log: EventLog) -> None:
+    """close() from another thread ends a waiting read_async and a follow() on every backend."""
+
+    async def scenario() -> list[str]:
+        async def following() -> str:
+            async for _page in any_log.follow(since=any_log.read().cursor):
+                pass
+            return "follow ended"
+
+        async def polling() -> str:
+            await any_log.read_async(since=any_log.read().cursor, wait=WAIT * 6)
+            return "read_async returned"
+
+        readers = [asyncio.ensure_future(following()), asyncio.ensure_future(polling())]
+        # The library's logs count their waiting readers; the reference log waits on threads of its
+        # own and keeps no count, so there the readers may well come to wait after it is closed.
+        waiters = getattr(any_log, "_waiters", None)
+        while waiters is not None and waiters.waiting < len(readers):
+            await asyncio.sleep(0.01)
+        threading.Thread(target=any_log.close).start()
+        return list(await asyncio.wait_for(asyncio.gather(*readers), WAIT))
+
+    assert asyncio.run(scenario()) == ["follow ended", "read_async returned"]
+
+
 def test_read_async_and_follow_deliver_new_events(make: Factory) -> None:
     """An asyncio reader gets the first page, then follows each new event as it comes."""
     log = make()

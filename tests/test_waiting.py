@@ -483,3 +483,20 @@ def test_news_found_for_a_coroutine_is_kept_until_it_runs() -> None:
     log.append("turn.completed")
     assert probe()
     assert [e.kind for e in probe.page.events] == ["turn.started"]
+
+
+def test_a_coroutine_waiting_for_news_that_never_comes_is_ended_by_close() -> None:
+    """Whatever a coroutine waits for, closing the log ends its wait at once."""
+    from otel_eventlog.backends._waiting import Waiters
+
+    waiters = Waiters()
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(waiters.wait_async(lambda: False, WAIT * 6))
+        while not waiters.waiting:
+            await asyncio.sleep(0)
+        threading.Thread(target=waiters.close).start()
+        await asyncio.wait_for(waiting, WAIT)
+
+    asyncio.run(scenario())
+    assert waiters.count == 0

@@ -125,7 +125,7 @@ class Waiters:
     def _join(self, loop: asyncio.AbstractEventLoop) -> _LoopWaiters:
         with self._changed:
             self._ensure_dispatcher()
-            group = self._loops[loop] = _LoopWaiters()
+            group = self._loops[loop] = _LoopWaiters(self)
             self.count += 1
             return group
 
@@ -177,20 +177,23 @@ class _LoopWaiters:
     Touched on that loop's thread only.
     """
 
-    __slots__ = ("futures",)
+    __slots__ = ("futures", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, waiters: Waiters) -> None:
+        self.waiters = waiters
         self.futures: dict[asyncio.Future[None], News] = {}
 
     def wake(self) -> None:
-        """Resolve the future of each coroutine that has news now; runs on the loop's thread.
+        """Resolve the future of each coroutine that has news now, or of all once the log is closed.
 
-        A coroutine whose news is not there (events came, but none it reads) is not resumed at all:
-        waking a thousand coroutines to find nothing was what a waiting coroutine cost its loop.
+        Runs on the loop's thread. A coroutine whose news is not there (events came, but none it
+        reads) is not resumed at all: waking a thousand coroutines to find nothing was what a waiting
+        coroutine cost its loop.
         """
+        closed = self.waiters.closed
         for future, news in list(self.futures.items()):
             try:
-                woken = news()
+                woken = closed or news()
             except Exception:  # the coroutine's own read, once resumed, raises it where it is seen
                 woken = True
             if woken:
@@ -323,7 +326,7 @@ class _Probe:
         if self.has_news(self.page):  # events came: read them, as the coroutine would
             self.page = self.read_at_once(self.page.cursor)
             self.found = not _no_news(self.page, self.first, self.waiters)
-        return self.found or self.waiters.closed
+        return self.found
 
 
 async def follow(

@@ -625,7 +625,7 @@ class RedisEventLog(Bounded, WaitingReads):
         Whoever moves the tip wakes the readers: a read on another thread may see news before the
         watcher does, and the watcher, finding the tip already there, would then wake nobody.
         """
-        with self._tip_lock:  # two threads noting tips at once must not move it back
+        with self._tip_lock:  # two threads noting tips of one epoch at once must not move it back
             seen, seen_last = self._tip
             if epoch == seen and last <= seen_last:
                 return
