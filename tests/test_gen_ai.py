@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -17,46 +18,30 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_eventlog import EventLogSpanProcessor, InMemoryEventLog
 
-AGENT_SCRIPT = r"""
-import json, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+ROOT = Path(__file__).resolve().parent.parent  # where the agent script imports the API stub from
 
+AGENT_SCRIPT = r"""
+import json, sys
+
+sys.path.insert(0, sys.argv[3])
 import openai
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 import otel_eventlog
+from tests.openai_stub import completion, serve
 
 REPLY = sys.argv[1]
 FAIL = sys.argv[2] == "fail"
 
 
-class Stub(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        if FAIL:
-            body = json.dumps({"error": {"message": "overloaded", "type": "server_error"}}).encode()
-            self.send_response(500)
-        else:
-            body = json.dumps({
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000,
-                "model": "gpt-4o-mini-2024-07-18",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": REPLY}}],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
-            }).encode()
-            self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def answer(request):
+    if FAIL:
+        return 500, {"error": {"message": "overloaded", "type": "server_error"}}
+    return 200, completion("chatcmpl-1", "stop", {"role": "assistant", "content": REPLY}, 12, 7)
 
 
-stub = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-threading.Thread(target=stub.serve_forever, daemon=True).start()
+base_url = serve(answer)
 tracer_provider, logger_provider = TracerProvider(), LoggerProvider()
 log = otel_eventlog.configure(
     {"observability": {"event_log": {"max_value_bytes": 2048,
@@ -64,8 +49,7 @@ log = otel_eventlog.configure(
     tracer_provider=tracer_provider, logger_provider=logger_provider,
 )
 OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
-client = openai.OpenAI(base_url=f"http://127.0.0.1:{stub.server_address[1]}/v1",
-                       api_key="sk-test0123456789abcdefghij", max_retries=0)
+client = openai.OpenAI(base_url=base_url, api_key="sk-test0123456789abcdefghij", max_retries=0)
 try:
     client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "What is the weather in Paris?"}]
@@ -83,7 +67,7 @@ def run_agent(reply: str = "Sunny, 21 C.", *, fail: bool = False, **env: str) ->
     for name in ("OTEL_SEMCONV_STABILITY_OPT_IN", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"):
         if name not in env:
             environment.pop(name, None)
-    command = [sys.executable, "-c", AGENT_SCRIPT, reply, "fail" if fail else "ok"]
+    command = [sys.executable, "-c", AGENT_SCRIPT, reply, "fail" if fail else "ok", str(ROOT)]
     run = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=environment)
     assert run.returncode == 0, run.stderr
     events: list[dict[str, Any]] = json.loads(run.stdout)

@@ -731,17 +731,16 @@ def check_wiring_it_yourself(blocks: list[Block], tmp_path: Path) -> None:
 # agent serves its log, prints the server's URL and how many events the log holds, and waits for stdin
 # to close.
 _GEN_AI_AGENT = r"""
-import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, sys.argv[1])
 import openai
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_eventlog
+from tests.openai_stub import completion, serve
 
 CALL = {"id": "call_7Qx", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
 ASKED = {"role": "assistant", "content": None, "tool_calls": [CALL]}
@@ -752,40 +751,18 @@ ANSWERS = {  # by whether the request holds the tool's result: (response id, fin
 }
 
 
-class Api(BaseHTTPRequestHandler):
-    def do_POST(self):
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        answer, finish, message, (prompt, completion) = ANSWERS[
-            any(sent["role"] == "tool" for sent in request["messages"])
-        ]
-        body = json.dumps({
-            "id": answer,
-            "object": "chat.completion",
-            "created": 1700000000,
-            "model": "gpt-4o-mini-2024-07-18",
-            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            },
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def answer(request):
+    answer_id, finish, message, (prompt, completed) = ANSWERS[
+        any(sent["role"] == "tool" for sent in request["messages"])
+    ]
+    return 200, completion(answer_id, finish, message, prompt, completed)
 
 
-api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-threading.Thread(target=api.serve_forever, daemon=True).start()
+base_url = serve(answer)
 tracer_provider, logger_provider = TracerProvider(), LoggerProvider()
 log = otel_eventlog.configure({}, tracer_provider=tracer_provider, logger_provider=logger_provider)
 OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
-client = openai.OpenAI(base_url=f"http://127.0.0.1:{api.server_address[1]}/v1", api_key="sk-x", max_retries=0)
+client = openai.OpenAI(base_url=base_url, api_key="sk-x", max_retries=0)
 tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 messages = [{"role": "user", "content": "What is the weather in Paris?"}]
 tracer = tracer_provider.get_tracer("agent")
@@ -831,7 +808,7 @@ def check_the_gen_ai_turn(blocks: list[Block], tmp_path: Path) -> None:
     times, the trace id and the spans' durations, which vary from run to run.
     """
     (block,) = blocks
-    agent = [sys.executable, "-c", _GEN_AI_AGENT]
+    agent = [sys.executable, "-c", _GEN_AI_AGENT, str(ROOT)]
     with started(agent, cwd=tmp_path, env=environment(), stdin=subprocess.PIPE) as (process, out, err):
         url, count = out.wait_for(bool, "the agent's server")[0].split()
         tail = [*cli(), "tail", url, "--since", "0", "--count", count]
