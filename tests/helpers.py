@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import http.server
 import math
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from otel_eventlog import Event, Page
@@ -249,6 +251,18 @@ def _hex(value: str | int | None, digits: int, name: str) -> str | None:
     raise (ValueError if isinstance(value, (str, int)) else TypeError)(
         f"{name} must be {digits} lower-case hex digits"
     )
+
+
+@contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free loopback port, on a thread of its own; yield its URL, ending in ``/``."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def until_a_reader_waits(log: Observable, timeout: float = 30.0) -> None:

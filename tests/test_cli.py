@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from otel_eventlog import InMemoryEventLog, __version__, start_activity_server
-from tests.helpers import until_a_reader_waits
+from tests.helpers import serving, until_a_reader_waits
 
 
 def environment(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -387,7 +387,6 @@ def test_tail_takes_the_urls_a_user_pastes() -> None:
 def test_tail_at_a_server_that_is_no_activity_server_says_so_in_one_line() -> None:
     """An HTML 404 is not dumped: one line with the status, and what may be wrong."""
     import http.server
-    import threading
 
     class NotHere(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # the stdlib's name
@@ -401,13 +400,8 @@ def test_tail_at_a_server_that_is_no_activity_server_says_so_in_one_line() -> No
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""
 
-    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotHere)
-    threading.Thread(target=other.serve_forever, daemon=True).start()
-    try:
-        result = run("tail", f"http://127.0.0.1:{other.server_address[1]}/")
-    finally:
-        other.shutdown()
-        other.server_close()
+    with serving(NotHere) as url:
+        result = run("tail", url)
     assert result.returncode == 1
     assert result.stderr == (
         "otel-eventlog: error: the server answered 404: Not Found "
@@ -529,7 +523,6 @@ def test_tail_refuses_a_malformed_url_in_one_line() -> None:
 def test_tail_at_a_server_that_sends_garbage_fails_in_one_line() -> None:
     """Whatever a server sends after its 200, tail ends with one line, never a traceback."""
     import http.server
-    import threading
 
     bodies = [b"data: {not json\n\n", b"event: hello\ndata: {}\n\n", b'id: 1\ndata: {"x": 1}\n\n']
 
@@ -543,19 +536,14 @@ def test_tail_at_a_server_that_sends_garbage_fails_in_one_line() -> None:
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(Garbage) as url:
         for index in range(len(bodies)):
-            result = run("tail", f"http://127.0.0.1:{server.server_address[1]}/{index}/activity/stream")
+            result = run("tail", f"{url}{index}/activity/stream")
             assert result.returncode == 1
             assert result.stderr.startswith(
                 "otel-eventlog: error: the server sent what is not an Activity stream"
             )
             assert len(result.stderr.splitlines()) == 1
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_check_config_of_an_endless_file_fails_naming_it() -> None:
@@ -639,7 +627,6 @@ def test_tail_at_a_server_that_ends_every_stream_at_once_says_so_once() -> None:
     """A stream that ends as soon as it began is trouble still: said once, waited out longer each time."""
     import http.server
     import io
-    import threading
 
     from otel_eventlog.cli.tail import tail
 
@@ -659,15 +646,9 @@ def test_tail_at_a_server_that_ends_every_stream_at_once_says_so_once() -> None:
         def log_message(self, format: str, *args: object) -> None:
             """Keep quiet."""
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EndsAtOnce)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     out = io.StringIO()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with serving(EndsAtOnce) as url:
         assert tail(url, out=out, count=1, retry_seconds=0.05) == 1
-    finally:
-        server.shutdown()
-        server.server_close()
     lines = out.getvalue().splitlines()
     assert lines[:2] == ["# the stream ended; reconnecting", "# reconnected"]
     assert lines[2].split()[2] == "k"
@@ -714,7 +695,6 @@ def test_tail_names_the_silence_it_waited_out(monkeypatch: pytest.MonkeyPatch) -
     """A stream that answered then fell silent is lost after `timeout`, and the note says that long."""
     import http.server
     import io
-    import threading
 
     from otel_eventlog.cli import tail as tail_module
 
@@ -737,15 +717,9 @@ def test_tail_names_the_silence_it_waited_out(monkeypatch: pytest.MonkeyPatch) -
         def log_message(self, format: str, *args: object) -> None:
             """Keep quiet."""
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Silent)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     out = io.StringIO()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with serving(Silent) as url:
         assert tail_module.tail(url, out=out, count=1, timeout=0.3, retry_seconds=0.01) == 1
-    finally:
-        server.shutdown()
-        server.server_close()
     assert out.getvalue().splitlines()[0] == (
         "# connection lost (no answer within 0.3 s); reconnecting until the server is back"
     )

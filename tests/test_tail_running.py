@@ -14,7 +14,7 @@ from otel_eventlog.cli._running import Running
 from otel_eventlog.cli.tail import event_of, tail
 from otel_eventlog.errors import TailError
 from otel_eventlog.event import Event
-from tests.helpers import ManualClock
+from tests.helpers import ManualClock, serving
 from tests.test_cli import run
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -316,14 +316,9 @@ def test_tail_running_refuses_a_page_that_is_no_activity_page_in_one_line() -> N
         def log_message(self, format: str, *args: object) -> None:
             """Keep quiet."""
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Odd)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with pytest.raises(TailError, match=r"^the server sent what is not an Activity page \(KeyError\)$"):
-            tail(f"http://127.0.0.1:{server.server_address[1]}/", out=io.StringIO(), running=True, count=1)
-    finally:
-        server.shutdown()
-        server.server_close()
+    not_a_page = r"^the server sent what is not an Activity page \(KeyError\)$"
+    with serving(Odd) as url, pytest.raises(TailError, match=not_a_page):
+        tail(url, out=io.StringIO(), running=True, count=1)
     event = event_of(
         {"id": 1, "timestamp": 1.0, "kind": "k", "payload": {}, "severity": "from a newer server"}
     )
