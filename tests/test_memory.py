@@ -6,6 +6,7 @@ import logging
 import math
 import random
 import types
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_eventlog import Entry, Event, InMemoryEventLog
-from otel_eventlog.event import SpanEventRef
+from otel_eventlog.event import PLAIN_SPAN_EVENTS, SpanEventRef
 from tests.helpers import ManualClock
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -651,6 +652,65 @@ def test_span_events_by_reference_are_copied_only_when_read(clock: ManualClock) 
     )
     assert (event.trace_id, event.span_id) == (f"{1:032x}", f"{2:016x}")
     assert type(event.payload) is dict
+
+
+class FieldsUnlikeProperties:
+    """A span event whose ``_name`` and ``_attributes`` are not what its properties return."""
+
+    def __init__(self) -> None:
+        self._name = "private name"
+        self._attributes = {"private": True}
+
+    @property
+    def name(self) -> str:
+        """The name readers must see."""
+        return "tool.called"
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        """The attributes readers must see."""
+        return {"tool": "search"}
+
+
+def test_only_span_event_classes_declared_plain_are_read_by_their_fields() -> None:
+    """A class in PLAIN_SPAN_EVENTS is read by its fields, quicker; any other by its properties."""
+    log = InMemoryEventLog()
+    log.write_batch([(1, FieldsUnlikeProperties(), 1, 1)])
+    PLAIN_SPAN_EVENTS.add(FieldsUnlikeProperties)
+    try:
+        log.write_batch([(2, FieldsUnlikeProperties(), 1, 1)])
+    finally:
+        PLAIN_SPAN_EVENTS.discard(FieldsUnlikeProperties)
+    assert [(e.kind, e.payload) for e in log.query()] == [
+        ("tool.called", {"tool": "search"}),
+        ("private name", {"private": True}),
+    ]
+
+
+def test_span_event_attributes_are_kept_as_they_are_only_when_nothing_can_change_them() -> None:
+    """The SDK's immutable attributes are kept by their inner dict; mutable ones, and lookalikes, copied."""
+    immutable = BoundedAttributes(attributes={"n": 1}, immutable=True)
+    mutable = BoundedAttributes(attributes={"n": 2}, immutable=False)
+
+    class Lookalike(dict[str, Any]):
+        _immutable = True
+        _dict = ("not", "a", "dict")
+
+    lookalike = Lookalike(n=3)
+    log = InMemoryEventLog()
+    log.write_batch(
+        [
+            (n, SpanEvent("e", attributes), 1, 1)
+            for n, attributes in enumerate([immutable, mutable, lookalike])
+        ]
+    )
+    stored = [row[2] for row in log._records[1:4]]  # what each slot keeps, before any read
+    assert stored[0] is immutable._dict
+    assert stored[1] is not mutable._dict
+    assert stored[1] == {"n": 2}
+    assert type(stored[2]) is dict
+    assert stored[2] == {"n": 3}
+    assert [e.payload for e in log.query()] == [{"n": 1}, {"n": 2}, {"n": 3}]
 
 
 def test_a_malformed_reference_is_read_as_a_marked_event_not_an_error() -> None:

@@ -9,13 +9,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Event as SpanEvent
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from otel_eventlog import Event, EventLogSpanProcessor, InMemoryEventLog
-from otel_eventlog.event import BatchItem, EntryLike
+from otel_eventlog.capture import span_processor
+from otel_eventlog.event import PLAIN_SPAN_EVENTS, BatchItem, EntryLike
 
 WAIT = 10.0  # seconds: only ever reached when a test fails
 
@@ -513,6 +515,51 @@ def test_a_span_whose_events_cannot_be_read_does_not_stop_the_others(pipeline: P
         span.add_event("landed")
     assert kinds(pipeline.log.query()) == ["landed"]
     assert pipeline.processor.failures == 1
+
+
+def test_a_span_made_by_hand_without_attributes_lands(pipeline: Pipeline) -> None:
+    """A `ReadableSpan` built without attributes or a bounded event list ends like any other span."""
+    context = pipeline.tracer.start_span("ghost").get_span_context()
+    span = ReadableSpan(
+        "by hand", context=context, attributes=None, events=(SpanEvent("landed", {"n": 1}, 5),)
+    )
+    pipeline.processor.on_end(span)
+    assert [(e.kind, e.payload) for e in pipeline.log.query()] == [("landed", {"n": 1})]
+    assert pipeline.processor.failures == 0
+
+
+def test_the_sdk_layout_read_directly_is_checked_once_and_otherwise_read_through_properties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK's fields are read directly only where its layout was found as expected; else, properties."""
+    assert span_processor._sdk_layout_is_known()
+    assert SpanEvent in PLAIN_SPAN_EVENTS
+
+    class Renamed(SpanEvent):
+        @property
+        def name(self) -> str:
+            return "other"
+
+    for name, value in [("BoundedList", lambda maxlen: object()), ("SpanEvent", Renamed)]:
+        with monkeypatch.context() as patch:
+            patch.setattr(span_processor, name, value)
+            assert not span_processor._sdk_layout_is_known(), name
+
+    monkeypatch.setattr(span_processor, "_SDK_EVENT_LIST", None)
+    monkeypatch.setattr(span_processor, "_SDK_ATTRIBUTES", None)
+    PLAIN_SPAN_EVENTS.discard(SpanEvent)
+    try:
+        made = Pipeline(live_interval=0)
+        with made.tracer.start_as_current_span("chat", attributes={"gen_ai.operation.name": "chat"}) as span:
+            span.add_event("turn.started", {"turn": 1})
+        with made.tracer.start_as_current_span("turn") as span:
+            span.add_event("turn.completed", {"turn": 1})
+        made.provider.shutdown()
+    finally:
+        PLAIN_SPAN_EVENTS.add(SpanEvent)
+    assert kinds(made.log.query()) == ["turn.started", "gen_ai.chat", "turn.completed"]
+    assert made.log.query()[0].payload == {"turn": 1}
+    assert made.processor.failures == 0
 
 
 def test_shutdown_never_hangs_on_a_stuck_move(

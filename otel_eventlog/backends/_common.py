@@ -25,7 +25,7 @@ from otel_eventlog._checks import (
 from otel_eventlog._kinds import KindMatcher, kind_matcher
 from otel_eventlog._sizing import EVENT_BYTES, Limits
 from otel_eventlog.errors import ArgumentTypeError, ArgumentValueError
-from otel_eventlog.event import BatchItem, Event, SpanEventRefLike
+from otel_eventlog.event import PLAIN_SPAN_EVENTS, BatchItem, Event, SpanEventRefLike
 from otel_eventlog.redaction import Redaction
 
 _logger = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
     sizes: list[int] = []
     cut = 0
     charge, measure = limits.charge, limits.measure  # `limits.fit`, without a call per row
+    plain = PLAIN_SPAN_EVENTS
     for index, row in enumerate(rows):
         if len(row) == 5:
             size = charge(row[2])
@@ -203,9 +204,16 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
             try:
                 ref: SpanEventRefLike = row  # type: ignore[assignment]  # fresh from `batch_rows`
                 time_ns, event, trace_id, span_id = ref
-                name, attributes = event.name, event.attributes
-                inner = getattr(attributes, "_dict", None)  # as `span_event_attributes`, without a call
-                if type(inner) is not dict or getattr(attributes, "_immutable", False) is not True:
+                fields: Any = event
+                if type(event) in plain:
+                    name, attributes = fields._name, fields._attributes
+                else:
+                    name, attributes = fields.name, fields.attributes
+                try:  # as `span_event_attributes`, without a call
+                    inner = attributes._dict if attributes._immutable is True else attributes
+                except AttributeError:
+                    inner = attributes
+                if type(inner) is not dict:
                     inner = attributes
                 payload = inner if type(inner) is dict else copy_payload(inner)
                 size, cuts = charge(payload), 0
@@ -231,10 +239,11 @@ def span_event_attributes(attributes: object) -> object:
     attributes through them costs a microsecond or more. Its items live in a plain dict, which is
     read directly when the attributes are immutable; anything else is returned as it is.
     """
-    inner = getattr(attributes, "_dict", None)
-    if type(inner) is dict and getattr(attributes, "_immutable", False) is True:
-        return inner
-    return attributes
+    try:
+        inner = attributes._dict if attributes._immutable is True else None  # type: ignore[attr-defined]
+    except AttributeError:
+        return attributes
+    return inner if type(inner) is dict else attributes
 
 
 def span_event_row(stored: SpanEventRow | SpanEventRefLike) -> Row:

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event as SpanEvent
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, _Span
@@ -38,7 +39,7 @@ from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import BatchWriter, EventLog, batch_writer
 from otel_eventlog.capture import _order
 from otel_eventlog.capture._hooks import BeforeAppend, CaptureCounters, flush, hooked
-from otel_eventlog.event import BatchItem, EntryLike
+from otel_eventlog.event import PLAIN_SPAN_EVENTS, BatchItem, EntryLike
 
 __all__ = ["EventLogSpanProcessor"]
 
@@ -59,6 +60,36 @@ _SpanKey = tuple[int, int]  # a span's trace id and span id
 # The SDK's span types, whose context is read without a property call: this runs for every span.
 _SDK_SPANS = frozenset({ReadableSpan, Span, _Span})
 _GEN_AI_OPERATION = _defaults.GEN_AI_OPERATION
+
+
+def _sdk_layout_is_known() -> bool:
+    """Tell whether the SDK keeps what this processor reads directly where it is read.
+
+    An ended span's events in a `BoundedList` whose items are a deque ``_dq``; a span's attributes in a
+    `BoundedAttributes` whose items are a dict ``_dict``; an event's name and attributes in ``_name``
+    and ``_attributes``. Checked once, on sample objects: with another SDK, the public properties are
+    read instead, more slowly.
+    """
+    try:
+        events: Any = BoundedList(1)
+        attributes: Any = BoundedAttributes(1, {"a": 1}, immutable=True)
+        event: Any = SpanEvent("e", attributes, 1)
+        return (
+            type(events._dq) is deque
+            and type(attributes._dict) is dict
+            and event.name is event._name
+            and event.attributes is event._attributes
+        )
+    except Exception:
+        return False
+
+
+# The SDK's classes whose fields are read directly; None, which no object's type is, when they cannot be.
+_SDK_EVENT_LIST: Any = None
+_SDK_ATTRIBUTES: Any = None
+if _sdk_layout_is_known():
+    _SDK_EVENT_LIST, _SDK_ATTRIBUTES = BoundedList, BoundedAttributes
+    PLAIN_SPAN_EVENTS.add(SpanEvent)
 
 
 class _Progress:
@@ -499,18 +530,25 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
                 if type(span) in _SDK_SPANS:  # read without a property call each: this runs for every span
                     context: Any = span._context
                     attributes: Any = span._attributes
+                    bounded: Any = span._events
                 else:
-                    context, attributes = span.context, span.attributes
+                    context, attributes, bounded = span.context, span.attributes, None
                 key = context[:2] if type(context) is SpanContext else (context.trace_id, context.span_id)
+                if type(attributes) is _SDK_ATTRIBUTES:
+                    attributes = attributes._dict  # without the lock its methods take
                 if (
                     self._span_lifecycle
                     or (progress and key in progress)
                     or (logged and key in logged)
-                    or (gen_ai and _GEN_AI_OPERATION in getattr(attributes, "_dict", attributes))
+                    or (gen_ai and attributes and _GEN_AI_OPERATION in attributes)
                 ):
                     self._move_span(span, move, ended=True)
                     continue
-                events, dropped = _final_events(span)
+                events: Sequence[SpanEvent]
+                if type(bounded) is _SDK_EVENT_LIST:  # as `_final_events`, without a call
+                    events, dropped = tuple(bounded._dq), bounded.dropped
+                else:
+                    events, dropped = _final_events(span)
                 move.add_events(events, key[0], key[1], capture)
                 if dropped:  # the SDK dropped events before this processor saw any
                     self._lost += dropped
@@ -583,11 +621,9 @@ def _final_events(span: ReadableSpan) -> tuple[Sequence[SpanEvent], int]:
     The SDK's ``events`` copies them under a lock, through methods written in Python; nothing adds to
     an ended span's events any more, so its list is read directly, in one C call, where it is the SDK's.
     """
-    bounded = getattr(span, "_events", None)
-    if type(bounded) is BoundedList:
-        items = getattr(bounded, "_dq", None)
-        if type(items) is deque:
-            return tuple(items), bounded.dropped
+    bounded: Any = span._events if type(span) in _SDK_SPANS else None
+    if type(bounded) is _SDK_EVENT_LIST:
+        return tuple(bounded._dq), bounded.dropped
     return span.events, span.dropped_events
 
 
