@@ -192,6 +192,7 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
     cut = 0
     charge, measure = limits.charge, limits.measure  # `limits.fit`, without a call per row
     plain = PLAIN_SPAN_EVENTS
+    payload: Any
     for index, row in enumerate(rows):
         if len(row) == 5:
             size = charge(row[2])
@@ -204,27 +205,26 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
             try:
                 ref: SpanEventRefLike = row  # type: ignore[assignment]  # fresh from `batch_rows`
                 time_ns, event, trace_id, span_id = ref
+                if not (0 <= span_id <= _SPAN_ID_MASK and 0 <= trace_id <= _TRACE_ID_MAX):
+                    raise ArgumentValueError("span event ids out of range")  # kept as handed over
                 fields: Any = event
                 if type(event) in plain:
                     name, attributes = fields._name, fields._attributes
                 else:
                     name, attributes = fields.name, fields.attributes
                 try:  # as `span_event_attributes`, without a call
-                    inner = attributes._dict if attributes._immutable is True else attributes
+                    payload = attributes._dict if attributes._immutable is True else None
                 except AttributeError:
-                    inner = attributes
-                if type(inner) is not dict:
-                    inner = attributes
-                payload = inner if type(inner) is dict else copy_payload(inner)
-                size, cuts = charge(payload), 0
+                    payload = None
+                if type(payload) is not dict:
+                    payload = attributes if type(attributes) is dict else copy_payload(attributes)
+                size = charge(payload)
                 if size < 0:
                     payload, size, cuts = measure(payload)
+                    cut += cuts
                 # Kept as one flat tuple, without the SDK's objects: smaller, and less for Python's
                 # garbage collector to look at, again and again, while the event is resident.
-                if not (0 <= span_id <= _SPAN_ID_MASK and 0 <= trace_id <= _TRACE_ID_MAX):
-                    raise ArgumentValueError("span event ids out of range")  # kept as handed over
                 rows[index] = (time_ns, name, payload, trace_id << 64 | span_id)  # a SpanEventRow
-                cut += cuts
             except Exception:  # a reference that breaks the shape: readers see it marked
                 size = EVENT_BYTES
         sizes.append(size)

@@ -545,8 +545,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
                     self._move_span(span, move, ended=True)
                     continue
                 events: Sequence[SpanEvent]
-                if type(bounded) is _SDK_EVENT_LIST:  # as `_final_events`, without a call
-                    events, dropped = tuple(bounded._dq), bounded.dropped
+                if type(bounded) is _SDK_EVENT_LIST:  # as `_final_events`, without a call or a copy
+                    events, dropped = bounded._dq, bounded.dropped
                 else:
                     events, dropped = _final_events(span)
                 move.add_events(events, key[0], key[1], capture)
