@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,18 @@ def test_processor_benchmark_prints_its_ratio() -> None:
     result = run_script("benchmarks/bench_processor.py", "--quick")
     assert result.returncode == 0, result.stderr
     assert re.search(r"^with event log / without\s+\d+\.\d\d  \(target", result.stdout, re.MULTILINE)
+
+
+def test_processor_benchmark_counts_instructions_under_callgrind() -> None:
+    """With --instructions, the span processor benchmark prints the ratio callgrind counts."""
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not on PATH: the benchmark's --instructions needs it")
+    result = run_script("benchmarks/bench_processor.py", "--instructions", "--quick")
+    assert result.returncode == 0, result.stderr
+    counts = re.findall(r"^  span \+ 2 events, BatchSpanProcessor.*?\s(\d+)$", result.stdout, re.MULTILINE)
+    assert len(counts) == 2
+    assert 100_000 < int(counts[0]) < int(counts[1])  # a span costs some 200,000 instructions on its own
+    assert re.search(r"^with event log / without\s+\d+\.\d\d\d  \(target", result.stdout, re.MULTILINE)
 
 
 def test_activity_benchmark_prints_its_figures() -> None:
