@@ -12,7 +12,7 @@ machine. Target: at most 1.20 (the goal is 1.10). Exits 1 if the target is misse
 It also reports what `EventLogHandler` costs per stdlib log record that names an event, against the
 same logger with `logging.NullHandler`: a figure to watch, without a target.
 
-``--instructions`` counts instead of timing (about a minute; needs ``valgrind``): the same spans run
+``--instructions`` counts instead of timing (about 30 s on two cores; needs ``valgrind``): the same spans run
 under callgrind, which counts the instructions the process executes whatever else the machine does,
 with and without the event log, each minus a run of no spans. The ratio is repeatable to about 0.005,
 where the timed one moves by a few hundredths from run to run on a shared machine; it does not see

@@ -66,7 +66,10 @@ def test_processor_benchmark_prints_its_ratio() -> None:
 def test_processor_benchmark_counts_instructions_under_callgrind() -> None:
     """With --instructions, the span processor benchmark prints the ratio callgrind counts."""
     if shutil.which("valgrind") is None:
-        pytest.skip("valgrind is not on PATH: the benchmark's --instructions needs it")
+        missing = "valgrind is not on PATH: the benchmark's --instructions needs it"
+        if os.environ.get("OTEL_EVENTLOG_REQUIRE_VALGRIND") == "1":
+            pytest.fail(f"OTEL_EVENTLOG_REQUIRE_VALGRIND=1 but {missing}")
+        pytest.skip(missing)
     result = run_script("benchmarks/bench_processor.py", "--instructions", "--quick")
     assert result.returncode == 0, result.stderr
     counts = re.findall(r"^  span \+ 2 events, BatchSpanProcessor.*?\s(\d+)$", result.stdout, re.MULTILINE)

@@ -713,6 +713,14 @@ def test_span_event_attributes_are_kept_as_they_are_only_when_nothing_can_change
     assert [e.payload for e in log.query()] == [{"n": 1}, {"n": 2}, {"n": 3}]
 
 
+def test_a_reference_with_ids_that_are_not_ints_counts_no_cut() -> None:
+    """A reference stored as it came, to be read as a marked event, had nothing cut: none is counted."""
+    log = InMemoryEventLog(max_value_bytes=100)
+    log.write_batch([(1, SpanEvent("e", {"v": "x" * 1_000}), 1.0, 1)])
+    assert [e.kind for e in log.query()] == ["otel_eventlog.malformed_span_event"]
+    assert log.stats()["truncated"] == 0
+
+
 def test_a_malformed_reference_is_read_as_a_marked_event_not_an_error() -> None:
     """A reference that breaks the SpanEventRef shape never stops a reader: it reads as a marked event."""
     log = InMemoryEventLog()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import Event as SpanEvent
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import EventBase, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode, Tracer
@@ -540,26 +540,47 @@ def test_the_sdk_layout_read_directly_is_checked_once_and_otherwise_read_through
         def name(self) -> str:
             return "other"
 
-    for name, value in [("BoundedList", lambda maxlen: object()), ("SpanEvent", Renamed)]:
+    class Copying(ReadableSpan):
+        def __init__(self, *args: Any, events: Any = (), **kwargs: Any) -> None:
+            super().__init__(*args, events=tuple(events), **kwargs)
+
+    for name, value in [
+        ("BoundedList", lambda maxlen: object()),
+        ("BoundedAttributes", lambda *args, **kwargs: {"a": 1}),
+        ("SpanEvent", Renamed),
+        ("ReadableSpan", Copying),
+    ]:
         with monkeypatch.context() as patch:
             patch.setattr(span_processor, name, value)
             assert not span_processor._sdk_layout_is_known(), name
 
-    monkeypatch.setattr(span_processor, "_SDK_EVENT_LIST", None)
-    monkeypatch.setattr(span_processor, "_SDK_ATTRIBUTES", None)
-    PLAIN_SPAN_EVENTS.discard(SpanEvent)
-    try:
+    names_read = []
+    name_property = EventBase.name
+    monkeypatch.setattr(EventBase, "name", property(lambda e: names_read.append(e) or name_property.fget(e)))
+
+    def feed() -> Pipeline:
         made = Pipeline(live_interval=0)
         with made.tracer.start_as_current_span("chat", attributes={"gen_ai.operation.name": "chat"}) as span:
             span.add_event("turn.started", {"turn": 1})
         with made.tracer.start_as_current_span("turn") as span:
             span.add_event("turn.completed", {"turn": 1})
         made.provider.shutdown()
+        assert kinds(made.log.query()) == ["turn.started", "gen_ai.chat", "turn.completed"]
+        assert made.log.query()[0].payload == {"turn": 1}
+        assert made.processor.failures == 0
+        return made
+
+    feed()
+    assert names_read == []  # the SDK laid out as expected: its fields read, never its properties
+    for name in ("_SDK_EVENT", "_SDK_EVENT_LIST", "_SDK_ATTRIBUTES"):
+        monkeypatch.setattr(span_processor, name, None)
+    monkeypatch.setattr(span_processor, "_SDK_SPANS", frozenset())
+    PLAIN_SPAN_EVENTS.discard(SpanEvent)
+    try:
+        feed()
     finally:
         PLAIN_SPAN_EVENTS.add(SpanEvent)
-    assert kinds(made.log.query()) == ["turn.started", "gen_ai.chat", "turn.completed"]
-    assert made.log.query()[0].payload == {"turn": 1}
-    assert made.processor.failures == 0
+    assert len(names_read) >= 2  # otherwise: the properties, for every event
 
 
 def test_shutdown_never_hangs_on_a_stuck_move(

@@ -185,8 +185,9 @@ def _handed_over_row(item: object, now: float) -> Row:
 def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
     """Cut the rows' payloads to `limits`, in place; return what each row costs and how many values were cut.
 
-    A span event by reference stays one, unless a value of its has to be cut: then it becomes the row
-    it would be read as, with the cut values. Never raises.
+    A span event by reference becomes a `SpanEventRow`, with its attributes cut where they must be; one
+    that breaks the `SpanEventRef` shape stays as it was handed over, to be read as a marked event.
+    Never raises.
     """
     sizes: list[int] = []
     cut = 0
@@ -207,6 +208,7 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
                 time_ns, event, trace_id, span_id = ref
                 if not (0 <= span_id <= _SPAN_ID_MASK and 0 <= trace_id <= _TRACE_ID_MAX):
                     raise ArgumentValueError("span event ids out of range")  # kept as handed over
+                ids = trace_id << 64 | span_id  # raises for ids that are not ints, before a cut is counted
                 fields: Any = event
                 if type(event) in plain:
                     name, attributes = fields._name, fields._attributes
@@ -224,7 +226,7 @@ def fit_rows(rows: list[Stored], limits: Limits) -> tuple[list[int], int]:
                     cut += cuts
                 # Kept as one flat tuple, without the SDK's objects: smaller, and less for Python's
                 # garbage collector to look at, again and again, while the event is resident.
-                rows[index] = (time_ns, name, payload, trace_id << 64 | span_id)  # a SpanEventRow
+                rows[index] = (time_ns, name, payload, ids)  # a SpanEventRow
             except Exception:  # a reference that breaks the shape: readers see it marked
                 size = EVENT_BYTES
         sizes.append(size)

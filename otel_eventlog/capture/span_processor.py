@@ -57,38 +57,49 @@ _ORDER_WAIT = 1.0
 _ANCESTRY = 256  # how far up the tree of open spans a move looks, at most
 _LOGGED_KEPT = 8  # log events remembered per open span, to recognise them coming back as span events
 _SpanKey = tuple[int, int]  # a span's trace id and span id
-# The SDK's span types, whose context is read without a property call: this runs for every span.
-_SDK_SPANS = frozenset({ReadableSpan, Span, _Span})
 _GEN_AI_OPERATION = _defaults.GEN_AI_OPERATION
 
 
 def _sdk_layout_is_known() -> bool:
-    """Tell whether the SDK keeps what this processor reads directly where it is read.
+    """Tell whether the SDK keeps what this processor reads directly where it reads it.
 
-    An ended span's events in a `BoundedList` whose items are a deque ``_dq``; a span's attributes in a
-    `BoundedAttributes` whose items are a dict ``_dict``; an event's name and attributes in ``_name``
-    and ``_attributes``. Checked once, on sample objects: with another SDK, the public properties are
-    read instead, more slowly.
+    A span's context, attributes and events in ``_context``, ``_attributes`` and ``_events``; its events
+    in a `BoundedList` whose items are a deque ``_dq``; attributes in a `BoundedAttributes` whose items
+    are a dict ``_dict``; an event's name, time and attributes in ``_name``, ``_timestamp`` and
+    ``_attributes``. Checked once, on sample objects: with an SDK laid out otherwise, all of these are
+    read through the public properties, more slowly.
     """
     try:
-        events: Any = BoundedList(1)
         attributes: Any = BoundedAttributes(1, {"a": 1}, immutable=True)
         event: Any = SpanEvent("e", attributes, 1)
+        events: Any = BoundedList(1)
+        events.append(event)
+        span: Any = ReadableSpan("s", SpanContext(1, 1, False), attributes=attributes, events=events)
         return (
             type(events._dq) is deque
+            and list(events._dq) == [event]
             and type(attributes._dict) is dict
             and event.name is event._name
+            and event.timestamp is event._timestamp
             and event.attributes is event._attributes
+            and span.context is span._context
+            and span._attributes is attributes
+            and span._events is events
         )
     except Exception:
         return False
 
 
-# The SDK's classes whose fields are read directly; None, which no object's type is, when they cannot be.
+# The SDK's types whose fields are read directly, where a property call each would cost more than the
+# rest of what is done with them: for every span, and every event. None of them (None, which is no
+# object's type) when the SDK is laid out otherwise.
+_SDK_SPANS: frozenset[type] = frozenset()
+_SDK_EVENT: Any = None
 _SDK_EVENT_LIST: Any = None
 _SDK_ATTRIBUTES: Any = None
 if _sdk_layout_is_known():
-    _SDK_EVENT_LIST, _SDK_ATTRIBUTES = BoundedList, BoundedAttributes
+    _SDK_SPANS = frozenset({ReadableSpan, Span, _Span})
+    _SDK_EVENT, _SDK_EVENT_LIST, _SDK_ATTRIBUTES = SpanEvent, BoundedList, BoundedAttributes
     PLAIN_SPAN_EVENTS.add(SpanEvent)
 
 
@@ -119,7 +130,7 @@ class _Move:
         """Add the span events that `capture` lets through (all when it is ``None``)."""
         refs, entries = self.refs, self.entries
         for event in events:
-            if type(event) is SpanEvent:  # the SDK's own: its fields read without a property call each
+            if type(event) is _SDK_EVENT:  # the SDK's own: its fields read without a property call each
                 name, time_ns = event._name, event._timestamp
             else:
                 name, time_ns = event.name, event.timestamp
@@ -545,8 +556,8 @@ class EventLogSpanProcessor(CaptureCounters, SpanProcessor):
                     self._move_span(span, move, ended=True)
                     continue
                 events: Sequence[SpanEvent]
-                if type(bounded) is _SDK_EVENT_LIST:  # as `_final_events`, without a call or a copy
-                    events, dropped = bounded._dq, bounded.dropped
+                if type(bounded) is _SDK_EVENT_LIST:  # as `_final_events`, without a call
+                    events, dropped = tuple(bounded._dq), bounded.dropped
                 else:
                     events, dropped = _final_events(span)
                 move.add_events(events, key[0], key[1], capture)
