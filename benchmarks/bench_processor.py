@@ -12,9 +12,9 @@ machine. Target: at most 1.20 (the goal is 1.10). Exits 1 if the target is misse
 It also reports what `EventLogHandler` costs per stdlib log record that names an event, against the
 same logger with `logging.NullHandler`: a figure to watch, without a target.
 
-``--instructions`` counts instead of timing (about 30 s on two cores; needs ``valgrind``): the same spans run
+``--instructions`` counts instead of timing (about 40 s; needs ``valgrind``): the same spans run
 under callgrind, which counts the instructions the process executes whatever else the machine does,
-with and without the event log, each minus a run of no spans. The ratio is repeatable to about 0.005,
+with and without the event log, each minus a run of no spans. The ratio is repeatable to within 0.01,
 where the timed one moves by a few hundredths from run to run on a shared machine; it does not see
 what instructions cost in time (cache misses, for one).
 """
@@ -135,20 +135,18 @@ def count_instructions(spans: int, quick: bool) -> int:
     if valgrind is None:
         print("--instructions needs valgrind on PATH (apt-get install valgrind)", file=sys.stderr)
         return 2
-    runs = {}
+    collected = {}
     for setup in ("without", "with"):
         for count in (0, spans):  # each process counted whole: the difference is what the spans cost
+            # One at a time: run side by side, the processes' threads interleave differently each time.
             command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
             command += [__file__, "--spans-only", setup, str(count)]
-            runs[setup, count] = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    collected = {}
-    for key, process in runs.items():
-        _, stderr = process.communicate()
-        found = re.findall(r"Collected : (\d+)", stderr)
-        if process.returncode or not found:
-            print(f"callgrind run {key} failed:\n{stderr}", file=sys.stderr)
-            return 2
-        collected[key] = int(found[-1])
+            done = subprocess.run(command, stderr=subprocess.PIPE, text=True, check=False)
+            found = re.findall(r"Collected : (\d+)", done.stderr)
+            if done.returncode or not found:
+                print(f"callgrind run ({setup}, {count}) failed:\n{done.stderr}", file=sys.stderr)
+                return 2
+            collected[setup, count] = int(found[-1])
     per_span = {
         setup: (collected[setup, spans] - collected[setup, 0]) / spans for setup in ("without", "with")
     }
