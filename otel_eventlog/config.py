@@ -484,7 +484,12 @@ ENV_VARIABLES: dict[str, str] = {
 
 _PREFIX = "OTEL_EVENTLOG_"
 # The library's variables that are no config key: the config file's, and the test suite's switches.
-_OTHER_VARIABLES = ("OTEL_EVENTLOG_CONFIG", "OTEL_EVENTLOG_REQUIRE_REDIS", "OTEL_EVENTLOG_REQUIRE_BROWSER")
+_OTHER_VARIABLES = (
+    "OTEL_EVENTLOG_CONFIG",
+    "OTEL_EVENTLOG_REQUIRE_REDIS",
+    "OTEL_EVENTLOG_REQUIRE_BROWSER",
+    "OTEL_EVENTLOG_REQUIRE_VALGRIND",
+)
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
