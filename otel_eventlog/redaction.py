@@ -172,12 +172,12 @@ class Redaction:
         if not self._enabled:
             return _as_dict(payload)
         verdicts, plain = self._verdicts, self._plain
-        for key, value in payload.items():  # the common case: known, harmless keys and plain values
-            if verdicts.get(key) is not False or type(value) not in plain:
-                break
-        else:
-            return _as_dict(payload)
         try:
+            for key, value in payload.items():  # the common case: known, harmless keys and plain values
+                if verdicts.get(key) is not False or type(value) not in plain:
+                    break
+            else:
+                return _as_dict(payload)
             redacted = self._container(payload, 0, _Walk())
             return _as_dict(payload) if redacted is None else redacted
         except Exception:  # a payload that cannot be searched is not shown

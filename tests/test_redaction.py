@@ -217,3 +217,27 @@ def test_a_log_takes_only_a_redaction() -> None:
     """The in-memory log refuses a redaction policy that is not one."""
     with pytest.raises(TypeError, match="redaction must be a Redaction or None, got str"):
         InMemoryEventLog(redaction="on")  # type: ignore[arg-type]
+
+
+def test_a_key_that_raises_when_compared_is_not_shown_and_breaks_no_read() -> None:
+    """A key that hashes like a known one and raises when compared hides its payload; reads go on."""
+
+    class Poison:
+        def __hash__(self) -> int:
+            return hash("tool")
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("cannot compare")
+
+    redaction = Redaction()
+    assert redaction.apply({"tool": "search"}) == {"tool": "search"}  # "tool" is a known verdict now
+    assert redaction.apply({Poison(): 1}) == {"payload": REDACTED}
+    log = InMemoryEventLog(redaction=redaction)
+    log.append("tool.called", {"tool": "search"})
+    log.append("poisoned", {Poison(): 1})
+    log.append("tool.called", {"tool": "fetch"})
+    assert [(e.kind, e.payload) for e in log.query()] == [
+        ("tool.called", {"tool": "search"}),
+        ("poisoned", {"payload": REDACTED}),
+        ("tool.called", {"tool": "fetch"}),
+    ]
