@@ -157,6 +157,38 @@ def test_streams_beyond_the_cap_get_a_503_with_retry_after() -> None:
         second.close()
 
 
+def test_streams_started_together_never_exceed_the_cap() -> None:
+    """Two streams let through at once by the first check: the second finds no room, and is ended."""
+    from otel_eventlog.activity._http import STREAM_REFUSED, ActivityApp, StreamQuery, stream
+
+    app = ActivityApp(InMemoryEventLog(), limits=ActivityLimits(max_streams=1))
+    query = StreamQuery(since=None, kinds=None, trace_id=None)
+    first = stream(app, query, lambda: False, 0.01)
+    assert next(first).startswith(b"retry: 2000\nevent: hello")  # the first holds the only slot
+    assert list(stream(app, query, lambda: False, 0.01)) == [STREAM_REFUSED]
+    assert app.open_streams == 1
+    first.close()
+    assert app.open_streams == 0
+
+
+def test_a_client_reading_a_large_event_steadily_is_never_cut_off() -> None:
+    """io_timeout drops a client that reads nothing for that long, not one slow to read a big event."""
+    log = InMemoryEventLog()
+    log.append("big", {f"v{n}": "x" * 16_000 for n in range(400)})  # 6.4 MB, each value within the cap
+    with start_activity_server(log, port=0, limits=ActivityLimits(io_timeout=0.3)) as server:
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        client.settimeout(WAIT)
+        client.connect((server.addr, server.port))
+        client.sendall(b"GET /activity?since=0 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        received = 0
+        while chunk := client.recv(32 * 1024):  # some 3 MB/s: the whole event takes seconds
+            received += len(chunk)
+            time.sleep(0.01)
+        client.close()
+    assert received > 6_400_000
+
+
 def test_a_running_server_never_keeps_the_interpreter_alive() -> None:
     """A process that forgets to close its server, with a client connected, still exits."""
     script = textwrap.dedent(

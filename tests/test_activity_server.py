@@ -18,6 +18,7 @@ import pytest
 
 from otel_eventlog import ActivityLimits, InMemoryEventLog, start_activity_server
 from otel_eventlog.activity import ActivityServer
+from tests.helpers import ListEventLog
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 WAIT = 10.0  # seconds: only ever reached when a test fails
@@ -191,6 +192,21 @@ def test_payloads_are_always_valid_json(server: ActivityServer, log: InMemoryEve
         ("/activity?wait=nan", "wait", "expected a number of seconds >= 0, got 'nan'"),
         ("/activity?trace_id=XYZ", "trace_id", "expected 32 lower-case hex digits, got 'XYZ'"),
         ("/activity?kind=", "kind", "expected event names or patterns, got an empty one"),
+        (
+            "/activity?kind=" + ",".join(f"a*{n}*b" for n in range(65)),
+            "kind",
+            "expected at most 64 names or patterns, got 65",
+        ),
+        (
+            "/activity/stream?kind=ok&kind=" + "k" * 257,
+            "kind",
+            f"expected names or patterns of at most 256 characters, got {'k' * 61!r}...",
+        ),
+        (
+            "/activity?epoch=no%20spaces",
+            "epoch",
+            "expected an epoch: 1 to 128 visible ASCII characters, got 'no spaces'",
+        ),
         ("/activity?sinec=3", "sinec", "unknown parameter; known: epoch, kind, limit, since, trace_id, wait"),
         ("/activity/stream?wait=1", "wait", "unknown parameter; known: epoch, kind, since, trace_id"),
         ("/?limit=1", "limit", "unknown parameter; known: since"),
@@ -542,5 +558,24 @@ def test_a_poll_from_a_gone_log_starts_over_with_a_reset_field(
     status, page = get_json(server, f"/activity?since=2&epoch={log.epoch}")
     assert "reset" not in page
     assert [e["id"] for e in page["events"]] == [3]
-    status, body = get_json(server, "/activity?epoch=Not-An-Epoch")
+    status, body = get_json(server, "/activity?epoch=not%20an%20epoch")
     assert (status, body["parameter"]) == (400, "epoch")
+    status, body = get_json(server, "/activity?epoch=" + "e" * 129)
+    assert (status, body["parameter"]) == (400, "epoch")
+
+
+def test_a_log_whose_epoch_is_any_identifier_is_resumed_by_its_own_cursors() -> None:
+    """A log of the application's own may name its epoch as it likes (a UUID, say): its cursors work."""
+    log = ListEventLog()
+    log._epoch = "7c1f0c7e-2b4e-4d0e-9a52-3f0d6c1d2a9b"
+    for n in range(3):
+        log.append("tick", {"n": n})
+    with start_activity_server(log, port=0) as own:
+        status, page = get_json(own, f"/activity?since=2&epoch={log.epoch}")
+        assert (status, "reset" in page, [e["id"] for e in page["events"]]) == (200, False, [3])
+        stream = Stream(own, "/activity/stream", **{"Last-Event-ID": f"{log.epoch}-2"})
+        try:
+            assert stream.next()["event"] == "hello"
+            assert stream.next_event()["id"] == 3  # no reset before it: the cursor was this log's
+        finally:
+            stream.close()

@@ -225,15 +225,22 @@ class ActivityApp:
         return {"epoch": log.epoch, "log": counters, "open_streams": self.open_streams}
 
     @contextlib.contextmanager
-    def counted_stream(self) -> Iterator[None]:
-        """Count a stream as open while the block runs; `route` refuses streams beyond the limit."""
+    def counted_stream(self) -> Iterator[bool]:
+        """Count a stream as open while the block runs, if the limit leaves room; yield whether it did.
+
+        `route` answers a ``503`` to a stream beyond the limit; two requests it let through at once
+        may still find room for one of them only, which is told here, so that the limit always holds.
+        """
         with self._streams_lock:
-            self.open_streams += 1
+            admitted = self.open_streams < self.limits.max_streams
+            if admitted:
+                self.open_streams += 1
         try:
-            yield
+            yield admitted
         finally:
-            with self._streams_lock:
-                self.open_streams -= 1
+            if admitted:
+                with self._streams_lock:
+                    self.open_streams -= 1
 
     def _action(self, request: Request, params: dict[str, list[str]]) -> Response | PollQuery | StreamQuery:
         if request.path == "/":
@@ -392,6 +399,12 @@ def _wait(params: Mapping[str, list[str]], most: float) -> float:
     return min(seconds, most)
 
 
+# What one reader's `kind` filter may hold: every event read is matched against it, so a filter of
+# thousands of patterns would make each read (and, for an ASGI server, its event loop) slow.
+MAX_KINDS = 64
+MAX_KIND_LENGTH = 256
+
+
 def _kinds(params: Mapping[str, list[str]]) -> tuple[str, ...] | None:
     values = params.get("kind")
     if values is None:
@@ -399,6 +412,14 @@ def _kinds(params: Mapping[str, list[str]]) -> tuple[str, ...] | None:
     kinds = tuple(name.strip() for value in values for name in value.split(","))
     if not all(kinds):
         raise BadRequest("kind", "expected event names or patterns, got an empty one")
+    if len(kinds) > MAX_KINDS:
+        raise BadRequest("kind", f"expected at most {MAX_KINDS} names or patterns, got {len(kinds)}")
+    longest = max(kinds, key=len)
+    if len(longest) > MAX_KIND_LENGTH:
+        raise BadRequest(
+            "kind",
+            f"expected names or patterns of at most {MAX_KIND_LENGTH} characters, got {_shown(longest)}",
+        )
     return kinds
 
 
@@ -421,7 +442,9 @@ def _last_event_id(header: str | None) -> tuple[str | None, int] | None:
     return (_checked_epoch(epoch, name) if epoch else None), _non_negative(event_id, name)
 
 
-_EPOCH = re.compile(r"[0-9a-f]{1,64}")
+# A log's epoch as a cursor may carry it: visible ASCII, no spaces (a log of the application's own may use
+# any such identifier, a UUID with its dashes, say; the built-in logs use hex digits).
+_EPOCH = re.compile(r"[!-~]{1,128}")
 
 
 def _epoch(params: Mapping[str, list[str]]) -> str | None:
@@ -431,7 +454,7 @@ def _epoch(params: Mapping[str, list[str]]) -> str | None:
 
 def _checked_epoch(text: str, name: str) -> str:
     if not _EPOCH.fullmatch(text):
-        raise BadRequest(name, f"expected an epoch of lower-case hex digits, got {_shown(text)}")
+        raise BadRequest(name, f"expected an epoch: 1 to 128 visible ASCII characters, got {_shown(text)}")
     return text
 
 
@@ -451,6 +474,9 @@ SSE_HEADERS = [
     ("X-Accel-Buffering", "no"),  # tells nginx not to buffer the stream
 ]
 SSE_HEARTBEAT = b": heartbeat\n\n"
+#: All a stream sends when, started together with others, it finds the most streams open: the client
+#: reconnects later, as after any stream that ends.
+STREAM_REFUSED = b": refused: the most streams allowed are open\n\n"
 
 
 def stream_opening(app: ActivityApp, query: StreamQuery) -> tuple[bytes, int, str]:
@@ -531,7 +557,10 @@ def stream(
     yields a heartbeat comment after `ActivityLimits.heartbeat` quiet seconds.
     """
     log, limits = app.event_log, app.limits
-    with app.counted_stream():
+    with app.counted_stream() as admitted:
+        if not admitted:
+            yield STREAM_REFUSED
+            return
         try:
             opening, cursor, epoch = stream_opening(app, query)
             yield opening

@@ -17,6 +17,7 @@ from typing import Any
 from otel_eventlog.activity._http import (
     SSE_HEADERS,
     SSE_HEARTBEAT,
+    STREAM_REFUSED,
     ActivityApp,
     ActivityLimits,
     PollQuery,
@@ -127,6 +128,15 @@ async def _poll(app: ActivityApp, query: PollQuery) -> Page:
 async def _stream_until_disconnect(
     app: ActivityApp, query: StreamQuery, receive: Receive, send: Send
 ) -> None:
+    with app.counted_stream() as admitted:
+        if admitted:
+            await _stream_admitted(app, query, receive, send)
+            return
+    with contextlib.suppress(OSError):
+        await send({"type": "http.response.body", "body": STREAM_REFUSED})
+
+
+async def _stream_admitted(app: ActivityApp, query: StreamQuery, receive: Receive, send: Send) -> None:
     async def pump() -> None:
         async for chunk in _chunks(app, query):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -140,8 +150,7 @@ async def _stream_until_disconnect(
     pumping = asyncio.ensure_future(pump())
     watching = asyncio.ensure_future(disconnected())
     try:
-        with app.counted_stream():
-            await asyncio.wait({pumping, watching, stop}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({pumping, watching, stop}, return_when=asyncio.FIRST_COMPLETED)
         client_left = watching.done()
     finally:
         stopping.forget(stop)

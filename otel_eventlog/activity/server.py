@@ -203,6 +203,8 @@ def _resolved(addr: str, port: int) -> tuple[socket.AddressFamily, str]:
 
 # How long `close` waits for the requests under way to end on their own before it cuts them.
 _CLOSE_GRACE = 1.0
+# What one send may take: a client on a link of 64 KiB in `io_timeout` seconds still gets everything.
+_WRITE_PIECE = 64 * 1024
 
 
 class _Server(ThreadingHTTPServer):
@@ -298,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(response.body)
+            self._write(response.body)
 
     def _stream(self, query: StreamQuery) -> None:
         """Send the stream, each message as it comes; to an HTTP/1.1 client, in chunked framing.
@@ -320,10 +322,20 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         for chunk in stream(self.app, query, self.closing.is_set, WAIT_SLICE):
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-            self.wfile.flush()
+            self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
         if chunked:
-            self.wfile.write(b"0\r\n\r\n")
+            self._write(b"0\r\n\r\n")
+
+    def _write(self, data: bytes) -> None:
+        """Send `data` in pieces, each given the connection's whole timeout.
+
+        A socket's timeout bounds each ``sendall`` call whole: a large event sent at once to a client on
+        a slow link would be cut off however steadily it reads, and again each time it came back for it.
+        Sent in pieces, only a client that reads nothing for the timeout is dropped.
+        """
+        view = memoryview(data)
+        for start in range(0, len(view), _WRITE_PIECE):
+            self.wfile.write(view[start : start + _WRITE_PIECE])
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep requests off stderr; applications log their own access if they want it."""
