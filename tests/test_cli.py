@@ -723,3 +723,43 @@ def test_tail_names_the_silence_it_waited_out(monkeypatch: pytest.MonkeyPatch) -
     assert out.getvalue().splitlines()[0] == (
         "# connection lost (no answer within 0.3 s); reconnecting until the server is back"
     )
+
+
+def test_tail_waits_out_a_proxy_or_a_server_that_cannot_answer_yet() -> None:
+    """502, 503 and 504, at the start or later, are waited out: said once each, then the stream is read."""
+    import http.server
+    import io
+
+    from otel_eventlog.cli.tail import tail
+
+    answers = [502, 503, 504, 200]
+
+    class Restarting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = answers.pop(0)
+            self.send_response(status)
+            if status != 200:
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(b"<html>Bad Gateway</html>")
+                return
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b'event: hello\ndata: {"epoch": "e1", "latest_id": 1}\n\n')
+            self.wfile.write(b'id: e1-1\ndata: {"id": 1, "timestamp": 1, "kind": "k", "payload": {}}\n\n')
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep quiet."""
+
+    out = io.StringIO()
+    with serving(Restarting) as url:
+        assert tail(url, out=out, count=1, retry_seconds=0.01) == 1
+    lines = out.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "# the server answered 502",
+        "# the server answered 503",
+        "# the server answered 504",
+    ]
+    assert all(line.endswith("; retrying until it can") for line in lines[:3])
+    assert lines[3] == "# reconnected"
+    assert lines[4].split()[2] == "k"

@@ -92,9 +92,7 @@ def tail(
                 if time.monotonic() - opened >= _LASTED:
                     trouble.over()
                 trouble.note("the stream ended; reconnecting")
-            except _Unavailable as error:  # the server is up, its log is not, for now
-                if not connected:
-                    raise
+            except _Unavailable as error:  # the server (or its proxy) is up, the log is not, for now
                 trouble.note(f"{str(error).rstrip('.')}; retrying until it can")
             except (OSError, http.client.HTTPException, ValueError, UnicodeError) as error:
                 if view.done.is_set():
@@ -198,7 +196,15 @@ _LASTED = 10.0
 
 
 class _Unavailable(TailError):
-    """The server answered 503: it cannot read its event log now (its Redis is down, say)."""
+    """The server cannot answer now: worth waiting out.
+
+    A ``503`` from the server (it cannot read its event log: its Redis is down, say), or a ``502`` or
+    ``504`` from a proxy in front of it (the application is restarting, say).
+    """
+
+
+# The answers of a server, or of a proxy in front of it, that is there but cannot answer now.
+_PASSING = frozenset({502, 503, 504})
 
 
 class _Stream:
@@ -253,7 +259,7 @@ class _Stream:
                 "GET", f"{self._pages}?{urlencode({'since': since, 'limit': 1000})}", headers=headers
             )
             response = connection.getresponse()
-            if response.status == 503:
+            if response.status in _PASSING:
                 raise _Unavailable(_refusal(response, self._token_given))
             if response.status != 200:
                 raise TailError(_refusal(response, self._token_given))
@@ -296,7 +302,7 @@ class _Stream:
                 self._socket = sock
                 if self._hung_up:  # hung up before this socket was there to be shut
                     self.hang_up()
-            if response.status == 503:
+            if response.status in _PASSING:
                 raise _Unavailable(_refusal(response, self._token_given))
             if response.status != 200:
                 raise TailError(_refusal(response, self._token_given))
