@@ -230,8 +230,11 @@ def test_a_bad_last_event_id_gets_a_400(server: ActivityServer) -> None:
 def test_unknown_paths_and_methods(server: ActivityServer) -> None:
     """Unknown paths are 404s and other methods 405s, with JSON bodies."""
     assert get_json(server, "/metrics")[0] == 404
-    status, headers, _ = get(server, "/activity", method="POST")
-    assert (status, headers["allow"]) == (405, "GET, HEAD")
+    for method in ("POST", "TRACE", "PROPFIND", "QUERY", "get"):  # whether a do_* exists for it or not
+        status, headers, body = get(server, "/activity", method=method)
+        assert (status, headers["allow"], headers["content-type"]) == (405, "GET, HEAD", "application/json")
+        assert json.loads(body)["error"] == "method_not_allowed"
+    assert get(server, "/nowhere", method="TRACE")[0] == 404
 
 
 def test_head_answers_without_a_body(server: ActivityServer) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import socket
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar
@@ -292,6 +293,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer a method no ``do_*`` handles (``TRACE``, ``PROPFIND``, ``get``) as the others: a ``405``."""
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            self._handle()
+            return
+        super().send_error(code, message, explain)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
