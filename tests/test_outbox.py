@@ -252,3 +252,19 @@ def test_a_forked_child_starts_empty_with_a_thread_of_its_own() -> None:
     assert box.flush(WAIT)
     assert store.items == [1, 2]
     box.close(WAIT)
+
+
+def test_a_queue_with_a_max_weight_keeps_the_newest_items_within_it() -> None:
+    """Given what each item weighs, the queue drops its oldest items (counted) to stay within max_weight."""
+    store = Store()
+    store.failing = Unreachable("down")
+    box = outbox(store, max_items=100, batch_items=2, max_weight=10)
+    box.put([0, 1], [1, 1])
+    store.wait_for_calls(2)  # the check at start, and the batch of 0 and 1: out of the queue, retried
+    box.put([2, 3, 4], [4, 4, 4])
+    box.put([5], [5])  # 4 + 5 fits 10; 4 + 4 + 5 does not
+    assert (box.dropped, box.queued) == (2, 4)  # 2 and 3 dropped; 4, 5 queued, and 0, 1 in flight
+    store.failing = None
+    assert box.flush(WAIT)
+    assert store.items == [0, 1, 4, 5]
+    box.close(WAIT)

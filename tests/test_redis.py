@@ -1118,3 +1118,23 @@ def test_the_demo_reader_starts_over_when_redis_loses_the_log(server: RedisServe
     lines = out.getvalue().splitlines()
     assert lines[3] == "  ... the log began again (its Redis lost it): reading it from its start"
     assert lines[4].split()[:3][::2] == ["#1", "session.started"]
+
+
+def test_what_waits_for_redis_is_cut_and_held_to_max_bytes() -> None:
+    """While Redis is away, the queue keeps events cut to max_value_bytes, and at most max_bytes of them."""
+    url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
+    log = RedisEventLog(url, stream=stream_name(), max_bytes=1_000_000, timeout_seconds=0.2)
+    try:
+        for n in range(200):
+            log.write_batch([Entry("reply", {"n": n, "text": "x" * 200_000})])  # each cut to 16 KiB
+        queued = list(log._outbox._queue)
+        assert 0 < log._outbox._weight <= 1_000_000
+        assert log._outbox._weight == sum(log._outbox._weights)
+        assert [row[2]["n"] for row in queued] == list(range(200 - len(queued), 200))  # the newest kept
+        assert all(len(row[2]["text"]) < 17_000 for row in queued)
+        stats = log.stats()
+        assert stats["truncated"] == 200
+        assert stats["dropped"] + stats["queued"] == 200
+        assert stats["dropped"] >= 100
+    finally:
+        log.close()

@@ -59,6 +59,8 @@ class Outbox(Generic[Item]):
         send: Stores a batch; called on the outbox's thread, one batch at a time.
         name: The thread's name.
         max_items: The most items queued (besides a batch being sent); beyond, the oldest are dropped.
+        max_weight: The most the queued items may weigh together (as `put` is told each one weighs,
+            in bytes, say); beyond, the oldest are dropped. ``None``: no limit but `max_items`.
         batch_items: The most items in one batch.
         retryable: The exceptions of `send` after which the batch is sent again, after a backoff.
         failures: Counts and logs (rate-limited) the batches `send` fails on for good.
@@ -72,6 +74,7 @@ class Outbox(Generic[Item]):
         *,
         name: str,
         max_items: int,
+        max_weight: int | None = None,
         batch_items: int,
         retryable: tuple[type[BaseException], ...] = (),
         failures: FailureReporter,
@@ -80,6 +83,7 @@ class Outbox(Generic[Item]):
         self._send = send
         self._name = name
         self._max_items = max_items
+        self._max_weight = max_weight
         self._batch_items = batch_items
         self._retryable = retryable
         self._failures = failures
@@ -91,6 +95,9 @@ class Outbox(Generic[Item]):
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: collections.deque[Item] = collections.deque()
+        # What each queued item weighs, in the same order, and all of them together (with a max_weight).
+        self._weights: collections.deque[int] = collections.deque()
+        self._weight = 0
         # Each item is numbered in the order it was put, from 0: the queue holds the items numbered
         # from `_accepted - len(_queue)` to `_accepted`, and the batch being sent those from
         # `_sending` (None when no batch is out).
@@ -125,15 +132,22 @@ class Outbox(Generic[Item]):
         """How many items are not sent yet: those queued, and those of a batch being sent."""
         return len(self._queue) + self._in_flight
 
-    def put(self, items: list[Item]) -> None:
+    def put(self, items: list[Item], weights: list[int] | None = None) -> None:
         """Queue `items`, dropping the oldest queued ones (counted) if the queue would overflow.
 
-        Called on the application's threads: never blocks on the store, never raises.
+        `weights` says what each item weighs, when the outbox has a `max_weight`. Called on the
+        application's threads: never blocks on the store, never raises.
         """
         with self._lock:
             queue = self._queue
             queue.extend(items)
             self._accepted += len(items)
+            if self._max_weight is not None:
+                weights = [0] * len(items) if weights is None else weights
+                self._weights.extend(weights)
+                self._weight += sum(weights)
+                while self._weight > self._max_weight:  # the oldest first, the newest last
+                    self._drop(1)
             if len(queue) > self._max_items:
                 self._drop(len(queue) - self._max_items)
             self._stopping = False  # a put after `close` keeps the thread, or starts a new one
@@ -198,6 +212,8 @@ class Outbox(Generic[Item]):
     def _drop(self, count: int) -> None:  # holds the lock
         for _ in range(count):
             self._queue.popleft()
+            if self._weights:
+                self._weight -= self._weights.popleft()
         self.dropped += count
         self._changed.notify_all()
 
@@ -227,6 +243,9 @@ class Outbox(Generic[Item]):
                     count = min(len(queue), self._batch_items)
                     batch = Batch(self._batches, [queue.popleft() for _ in range(count)])
                     self._in_flight = count
+                    weights = self._weights
+                    for _ in range(min(count, len(weights))):
+                        self._weight -= weights.popleft()
             backoff = self._deliver(batch, backoff)
             with self._changed:
                 self._failing = bool(backoff)

@@ -41,14 +41,16 @@ from otel_eventlog.backends import _redis_scripts
 from otel_eventlog.backends._common import (
     Bounded,
     Row,
+    Stored,
+    batch_rows,
     bound,
     check_append,
     check_clock,
     check_cursor,
     check_entries,
     check_redaction,
-    entry_row,
     event_filter,
+    fit_rows,
     span_event_row,
 )
 from otel_eventlog.backends._outbox import Batch, Outbox
@@ -112,7 +114,8 @@ class RedisEventLog(Bounded, WaitingReads):
         redaction: What never leaves the process; by default `otel_eventlog.redaction.Redaction` with
             its default key words.
         queue_events: How many events the capture side may queue for sending; beyond, the oldest
-            are dropped, counted as ``dropped`` in `stats()`.
+            are dropped, counted as ``dropped`` in `stats()`. The queue also holds at most
+            `max_bytes` of events: each is cut to `max_value_bytes` and weighed as it is queued.
         batch_events: The most events sent in one round trip.
         timeout_seconds: Seconds to wait for Redis to connect or answer, for each call.
 
@@ -188,10 +191,11 @@ class RedisEventLog(Bounded, WaitingReads):
         # What the last look at the stream showed: its epoch, its last id and its counters.
         self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (0, 0, 0, 0, 0))
         self._malformed = FailureReporter(_logger, "writing a malformed event to Redis")
-        self._outbox: Outbox[BatchItem] = Outbox(
+        self._outbox: Outbox[Stored] = Outbox(
             self._send,
             name="otel-eventlog-redis-writer",
             max_items=queue_events,
+            max_weight=self._max_bytes,
             batch_items=batch_events,
             retryable=self._unreachable,
             failures=FailureReporter(_logger, f"writing events to Redis at {self._address}"),
@@ -302,10 +306,22 @@ class RedisEventLog(Bounded, WaitingReads):
     def write_batch(self, batch: list[BatchItem]) -> None:
         """Queue a batch from the capture side to be sent to Redis; the `BatchWriter` contract.
 
-        Never waits on Redis and never raises: when the queue is full, its oldest events are dropped
-        and counted. Malformed items are left out when the batch is sent, counted in ``failures``.
+        Never waits on Redis and never raises. Each event is checked, cut to the size limits and
+        weighed as it is queued, so that a queue that waits on Redis holds at most `max_events` events
+        and `max_bytes` of them: beyond, its oldest events are dropped and counted. Malformed items
+        are left out, counted in ``failures``.
         """
-        self._outbox.put(batch)
+        try:
+            rows, error = batch_rows(batch, self._now())
+            weights, cut = fit_rows(rows, self._limits)
+        except Exception:  # not a batch at all: nothing of it can be stored
+            self._malformed.report()
+            return
+        if error is not None:
+            for _ in range(len(batch) - len(rows)):
+                self._malformed.report()
+        self._truncated += cut
+        self._outbox.put(rows, weights)
 
     def flush(self, timeout: float) -> bool:
         """Wait until what the capture side queued so far is in Redis, at most `timeout` seconds.
@@ -338,7 +354,7 @@ class RedisEventLog(Bounded, WaitingReads):
         self._saw_epoch(epoch.decode())
         return epoch.decode(), int(first)
 
-    def _send(self, batch: Batch[BatchItem]) -> None:
+    def _send(self, batch: Batch[Stored]) -> None:
         """Send a batch from the queue; runs on the outbox's thread. Batch 0 checks that Redis is there.
 
         A batch is checked and encoded once: sent again, it is the same bytes under the same number,
@@ -359,23 +375,18 @@ class RedisEventLog(Bounded, WaitingReads):
                     raise BackendError(str(error)) from error  # the server will take it again soon
                 raise
 
-    def _encode_batch(self, items: list[BatchItem]) -> list[bytes]:
+    def _encode_batch(self, items: list[Stored]) -> list[bytes]:
         encoded = []
-        now = self._now()
-        for item in items:
-            try:
-                if isinstance(item, tuple) and len(item) == 4:
-                    row = span_event_row(item)
-                else:
-                    row = entry_row(item, now)
-            except (ArgumentTypeError, ArgumentValueError):
-                self._malformed.report()
-                continue
-            encoded.append(self._encode(row))
+        for item in items:  # checked and cut as they were queued: a row, or a span event as stored
+            row: Row = span_event_row(item) if len(item) == 4 else item
+            encoded.append(self._encode(row, fitted=True))
         return encoded
 
-    def _encode(self, row: Row) -> bytes:
+    def _encode(self, row: Row, *, fitted: bool = False) -> bytes:
         """Return the row's encoding as it is sent: redacted, then cut to the limits if it must be.
+
+        A row `fitted` to the limits already (as the capture side's are, when they are queued) is
+        not cut again: a cut value, with its marker, is longer than the limit it was cut to.
 
         The encoding is made first: JSON text (all ASCII) is at least as long as the UTF-8 of any
         string in it, so an encoding within both byte limits has nothing to cut, and most events
@@ -385,7 +396,7 @@ class RedisEventLog(Bounded, WaitingReads):
         timestamp, kind, payload, trace_id, span_id = row
         shown = self._redaction.apply(payload)
         encoded = _json.dumps([timestamp, kind, shown, trace_id, span_id])
-        if len(encoded) > self._uncut_bytes:
+        if not fitted and len(encoded) > self._uncut_bytes:
             shown, _size, cut = self._limits.fit(shown)
             if cut:
                 self._truncated += cut
