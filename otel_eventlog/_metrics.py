@@ -7,6 +7,8 @@ until a reader collects. Without an SDK ``MeterProvider`` the instruments are th
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -16,6 +18,9 @@ from otel_eventlog._version import __version__
 __all__ = ["observe"]
 
 Stats = Callable[[], Mapping[str, int]]
+# How long the log's counters, once read, serve the instruments: one read for all of them in a
+# collection, since a shared log's counters are a round trip to its store (Redis) each time.
+_FRESH_SECONDS = 1.0
 
 
 def observe(
@@ -30,6 +35,14 @@ def observe(
         alive: Whether the log is still attached (after `otel_eventlog.unconfigure`, nothing is reported).
     """
     meter = meter_provider.get_meter("otel_eventlog", __version__)
+    read: tuple[float, Mapping[str, int]] = (-math.inf, {})
+
+    def log_stats() -> Mapping[str, int]:
+        nonlocal read
+        if time.monotonic() - read[0] >= _FRESH_SECONDS:
+            stats = log()
+            read = (time.monotonic(), stats)  # from when it was read: a slow read serves as long
+        return read[1]
 
     def from_log(
         *keys: str, attribute: str | None = None
@@ -37,7 +50,7 @@ def observe(
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             if not alive():
                 return []
-            stats = log()
+            stats = log_stats()
             if attribute is None:
                 return [Observation(sum(stats.get(key, 0) for key in keys))]
             return [Observation(stats.get(key, 0), {attribute: key.rpartition("_")[2]}) for key in keys]

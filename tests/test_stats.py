@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -116,4 +117,32 @@ def test_configure_reports_the_counters_as_metrics_until_unconfigured() -> None:
         unconfigure()
         tracers.shutdown()
     assert all(not values for values in points().values())
+    meters.shutdown()
+
+
+def test_one_collection_reads_the_log_counters_once() -> None:
+    """The log's counters are read once for all the instruments of a collection: for Redis, a round trip."""
+    from otel_eventlog._metrics import observe
+
+    log = InMemoryEventLog()
+    log.append("tick")
+    reads = []
+
+    def stats() -> Mapping[str, int]:
+        reads.append(1)
+        return log.stats()
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    observe(meters, stats, {}, lambda: True)
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {
+        metric.name
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert {"otel_eventlog.events.appended", "otel_eventlog.values.truncated"} <= names
+    assert len(reads) == 1
     meters.shutdown()
