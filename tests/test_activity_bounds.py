@@ -207,3 +207,21 @@ def test_a_running_server_never_keeps_the_interpreter_alive() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
     )
     assert (result.returncode, result.stdout.strip()) == (0, "exiting"), result.stderr
+
+
+def test_a_stream_whose_client_hung_up_frees_its_place_at_once() -> None:
+    """A reader that leaves a quiet stream is noticed within a wait slice, not at the next heartbeat."""
+    limits = ActivityLimits(max_streams=1, heartbeat=600)
+    with start_activity_server(InMemoryEventLog(), port=0, limits=limits) as server:
+        for _ in range(3):  # each time, the one place is free again
+            client = http.client.HTTPConnection(server.addr, server.port, timeout=WAIT)
+            client.request("GET", "/activity/stream")
+            response = client.getresponse()
+            assert response.status == 200
+            response.readline()  # open: its first line came
+            response.close()
+            client.close()
+            deadline = time.monotonic() + WAIT
+            while server.app.open_streams:
+                assert time.monotonic() < deadline, "the stream of a client that left stayed open"
+                time.sleep(0.01)  # nothing to wait on but the count

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import threading
 from http import HTTPStatus
@@ -208,6 +209,15 @@ _CLOSE_GRACE = 1.0
 _WRITE_PIECE = 64 * 1024
 
 
+def _readable(connection: socket.socket) -> bool:
+    """Tell, without waiting, whether `connection` has something to read (or its peer closed it)."""
+    if hasattr(select, "poll"):  # any descriptor, however high its number
+        poller = select.poll()
+        poller.register(connection, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([connection], [], [], 0)[0])
+
+
 class _Server(ThreadingHTTPServer):
     """A threaded HTTP server that caps its connections and can cut the ones that outlast it."""
 
@@ -281,9 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(action)
             elif isinstance(action, PollQuery):
                 try:
-                    response = self.app.page_response(
-                        poll(self.app, action, self.closing.is_set, WAIT_SLICE), action
-                    )
+                    response = self.app.page_response(poll(self.app, action, self._over, WAIT_SLICE), action)
                 except BackendError as error:
                     response = unavailable(error)
                 self._send(response)
@@ -329,10 +337,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        for chunk in stream(self.app, query, self.closing.is_set, WAIT_SLICE):
+        for chunk in stream(self.app, query, self._over, WAIT_SLICE):
             self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
         if chunked:
             self._write(b"0\r\n\r\n")
+
+    def _over(self) -> bool:
+        """Tell whether the stream or long-poll under way should end: the server closes, or the client left.
+
+        Looked at every `WAIT_SLICE`: a client that hung up is noticed then, not only when a write to
+        it fails (on a quiet log, at the next heartbeat), so that it does not hold its stream's place.
+        """
+        if self.closing.is_set():
+            return True
+        try:
+            if not _readable(self.connection):  # nothing sent, nothing closed: the client is there
+                return False
+            # Readable with nothing to read: the client closed its side. Bytes: its next request.
+            return not self.connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):  # a connection already shut, or closed
+            return True
 
     def _write(self, data: bytes) -> None:
         """Send `data` in pieces, each given the connection's whole timeout.
