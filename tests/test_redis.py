@@ -1138,3 +1138,17 @@ def test_what_waits_for_redis_is_cut_and_held_to_max_bytes() -> None:
         assert stats["dropped"] >= 100
     finally:
         log.close()
+
+
+def test_write_batch_never_raises_and_counts_what_it_cannot_store(server: RedisServer) -> None:
+    """Not a batch: counted, not raised. A generator with a malformed item: the rest stored, one counted."""
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=2)
+    try:
+        log.write_batch(5)  # type: ignore[arg-type]
+        log.write_batch(item for item in [Entry("kept"), ("", {}, None, None, None)])  # type: ignore[arg-type]
+        log.write_batch([("", {}, None, None, None), Entry("also kept"), (1, 2)])  # type: ignore[list-item]
+        assert log.flush(WAIT)
+        assert [e.kind for e in log.query()] == ["kept", "also kept"]
+        assert log.stats()["failures"] == 4
+    finally:
+        log.close()

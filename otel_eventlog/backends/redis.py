@@ -317,8 +317,8 @@ class RedisEventLog(Bounded, WaitingReads):
         except Exception:  # not a batch at all: nothing of it can be stored
             self._malformed.report()
             return
-        if error is not None:
-            for _ in range(len(batch) - len(rows)):
+        if error is not None:  # each malformed item of a list counted; of another iterable, one
+            for _ in range(len(batch) - len(rows) if type(batch) is list else 1):
                 self._malformed.report()
         self._truncated += cut
         self._outbox.put(rows, weights)
@@ -367,13 +367,12 @@ class RedisEventLog(Bounded, WaitingReads):
         if number != batch.number:
             encoded = self._encode_batch(batch.items)
             self._encoded = (batch.number, encoded)
-        if encoded:
-            try:
-                self._append(encoded, "queue", batch.number)
-            except self._module.ResponseError as error:
-                if isinstance(error, self._passing) or str(error).split(" ", 1)[0] in _PASSING_CODES:
-                    raise BackendError(str(error)) from error  # the server will take it again soon
-                raise
+        try:  # never empty: what is queued was checked as it was queued
+            self._append(encoded, "queue", batch.number)
+        except self._module.ResponseError as error:
+            if isinstance(error, self._passing) or str(error).split(" ", 1)[0] in _PASSING_CODES:
+                raise BackendError(str(error)) from error  # the server will take it again soon
+            raise
 
     def _encode_batch(self, items: list[Stored]) -> list[bytes]:
         encoded = []
