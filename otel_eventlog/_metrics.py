@@ -19,8 +19,9 @@ __all__ = ["observe"]
 
 Stats = Callable[[], Mapping[str, int]]
 # How long the log's counters, once read, serve the instruments: one read for all of them in a
-# collection, since a shared log's counters are a round trip to its store (Redis) each time.
-_FRESH_SECONDS = 1.0
+# collection (counted from when the read ended), since a shared log's counters are a round trip to its
+# store (Redis) each time.
+_FRESH_SECONDS = 0.1
 
 
 def observe(

@@ -1121,21 +1121,21 @@ def test_the_demo_reader_starts_over_when_redis_loses_the_log(server: RedisServe
 
 
 def test_what_waits_for_redis_is_cut_and_held_to_max_bytes() -> None:
-    """While Redis is away, the queue keeps events cut to max_value_bytes, and at most max_bytes of them."""
+    """While Redis is away, the queue keeps events cut to max_value_bytes, and 64 MiB of them at most."""
     url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
-    log = RedisEventLog(url, stream=stream_name(), max_bytes=1_000_000, timeout_seconds=0.2)
+    log = RedisEventLog(url, stream=stream_name(), max_bytes=2_000_000, timeout_seconds=0.2)
     try:
-        for n in range(200):
-            log.write_batch([Entry("reply", {"n": n, "text": "x" * 200_000})])  # each cut to 16 KiB
+        for n in range(100):  # each event some 1.3 MB, cut to about 1 MiB: 100 MiB in all
+            log.write_batch([Entry("reply", {"n": n, **{f"v{k}": "x" * 20_000 for k in range(64)}})])
         queued = list(log._outbox._queue)
-        assert 0 < log._outbox._weight <= 1_000_000
+        assert 60 * 2**20 < log._outbox._weight <= 64 * 2**20  # the larger of max_bytes and 64 MiB
         assert log._outbox._weight == sum(log._outbox._weights)
-        assert [row[2]["n"] for row in queued] == list(range(200 - len(queued), 200))  # the newest kept
-        assert all(len(row[2]["text"]) < 17_000 for row in queued)
+        assert [row[2]["n"] for row in queued] == list(range(100 - len(queued), 100))  # the newest kept
+        assert all(len(row[2]["v0"]) < 17_000 for row in queued)
         stats = log.stats()
-        assert stats["truncated"] == 200
-        assert stats["dropped"] + stats["queued"] == 200
-        assert stats["dropped"] >= 100
+        assert stats["truncated"] == 6_400
+        assert stats["dropped"] + stats["queued"] == 100
+        assert stats["dropped"] >= 30
     finally:
         log.close()
 
@@ -1147,8 +1147,26 @@ def test_write_batch_never_raises_and_counts_what_it_cannot_store(server: RedisS
         log.write_batch(5)  # type: ignore[arg-type]
         log.write_batch(item for item in [Entry("kept"), ("", {}, None, None, None)])  # type: ignore[arg-type]
         log.write_batch([("", {}, None, None, None), Entry("also kept"), (1, 2)])  # type: ignore[list-item]
+        log.write_batch([Entry("small", {"n": 1})])
         assert log.flush(WAIT)
-        assert [e.kind for e in log.query()] == ["kept", "also kept"]
+        assert [e.kind for e in log.query()] == ["kept", "also kept", "small"]
         assert log.stats()["failures"] == 4
+    finally:
+        log.close()
+
+
+def test_a_secret_is_redacted_whole_before_its_value_is_cut(server: RedisServer) -> None:
+    """A pattern's secret across the max_value_bytes cut is still found: redaction comes first."""
+    from otel_eventlog.redaction import Redaction
+
+    secret = "sk-" + "A1b2C3d4" * 4
+    redaction = Redaction(patterns=[r"sk-[A-Za-z0-9]{32}"])
+    log = RedisEventLog(server.url, stream=stream_name(), max_value_bytes=1024, redaction=redaction)
+    try:
+        log.write_batch([Entry("call", {"text": "y" * 1000 + secret})])
+        assert log.flush(WAIT)
+        [stored] = stored_fields(server.url, log.stream)
+        assert "sk-" not in json.dumps(stored)
+        assert "[redacted]" in log.query()[0].payload["text"]
     finally:
         log.close()

@@ -291,7 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(action)
             elif isinstance(action, PollQuery):
                 try:
-                    response = self.app.page_response(poll(self.app, action, self._over, WAIT_SLICE), action)
+                    response = self.app.page_response(
+                        poll(self.app, action, self.closing.is_set, WAIT_SLICE), action
+                    )
                 except BackendError as error:
                     response = unavailable(error)
                 self._send(response)
@@ -343,10 +345,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(b"0\r\n\r\n")
 
     def _over(self) -> bool:
-        """Tell whether the stream or long-poll under way should end: the server closes, or the client left.
+        """Tell whether the stream under way should end: the server closes, or the client left.
 
         Looked at every `WAIT_SLICE`: a client that hung up is noticed then, not only when a write to
         it fails (on a quiet log, at the next heartbeat), so that it does not hold its stream's place.
+        A client that shut only its sending side looks the same, and its stream ends too: no SSE
+        client does that. (A long-poll, which a plain HTTP client might send so, is not looked at.)
         """
         if self.closing.is_set():
             return True

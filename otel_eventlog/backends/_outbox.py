@@ -146,7 +146,7 @@ class Outbox(Generic[Item]):
                 weights = [0] * len(items) if weights is None else weights
                 self._weights.extend(weights)
                 self._weight += sum(weights)
-                while self._weight > self._max_weight:  # the oldest first, the newest last
+                while self._weight > self._max_weight and len(queue) > 1:  # the newest always stays
                     self._drop(1)
             if len(queue) > self._max_items:
                 self._drop(len(queue) - self._max_items)

@@ -50,7 +50,6 @@ from otel_eventlog.backends._common import (
     check_entries,
     check_redaction,
     event_filter,
-    fit_rows,
     span_event_row,
 )
 from otel_eventlog.backends._outbox import Batch, Outbox
@@ -181,6 +180,7 @@ class RedisEventLog(Bounded, WaitingReads):
         self._unreachable = (module.ConnectionError, module.TimeoutError, OSError, BackendError)
         self._errors = (module.RedisError, OSError)
         self._truncated = 0
+        self._counting = threading.Lock()  # `_truncated` grows on the application's threads too
         self._placeholder = secrets.token_hex(8)  # the epoch until Redis is reached
         self._encoded: tuple[int, list[bytes]] = (0, [])  # the queue's last batch, as it was encoded
         # Who writes: each batch of the queue, and each direct write, carries its writer's key and a
@@ -195,7 +195,7 @@ class RedisEventLog(Bounded, WaitingReads):
             self._send,
             name="otel-eventlog-redis-writer",
             max_items=queue_events,
-            max_weight=self._max_bytes,
+            max_weight=max(self._max_bytes, _defaults.MAX_BYTES),  # in memory, not as Redis counts
             batch_items=batch_events,
             retryable=self._unreachable,
             failures=FailureReporter(_logger, f"writing events to Redis at {self._address}"),
@@ -306,22 +306,39 @@ class RedisEventLog(Bounded, WaitingReads):
     def write_batch(self, batch: list[BatchItem]) -> None:
         """Queue a batch from the capture side to be sent to Redis; the `BatchWriter` contract.
 
-        Never waits on Redis and never raises. Each event is checked, cut to the size limits and
-        weighed as it is queued, so that a queue that waits on Redis holds at most `max_events` events
-        and `max_bytes` of them: beyond, its oldest events are dropped and counted. Malformed items
-        are left out, counted in ``failures``.
+        Never waits on Redis and never raises. Each event is checked, redacted, cut to the size limits
+        and weighed as it is queued (what is sent is then what was queued), so that a queue that waits
+        on Redis holds at most ``queue_events`` events, and ``max_bytes`` of them (64 MiB at least):
+        beyond, its oldest events are dropped and counted. Malformed items are left out, counted in
+        ``failures``.
         """
+        rows: list[Stored] = []
         try:
             rows, error = batch_rows(batch, self._now())
-            weights, cut = fit_rows(rows, self._limits)
-        except Exception:  # not a batch at all: nothing of it can be stored
-            self._malformed.report()
-            return
-        if error is not None:  # each malformed item of a list counted; of another iterable, one
-            for _ in range(len(batch) - len(rows) if type(batch) is list else 1):
+            if error is not None:
+                raise error
+        except Exception:  # each malformed item of a list counted; not a batch at all, once
+            for _ in range(max(1, len(batch) - len(rows) if type(batch) is list else 1)):
                 self._malformed.report()
-        self._truncated += cut
-        self._outbox.put(rows, weights)
+        queued: list[Stored] = []
+        weights = []
+        for row in rows:
+            prepared, weight = self._prepare(span_event_row(row) if len(row) == 4 else row)
+            queued.append(prepared)
+            weights.append(weight)
+        self._outbox.put(queued, weights)
+
+    def _prepare(self, row: Row) -> tuple[Row, int]:
+        """Return the row as it is sent, redacted and then cut to the limits, and what it weighs.
+
+        Redacted before it is cut: a secret that a pattern finds must be whole when it is looked for.
+        """
+        timestamp, kind, payload, trace_id, span_id = row
+        shown, weight, cut = self._limits.fit(self._redaction.apply(payload))
+        if cut:
+            with self._counting:
+                self._truncated += cut
+        return (timestamp, kind, shown, trace_id, span_id), weight
 
     def flush(self, timeout: float) -> bool:
         """Wait until what the capture side queued so far is in Redis, at most `timeout` seconds.
@@ -376,16 +393,13 @@ class RedisEventLog(Bounded, WaitingReads):
 
     def _encode_batch(self, items: list[Stored]) -> list[bytes]:
         encoded = []
-        for item in items:  # checked and cut as they were queued: a row, or a span event as stored
-            row: Row = span_event_row(item) if len(item) == 4 else item
-            encoded.append(self._encode(row, fitted=True))
+        for item in items:  # checked, redacted and cut as they were queued
+            row: Row = item  # type: ignore[assignment]  # rows only, from `_prepare`
+            encoded.append(_json.dumps(list(row)))
         return encoded
 
-    def _encode(self, row: Row, *, fitted: bool = False) -> bytes:
+    def _encode(self, row: Row) -> bytes:
         """Return the row's encoding as it is sent: redacted, then cut to the limits if it must be.
-
-        A row `fitted` to the limits already (as the capture side's are, when they are queued) is
-        not cut again: a cut value, with its marker, is longer than the limit it was cut to.
 
         The encoding is made first: JSON text (all ASCII) is at least as long as the UTF-8 of any
         string in it, so an encoding within both byte limits has nothing to cut, and most events
@@ -395,10 +409,11 @@ class RedisEventLog(Bounded, WaitingReads):
         timestamp, kind, payload, trace_id, span_id = row
         shown = self._redaction.apply(payload)
         encoded = _json.dumps([timestamp, kind, shown, trace_id, span_id])
-        if not fitted and len(encoded) > self._uncut_bytes:
+        if len(encoded) > self._uncut_bytes:
             shown, _size, cut = self._limits.fit(shown)
             if cut:
-                self._truncated += cut
+                with self._counting:
+                    self._truncated += cut
                 encoded = _json.dumps([timestamp, kind, shown, trace_id, span_id])
         return encoded
 
