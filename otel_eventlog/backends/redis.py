@@ -113,8 +113,9 @@ class RedisEventLog(Bounded, WaitingReads):
         redaction: What never leaves the process; by default `otel_eventlog.redaction.Redaction` with
             its default key words.
         queue_events: How many events the capture side may queue for sending; beyond, the oldest
-            are dropped, counted as ``dropped`` in `stats()`. The queue also holds at most
-            `max_bytes` of events: each is cut to `max_value_bytes` and weighed as it is queued.
+            are dropped, counted as ``dropped`` in `stats()`. The queue also weighs at most the
+            larger of `max_bytes` and 64 MiB: each event is redacted, cut to `max_value_bytes` and
+            weighed as it is queued.
         batch_events: The most events sent in one round trip.
         timeout_seconds: Seconds to wait for Redis to connect or answer, for each call.
 
@@ -191,7 +192,7 @@ class RedisEventLog(Bounded, WaitingReads):
         # What the last look at the stream showed: its epoch, its last id and its counters.
         self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (0, 0, 0, 0, 0))
         self._malformed = FailureReporter(_logger, "writing a malformed event to Redis")
-        self._outbox: Outbox[Stored] = Outbox(
+        self._outbox: Outbox[Row] = Outbox(
             self._send,
             name="otel-eventlog-redis-writer",
             max_items=queue_events,
@@ -320,7 +321,7 @@ class RedisEventLog(Bounded, WaitingReads):
         except Exception:  # each malformed item of a list counted; not a batch at all, once
             for _ in range(max(1, len(batch) - len(rows) if type(batch) is list else 1)):
                 self._malformed.report()
-        queued: list[Stored] = []
+        queued: list[Row] = []
         weights = []
         for row in rows:
             prepared, weight = self._prepare(span_event_row(row) if len(row) == 4 else row)
@@ -371,7 +372,7 @@ class RedisEventLog(Bounded, WaitingReads):
         self._saw_epoch(epoch.decode())
         return epoch.decode(), int(first)
 
-    def _send(self, batch: Batch[Stored]) -> None:
+    def _send(self, batch: Batch[Row]) -> None:
         """Send a batch from the queue; runs on the outbox's thread. Batch 0 checks that Redis is there.
 
         A batch is checked and encoded once: sent again, it is the same bytes under the same number,
@@ -391,12 +392,8 @@ class RedisEventLog(Bounded, WaitingReads):
                 raise BackendError(str(error)) from error  # the server will take it again soon
             raise
 
-    def _encode_batch(self, items: list[Stored]) -> list[bytes]:
-        encoded = []
-        for item in items:  # checked, redacted and cut as they were queued
-            row: Row = item  # type: ignore[assignment]  # rows only, from `_prepare`
-            encoded.append(_json.dumps(list(row)))
-        return encoded
+    def _encode_batch(self, rows: list[Row]) -> list[bytes]:
+        return [_json.dumps(list(row)) for row in rows]  # checked, redacted and cut as they were queued
 
     def _encode(self, row: Row) -> bytes:
         """Return the row's encoding as it is sent: redacted, then cut to the limits if it must be.
