@@ -183,7 +183,6 @@ class RedisEventLog(Bounded, WaitingReads):
         self._truncated = 0
         self._counting = threading.Lock()  # `_truncated` grows on the application's threads too
         self._placeholder = secrets.token_hex(8)  # the epoch until Redis is reached
-        self._encoded: tuple[int, list[bytes]] = (0, [])  # the queue's last batch, as it was encoded
         # Who writes: each batch of the queue, and each direct write, carries its writer's key and a
         # number, so that a batch sent again after a lost answer is not stored twice.
         self._writer = secrets.token_hex(8)
@@ -192,11 +191,11 @@ class RedisEventLog(Bounded, WaitingReads):
         # What the last look at the stream showed: its epoch, its last id and its counters.
         self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (0, 0, 0, 0, 0))
         self._malformed = FailureReporter(_logger, "writing a malformed event to Redis")
-        self._outbox: Outbox[Row] = Outbox(
+        self._outbox: Outbox[bytes] = Outbox(
             self._send,
             name="otel-eventlog-redis-writer",
             max_items=queue_events,
-            max_weight=max(self._max_bytes, _defaults.MAX_BYTES),  # in memory, not as Redis counts
+            max_weight=max(self._max_bytes, _defaults.MAX_BYTES),  # encoded, as Redis counts them
             batch_items=batch_events,
             retryable=self._unreachable,
             failures=FailureReporter(_logger, f"writing events to Redis at {self._address}"),
@@ -308,10 +307,10 @@ class RedisEventLog(Bounded, WaitingReads):
         """Queue a batch from the capture side to be sent to Redis; the `BatchWriter` contract.
 
         Never waits on Redis and never raises. Each event is checked, redacted, cut to the size limits
-        and weighed as it is queued (what is sent is then what was queued), so that a queue that waits
-        on Redis holds at most ``queue_events`` events, and ``max_bytes`` of them (64 MiB at least):
-        beyond, its oldest events are dropped and counted. Malformed items are left out, counted in
-        ``failures``.
+        and encoded as it is queued (what is sent is then what was queued), so that a queue that waits
+        on Redis holds at most ``queue_events`` events, and ``max_bytes`` of them encoded (64 MiB at
+        least): beyond, its oldest events are dropped and counted. Malformed items are left out,
+        counted in ``failures``.
         """
         rows: list[Stored] = []
         try:
@@ -321,25 +320,9 @@ class RedisEventLog(Bounded, WaitingReads):
         except Exception:  # each malformed item of a list counted; not a batch at all, once
             for _ in range(max(1, len(batch) - len(rows) if type(batch) is list else 1)):
                 self._malformed.report()
-        queued: list[Row] = []
-        weights = []
-        for row in rows:
-            prepared, weight = self._prepare(span_event_row(row) if len(row) == 4 else row)
-            queued.append(prepared)
-            weights.append(weight)
-        self._outbox.put(queued, weights)
-
-    def _prepare(self, row: Row) -> tuple[Row, int]:
-        """Return the row as it is sent, redacted and then cut to the limits, and what it weighs.
-
-        Redacted before it is cut: a secret that a pattern finds must be whole when it is looked for.
-        """
-        timestamp, kind, payload, trace_id, span_id = row
-        shown, weight, cut = self._limits.fit(self._redaction.apply(payload))
-        if cut:
-            with self._counting:
-                self._truncated += cut
-        return (timestamp, kind, shown, trace_id, span_id), weight
+        # Encoded here, as they are sent: the queue holds what it sends, and weighs exactly that.
+        encoded = [self._encode(span_event_row(row) if len(row) == 4 else row) for row in rows]
+        self._outbox.put(encoded, [len(item) for item in encoded])
 
     def flush(self, timeout: float) -> bool:
         """Wait until what the capture side queued so far is in Redis, at most `timeout` seconds.
@@ -372,28 +355,22 @@ class RedisEventLog(Bounded, WaitingReads):
         self._saw_epoch(epoch.decode())
         return epoch.decode(), int(first)
 
-    def _send(self, batch: Batch[Row]) -> None:
+    def _send(self, batch: Batch[bytes]) -> None:
         """Send a batch from the queue; runs on the outbox's thread. Batch 0 checks that Redis is there.
 
-        A batch is checked and encoded once: sent again, it is the same bytes under the same number,
-        and what it counted (malformed items, cut and redacted values) is counted once.
+        Its events were checked and encoded as they were queued: sent again, it is the same bytes
+        under the same number, and what it counted (malformed items, cut and redacted values) is
+        counted once.
         """
         if not batch.number:  # reach Redis, and learn the epoch; its errors as they come
             self._header(self._scripts["READ"](keys=self._keys, args=self._read_arguments((-1, 0))))
             return
-        number, encoded = self._encoded
-        if number != batch.number:
-            encoded = self._encode_batch(batch.items)
-            self._encoded = (batch.number, encoded)
-        try:  # never empty: what is queued was checked as it was queued
-            self._append(encoded, "queue", batch.number)
+        try:  # never empty: a batch has an event at least
+            self._append(batch.items, "queue", batch.number)
         except self._module.ResponseError as error:
             if isinstance(error, self._passing) or str(error).split(" ", 1)[0] in _PASSING_CODES:
                 raise BackendError(str(error)) from error  # the server will take it again soon
             raise
-
-    def _encode_batch(self, rows: list[Row]) -> list[bytes]:
-        return [_json.dumps(list(row)) for row in rows]  # checked, redacted and cut as they were queued
 
     def _encode(self, row: Row) -> bytes:
         """Return the row's encoding as it is sent: redacted, then cut to the limits if it must be.
@@ -770,7 +747,6 @@ class RedisEventLog(Bounded, WaitingReads):
     def _after_fork_in_child(self) -> None:
         """Drop the parent's connections, readers and watcher; the shared log, and its epoch, stay."""
         self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
-        self._encoded = (0, [])
         self._watch_lock, self._tip_lock = threading.Lock(), threading.Lock()
         self._watcher = None
         self._waiters.reset_after_fork()
