@@ -763,3 +763,37 @@ def test_tail_waits_out_a_proxy_or_a_server_that_cannot_answer_yet() -> None:
     assert all(line.endswith("; retrying until it can") for line in lines[:3])
     assert lines[3] == "# reconnected"
     assert lines[4].split()[2] == "k"
+
+
+def test_tail_running_waits_out_a_server_that_cannot_answer_yet() -> None:
+    """--running reads the history first: a 502 or 503 then is waited out too, said once each."""
+    import http.server
+    import io
+
+    from otel_eventlog.cli.tail import tail
+
+    answers = [502, 503, 200]
+    page = {"events": [], "epoch": "e1", "cursor": 0, "latest_id": 0, "missed": 0, "oldest_id": None}
+
+    class Restarting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = answers.pop(0)
+            body = json.dumps(page).encode() if status == 200 else b"<html>Bad Gateway</html>"
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if status == 200 else "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep quiet."""
+
+    out = io.StringIO()
+    with serving(Restarting) as url:
+        assert tail(url, out=out, running=True, count=1, retry_seconds=0.01) == 1
+    lines = out.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == [
+        "# the server answered 502",
+        "# the server answered 503",
+    ]
+    assert answers == []

@@ -73,7 +73,14 @@ def tail(
     except (ValueError, UnicodeError) as error:  # a host, path or token no request can carry
         raise TailError(f"cannot follow {_shown(_masked(url))}: {_shown(str(error))}") from None
     view, resume = _view(
-        stream, out, count=count, since=since, as_json=as_json, running=running, refresh=refresh
+        stream,
+        out,
+        count=count,
+        since=since,
+        as_json=as_json,
+        running=running,
+        refresh=refresh,
+        retry_seconds=retry_seconds,
     )
     if view.done.is_set():  # --running --count 1: the first snapshot was all
         return view.shown
@@ -142,12 +149,22 @@ def _view(
     as_json: bool,
     running: bool,
     refresh: float,
+    retry_seconds: float,
 ) -> tuple[_Lines | _Board, int | str | None]:
-    """Return what shows the stream, and where the stream resumes; for `running`, read the history first."""
+    """Return what shows the stream, and where the stream resumes; for `running`, read the history first.
+
+    A server (or a proxy) that cannot answer yet (``502``, ``503``, ``504``) is waited out, said once.
+    """
     if not running:
         return _Lines(out, count, event_json if as_json else event_line), since
     board = _Board(out, count, refresh, stream)
-    return board, board.catch_up(stream)
+    waiting = _Trouble(out, retry_seconds, lambda problem: None)
+    while True:
+        try:
+            return board, board.catch_up(stream)
+        except _Unavailable as error:
+            waiting.note(f"{str(error).rstrip('.')}; retrying until it can")
+            time.sleep(waiting.pause())
 
 
 class _Trouble:
