@@ -540,7 +540,14 @@ def _token(value: object, path: str) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise ConfigError(f"expected a non-empty string or null, got {describe(value)}", path=path)
+    if not _VISIBLE_ASCII.fullmatch(value):  # said without the token itself: it is a secret
+        raise ConfigError(
+            "expected visible ASCII characters only (an HTTP header carries the token)", path=path
+        )
     return value
+
+
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -417,6 +417,9 @@ def test_bad_server_arguments_are_refused(log: InMemoryEventLog) -> None:
         start_activity_server([], port=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="token must be a non-empty string or None"):
         start_activity_server(log, port=0, token="")
+    for token in ("pässwörd-中", "two words", "tab\there"):
+        with pytest.raises(ValueError, match="token must be visible ASCII characters only"):
+            start_activity_server(log, port=0, token=token)
 
 
 def test_a_stream_answers_head_without_a_body(server: ActivityServer) -> None:

@@ -439,12 +439,25 @@ def test_the_activity_limits_come_from_the_environment_too() -> None:
             "observability.activity.max_wait_seconds: expected a positive, finite number",
         ),
         ("prot: 1", "observability.activity.prot: unknown key (did you mean 'port'?)"),
+        (
+            "token: pässwörd",
+            "observability.activity.token: expected visible ASCII characters only "
+            "(an HTTP header carries the token)",
+        ),
     ],
 )
 def test_bad_activity_values_name_the_key_path(activity: str, message: str) -> None:
     """A wrong activity key or value fails with its full key path."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(f"observability:\n  activity:\n    {activity}\n", environ={})
+
+
+def test_a_token_no_header_can_carry_is_refused_without_being_shown() -> None:
+    """A token with spaces or beyond ASCII is refused naming the variable, and never echoed."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, environ={"OTEL_EVENTLOG_ACTIVITY_TOKEN": "s3cr3t with spaces"})
+    assert "OTEL_EVENTLOG_ACTIVITY_TOKEN" in str(refused.value)
+    assert "s3cr3t" not in str(refused.value)
 
 
 def test_bad_activity_port_variable_names_it() -> None:

@@ -129,6 +129,7 @@ RESET_EPOCH = "epoch"
 RESET_BEYOND_TIP = "beyond_tip"
 
 _JSON = "application/json"
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
 _NO_STORE = ("Cache-Control", "no-store")
 
 
@@ -165,6 +166,8 @@ class ActivityApp:
         check_event_log(event_log)
         if token is not None and (not isinstance(token, str) or not token):
             raise ArgumentValueError("token must be a non-empty string or None")
+        if token is not None and not _VISIBLE_ASCII.fullmatch(token):
+            raise ArgumentValueError("token must be visible ASCII characters only: an HTTP header carries it")
         self.event_log = event_log
         self.limits = limits if limits is not None else ActivityLimits()
         self._token = None if token is None else token.encode()
