@@ -107,6 +107,19 @@ def test_the_json_page_and_its_errors(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_loopback_hosts_only_refuses_a_foreign_host(kind: str) -> None:
+    """With loopback_hosts_only, an app answers loopback Host names only: a DNS rebinding gets a 403."""
+    log = InMemoryEventLog()
+    with served(kind, log, loopback_hosts_only=True) as server:
+        status, body = get_json(server, "/activity", headers={"Host": "rebind.attacker.example"})  # type: ignore[arg-type]
+        assert (status, body["error"]) == (403, "forbidden")
+        for host in ("localhost", "127.0.0.1:8000", "[::1]"):
+            assert get_json(server, "/activity", headers={"Host": host})[0] == 200  # type: ignore[arg-type]
+    with served(kind, log) as server:  # by default, as before: the app's server decides who reaches it
+        assert get_json(server, "/activity", headers={"Host": "app.example"})[0] == 200  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_long_poll_returns_when_an_event_arrives(kind: str) -> None:
     """wait= holds the request until an event arrives."""
     log = InMemoryEventLog()

@@ -45,7 +45,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def make_asgi_app(
-    event_log: EventLog, *, token: str | None = None, limits: ActivityLimits | None = None
+    event_log: EventLog,
+    *,
+    token: str | None = None,
+    limits: ActivityLimits | None = None,
+    loopback_hosts_only: bool = False,
 ) -> ASGIApp:
     """Return an ASGI application serving `event_log`'s Activity endpoints.
 
@@ -53,12 +57,16 @@ def make_asgi_app(
         event_log: The log to serve.
         token: If set, requests must carry ``Authorization: Bearer <token>`` (or ``?token=``).
         limits: What one request may ask for (page size, long-poll time, heartbeat).
+        loopback_hosts_only: Answer only requests whose ``Host`` is a loopback name (``localhost``,
+            ``127.0.0.1``, ``[::1]``), with a ``403`` otherwise, as the stdlib server does without a
+            token: for an app served on the loopback interface without a token, so that a web page
+            elsewhere cannot reach it through a DNS rebinding.
 
     Raises:
         TypeError: If `event_log` is not an event log.
         ValueError: If `token` is empty.
     """
-    app = ActivityApp(event_log, token=token, limits=limits)
+    app = ActivityApp(event_log, token=token, limits=limits, loopback_hosts_only=loopback_hosts_only)
 
     async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -34,7 +34,11 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def make_wsgi_app(
-    event_log: EventLog, *, token: str | None = None, limits: ActivityLimits | None = None
+    event_log: EventLog,
+    *,
+    token: str | None = None,
+    limits: ActivityLimits | None = None,
+    loopback_hosts_only: bool = False,
 ) -> WSGIApp:
     """Return a WSGI application serving `event_log`'s Activity endpoints.
 
@@ -42,12 +46,16 @@ def make_wsgi_app(
         event_log: The log to serve.
         token: If set, requests must carry ``Authorization: Bearer <token>`` (or ``?token=``).
         limits: What one request may ask for (page size, long-poll time, heartbeat).
+        loopback_hosts_only: Answer only requests whose ``Host`` is a loopback name (``localhost``,
+            ``127.0.0.1``, ``[::1]``), with a ``403`` otherwise, as the stdlib server does without a
+            token: for an app served on the loopback interface without a token, so that a web page
+            elsewhere cannot reach it through a DNS rebinding.
 
     Raises:
         TypeError: If `event_log` is not an event log.
         ValueError: If `token` is empty.
     """
-    app = ActivityApp(event_log, token=token, limits=limits)
+    app = ActivityApp(event_log, token=token, limits=limits, loopback_hosts_only=loopback_hosts_only)
     never = threading.Event().is_set  # a WSGI server stops a response by closing its iterator
 
     def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
