@@ -23,12 +23,21 @@ __all__ = [
     "check_span_id",
     "check_trace_id",
     "describe",
+    "is_header_token",
     "is_number",
     "seconds_expected",
     "shown",
     "span_hex",
     "trace_hex",
 ]
+
+
+_HEADER_TOKEN = re.compile(r"[!-~]+")
+
+
+def is_header_token(text: str) -> bool:
+    """Tell whether `text` can be a bearer token in an HTTP header: visible ASCII characters only."""
+    return _HEADER_TOKEN.fullmatch(text) is not None
 
 
 _REPR = reprlib.Repr()

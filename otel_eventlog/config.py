@@ -53,7 +53,14 @@ from typing import Any
 import yaml
 
 from otel_eventlog import _defaults
-from otel_eventlog._checks import check_count, check_seconds, describe, seconds_expected, shown
+from otel_eventlog._checks import (
+    check_count,
+    check_seconds,
+    describe,
+    is_header_token,
+    seconds_expected,
+    shown,
+)
 from otel_eventlog.activity import ActivityLimits
 from otel_eventlog.backends import BACKEND_NAMES, EventLog, create_event_log
 from otel_eventlog.backends.redis import public_url, url_option_problem
@@ -540,14 +547,11 @@ def _token(value: object, path: str) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise ConfigError(f"expected a non-empty string or null, got {describe(value)}", path=path)
-    if not _VISIBLE_ASCII.fullmatch(value):  # said without the token itself: it is a secret
+    if not is_header_token(value):  # said without the token itself: it is a secret
         raise ConfigError(
             "expected visible ASCII characters only (an HTTP header carries the token)", path=path
         )
     return value
-
-
-_VISIBLE_ASCII = re.compile(r"[!-~]+")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

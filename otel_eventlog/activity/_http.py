@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from otel_eventlog import _defaults
-from otel_eventlog._checks import check_count, check_seconds, check_trace_id
+from otel_eventlog._checks import check_count, check_seconds, check_trace_id, is_header_token
 from otel_eventlog._json import dumps
 from otel_eventlog.backends import EventLog, Observable, check_event_log
 from otel_eventlog.errors import ArgumentValueError, BackendError, BadRequest
@@ -129,7 +129,6 @@ RESET_EPOCH = "epoch"
 RESET_BEYOND_TIP = "beyond_tip"
 
 _JSON = "application/json"
-_VISIBLE_ASCII = re.compile(r"[!-~]+")
 _NO_STORE = ("Cache-Control", "no-store")
 
 
@@ -166,7 +165,7 @@ class ActivityApp:
         check_event_log(event_log)
         if token is not None and (not isinstance(token, str) or not token):
             raise ArgumentValueError("token must be a non-empty string or None")
-        if token is not None and not _VISIBLE_ASCII.fullmatch(token):
+        if token is not None and not is_header_token(token):
             raise ArgumentValueError("token must be visible ASCII characters only: an HTTP header carries it")
         self.event_log = event_log
         self.limits = limits if limits is not None else ActivityLimits()
