@@ -13,13 +13,20 @@ beside it (``<stream>:meta``) with the log's state:
   encoded event (``e``), its stamp (``t``) and the bytes appended before it (``b``), so that what the
   resident entries weigh is ``bytes - b(first)`` and eviction by age or weight is O(log n) on the
   server, never a scan.
-- ``expired``, ``overweight``, ``cleared``: what eviction by age and by weight, and ``clear``, took.
+- ``expired``, ``overweight``, ``cleared``: what eviction by age and by weight, and ``clear``, took;
+  ``cleared`` also counts entries another client removed from the stream (``XTRIM``, ``XDEL``): the
+  log moves ``first`` past them and goes on.
 
 Every script takes ``KEYS = [stream, meta, ...]`` and begins its ``ARGV`` with: an epoch to use should
 a new log begin, the clock (seconds since the epoch; empty: the Redis server's own, one clock for every
-writer), ``ttl_seconds`` (``-1``: none), ``max_entries`` and ``max_bytes``. Each call evicts what those
-limits say is gone before it does its work; processes that share a stream should share its limits (the
-smallest wins).
+writer), ``ttl_seconds`` (``-1``: none), ``max_entries``, ``max_bytes``, and the epoch and last id the
+caller last saw (empty and ``0``: none). Each call evicts what those limits say is gone before it does
+its work; processes that share a stream should share its limits (the smallest wins).
+
+A log whose ``last`` is below what a caller saw in the same epoch went back in time: Redis restarted
+from an older snapshot, or a replica that lagged was promoted. Its next ids would repeat ones readers
+already hold, meaning other events, so the log takes a new epoch there (keeping its events and ids):
+readers start over instead of silently skipping what the repeated ids name.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ if clock == '' then
 end
 local now, ttl = tonumber(clock), tonumber(ARGV[3])
 local max_entries, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+local seen_epoch, seen_last = ARGV[6], tonumber(ARGV[7])
 
 local function whole(x) return string.format('%.0f', x) end
 local function sid(id) return whole(id) .. '-0' end
@@ -49,9 +57,14 @@ local function state()
   local m = redis.call('HMGET', meta, 'epoch', 'last', 'first', 'stamp', 'bytes', 'expired',
     'overweight', 'cleared')
   if m[1] and (m[2] == '0' or redis.call('EXISTS', stream) == 1) then
-    return {epoch = m[1], last = tonumber(m[2]), first = tonumber(m[3]), stamp = m[4],
+    local s = {epoch = m[1], last = tonumber(m[2]), first = tonumber(m[3]), stamp = m[4],
       bytes = tonumber(m[5]), expired = tonumber(m[6]), overweight = tonumber(m[7]),
       cleared = tonumber(m[8])}
+    if s.epoch == seen_epoch and s.last < seen_last then  -- went back in time: a new epoch
+      s.epoch = ARGV[1]
+      redis.call('HSET', meta, 'epoch', s.epoch)
+    end
+    return s
   end
   -- The log was lost, or never was: a new one begins, and whatever is left of the old one goes.
   redis.call('DEL', stream, meta)
@@ -61,10 +74,21 @@ local function state()
   return s
 end
 
--- A field of the entry with this id: 2 for its stamp, 3 for the bytes appended before it.
+local function id_of(entry) return tonumber(string.match(entry[1], '^%d+')) end
+
+-- The entries this call looked at, by id (false: none), so that none is fetched twice.
+local looked = {}
+local function note(id, entry) looked[id] = entry or false end
+
+-- A field of the entry with this id: 2 for its stamp, 3 for the bytes appended before it; nil when
+-- another client deleted the entry, or wrote it.
 local function field(id, index)
-  local entry = redis.call('XRANGE', stream, sid(id), sid(id))[1]
-  return tonumber(entry[2][index * 2])
+  if looked[id] == nil then note(id, redis.call('XRANGE', stream, sid(id), sid(id))[1]) end
+  local entry = looked[id]
+  if entry and entry[2][index * 2 - 1] == (index == 2 and 't' or 'b') then
+    return tonumber(entry[2][index * 2])
+  end
+  return nil
 end
 
 -- The least id from lo to hi for which gone(id) is false, gone being true up to some id, then false.
@@ -76,13 +100,27 @@ local function first_kept(lo, hi, gone)
   return lo
 end
 
--- Evict what the limits say is gone: the oldest beyond max_entries, those older than ttl (the
--- seed's rule: an age greater than ttl), and the oldest beyond max_bytes, always keeping the newest.
-local function sweep(s)
+-- Move first past the oldest entries another client removed (XTRIM, XDEL), counted as cleared.
+local function skip_removed(s)
+  if s.first > s.last then return end
+  local oldest = redis.call('XRANGE', stream, sid(s.first), sid(s.last), 'COUNT', 1)[1]
+  local first = oldest and id_of(oldest) or s.last + 1
+  if oldest then note(first, oldest) end
+  s.cleared = s.cleared + first - s.first
+  s.first = first
+end
+
+-- Evict by the limits, once: the oldest beyond max_entries, those older than ttl (an age greater
+-- than ttl), and the oldest beyond max_bytes, always keeping the newest. An entry another client
+-- deleted counts as kept here (and one among those evicted is counted with them).
+local function evict(s)
   local first, last = s.first, s.last
   if last - first + 1 > max_entries then first = last - max_entries + 1 end
   if ttl >= 0 and first <= last then
-    local function expired(id) return id <= last and now - field(id, 2) > ttl end
+    local function expired(id)
+      local stamp = id <= last and field(id, 2)
+      return stamp and now - stamp > ttl or false
+    end
     if expired(first) then
       local kept = first_kept(first + 1, last + 1, expired)
       s.expired = s.expired + kept - first
@@ -90,29 +128,43 @@ local function sweep(s)
     end
   end
   if first < last then
-    local function heavy(id) return s.bytes - field(id, 3) > max_bytes end
+    local function heavy(id)
+      local before = field(id, 3)
+      return before and s.bytes - before > max_bytes or false
+    end
     if heavy(first) then
       local kept = first_kept(first + 1, last, heavy)
       s.overweight = s.overweight + kept - first
       first = kept
     end
   end
-  if first ~= s.first then
-    s.first = first
-    redis.call('HSET', meta, 'first', whole(first), 'expired', whole(s.expired),
-      'overweight', whole(s.overweight))
-    redis.call('XTRIM', stream, 'MINID', '~', sid(first))
+  s.first = first
+end
+
+-- Evict what the limits say is gone, and move past what another client removed, until the oldest
+-- entry left is one to keep.
+local function sweep(s)
+  local start, before = s.first, nil
+  repeat
+    before = s.first
+    skip_removed(s)
+    evict(s)
+  until s.first == before
+  if s.first ~= start then
+    redis.call('HSET', meta, 'first', whole(s.first), 'expired', whole(s.expired),
+      'overweight', whole(s.overweight), 'cleared', whole(s.cleared))
+    redis.call('XTRIM', stream, 'MINID', '~', sid(s.first))
   end
 end
 
 local function resident_bytes(s)
   if s.first > s.last then return 0 end
-  return s.bytes - field(s.first, 3)
+  return s.bytes - (field(s.first, 3) or s.bytes)
 end
 """
 
-#: Append events. ``KEYS[3]``: the writer's key; ``ARGV[6]``: the batch's number for that writer;
-#: ``ARGV[7]``: the events' encodings, one per line (JSON text holds no raw newline). A batch sent
+#: Append events. ``KEYS[3]``: the writer's key; ``ARGV[8]``: the batch's number for that writer;
+#: ``ARGV[9]``: the events' encodings, one per line (JSON text holds no raw newline). A batch sent
 #: again after its answer was lost (a timeout) is recognised by its writer's key, which keeps the last
 #: batch's number for a day, and is not stored twice. Returns the epoch and the id of the first event.
 APPEND = (
@@ -121,30 +173,41 @@ APPEND = (
 local done = redis.call('GET', KEYS[3])
 if done then
   local number, done_first, done_epoch = string.match(done, '^(%d+) (%d+) (.+)$')
-  if number == ARGV[6] then return {done_epoch, tonumber(done_first)} end
+  if number == ARGV[8] then return {done_epoch, tonumber(done_first)} end
 end
 local s = state()
 local stamp = clock
 if tonumber(s.stamp) > now then stamp = s.stamp end
 local first_new, id, bytes = s.last + 1, s.last, s.bytes
-local data, position = ARGV[7], 1
+local data, position = ARGV[9], 1
 while position <= #data do
   local stop = string.find(data, '\\n', position, true) or (#data + 1)
   id = id + 1
-  redis.call('XADD', stream, sid(id), 'e', string.sub(data, position, stop - 1), 't', stamp,
-    'b', whole(bytes))
+  local added = redis.pcall('XADD', stream, sid(id), 'e', string.sub(data, position, stop - 1),
+    't', stamp, 'b', whole(bytes))
+  if type(added) == 'table' and added.err then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' and tonumber(string.match(info[i + 1], '^%d+')) >= id then
+        return redis.error_reply('FOREIGN another client added an entry to the stream (' ..
+          info[i + 1] .. ', after the last id of the log ' .. whole(s.last) ..
+          '): give the event log a stream of its own')
+      end
+    end
+    return added
+  end
   bytes = bytes + stop - position
   position = stop + 1
 end
 s.last, s.bytes, s.stamp = id, bytes, stamp
 redis.call('HSET', meta, 'last', whole(id), 'bytes', whole(bytes), 'stamp', stamp)
 sweep(s)
-redis.call('SET', KEYS[3], ARGV[6] .. ' ' .. whole(first_new) .. ' ' .. s.epoch, 'EX', 86400)
+redis.call('SET', KEYS[3], ARGV[8] .. ' ' .. whole(first_new) .. ' ' .. s.epoch, 'EX', 86400)
 return {s.epoch, first_new}
 """
 )
 
-#: Read events. ``ARGV[6]``: the reader's cursor (``-1``: none); ``ARGV[7]``: the most events to return
+#: Read events. ``ARGV[8]``: the reader's cursor (``-1``: none); ``ARGV[9]``: the most events to return
 #: (``-1``: all). Returns the epoch, the last id, the first resident id, the resident bytes and the
 #: counters ``expired``, ``overweight`` and ``cleared``, then each event's stream id and encoding.
 READ = (
@@ -152,15 +215,15 @@ READ = (
     + """
 local s = state()
 sweep(s)
-local since, count = tonumber(ARGV[6]), tonumber(ARGV[7])
+local since, count = tonumber(ARGV[8]), tonumber(ARGV[9])
 local reply = {s.epoch, s.last, s.first, resident_bytes(s), s.expired, s.overweight, s.cleared}
 local start = math.max(s.first, since + 1)
 if count ~= 0 and start <= s.last then
   local entries
   if count > 0 then
-    entries = redis.call('XRANGE', stream, sid(start), '+', 'COUNT', count)
+    entries = redis.call('XRANGE', stream, sid(start), sid(s.last), 'COUNT', count)
   else
-    entries = redis.call('XRANGE', stream, sid(start), '+')
+    entries = redis.call('XRANGE', stream, sid(start), sid(s.last))
   end
   for _, entry in ipairs(entries) do
     reply[#reply + 1] = entry[1]

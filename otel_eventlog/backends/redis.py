@@ -75,6 +75,8 @@ _SCAN_CHUNK = 512
 #: How long the watcher blocks in one ``XREAD``, in milliseconds; it looks for a new epoch in between.
 _WATCH_BLOCK_MS = 1000
 _MALFORMED = "otel_eventlog.malformed_event"
+#: What the watcher's last look saw: the epoch, and the newest stream id its XREAD returned.
+_Past = tuple[str, tuple[int, int]] | None
 # The errors of a server that will take the same write again soon: a long script running, a replica
 # not yet promoted, a primary gone, a full memory that eviction may free. redis-py gives some their
 # own classes (`_PASSING_CLASSES`); the others keep their code at the start of the message.
@@ -350,9 +352,10 @@ class RedisEventLog(Bounded, WaitingReads):
         """Run the APPEND script for one batch of a writer; return the epoch and the first id."""
         epoch, first = self._scripts["APPEND"](
             keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{os.getpid()}:{writer}"],
-            args=[*self._limit_arguments(), number, b"\n".join(encoded)],  # one argument: cheaper to send
+            args=[*self._prelude_arguments(), number, b"\n".join(encoded)],  # one argument: cheaper to send
         )
         self._saw_epoch(epoch.decode())
+        self._saw_tip(epoch.decode(), int(first) + len(encoded) - 1)
         return epoch.decode(), int(first)
 
     def _send(self, batch: Batch[bytes]) -> None:
@@ -391,10 +394,16 @@ class RedisEventLog(Bounded, WaitingReads):
                 encoded = _json.dumps([timestamp, kind, shown, trace_id, span_id])
         return encoded
 
-    def _limit_arguments(self) -> list[_Arg]:
+    def _prelude_arguments(self) -> list[_Arg]:
+        """Return what every script takes first: a new epoch, should one begin, the limits, what was seen.
+
+        What was seen is the newest epoch and last id this process knows of: a log found behind it
+        went back in time (an older snapshot restored), and the script begins a new epoch.
+        """
         ttl = -1 if math.isinf(self._ttl_seconds) else repr(float(self._ttl_seconds))
         clock = "" if self._clock is None else repr(float(self._clock()))
-        return [secrets.token_hex(8), clock, ttl, self._max_entries, self._max_bytes]
+        epoch, last = self._tip
+        return [secrets.token_hex(8), clock, ttl, self._max_entries, self._max_bytes, epoch or "", last]
 
     def _outage(self, error: BaseException | None) -> None:
         if error is not None:
@@ -523,7 +532,7 @@ class RedisEventLog(Bounded, WaitingReads):
         return reply
 
     def _read_arguments(self, request: _Request) -> list[_Arg]:
-        return [*self._limit_arguments(), *request]
+        return [*self._prelude_arguments(), *request]
 
     def _paging(
         self, since: int | None, limit: int | None, accept: Callable[[Event], bool] | None
@@ -644,9 +653,10 @@ class RedisEventLog(Bounded, WaitingReads):
     def _watch(self) -> None:
         """Wake the waiting readers whenever the stream changes; end when nobody waits."""
         failures = 0
+        past: _Past = None
         while not self._waiters.closed and not self._waiters.nobody_waits(self._stop_watching):
             try:
-                self._look()
+                past = self._look(past)
                 failures = 0
             except Exception:  # Redis is gone for now: the readers' own reads will say so
                 failures += 1
@@ -659,14 +669,25 @@ class RedisEventLog(Bounded, WaitingReads):
         with self._watch_lock:
             self._watcher = None
 
-    def _look(self) -> None:
-        """Note the stream's epoch and last id, waking readers if they moved; then block until it grows."""
-        epoch, last = self._client.hmget(self._keys[1], ["epoch", "last"])
+    def _look(self, past: _Past) -> _Past:
+        """Note the stream's epoch and last id, waking readers if they moved; then block until it grows.
+
+        `past` is the epoch and the newest stream id the last look's ``XREAD`` returned; it returns
+        this look's. A look blocks after both that id and the log's last id: an entry another client
+        added past the log's last id is returned once, not again and again.
+        """
+        raw_epoch, raw_last = self._client.hmget(self._keys[1], ["epoch", "last"])
         # A missing state is a lost log: "" is an epoch no page has, so waiting readers read again,
         # and the read begins the new log.
-        tip = (epoch.decode() if isinstance(epoch, bytes) else "", int(last or 0))
-        self._saw_tip(*tip)
-        self._client.xread({self._stream: f"{tip[1]}-0"}, count=1, block=self._block_ms)
+        epoch, last = (raw_epoch.decode() if isinstance(raw_epoch, bytes) else "", int(raw_last or 0))
+        seen_epoch, seen_last = self._tip
+        if epoch == seen_epoch and last < seen_last:  # back in time: the READ script begins a new epoch
+            self._call_read((-1, 0))
+            return None
+        self._saw_tip(epoch, last)
+        after = (last, 0) if past is None or past[0] != epoch else max((last, 0), past[1])
+        reply = self._client.xread({self._stream: f"{after[0]}-{after[1]}"}, count=1, block=self._block_ms)
+        return epoch, max(after, _newest_stream_id(reply))
 
     # The rest of the contract
 
@@ -686,7 +707,7 @@ class RedisEventLog(Bounded, WaitingReads):
             BackendError: If Redis cannot be reached.
         """
         try:
-            epoch = self._scripts["CLEAR"](keys=self._keys, args=self._limit_arguments())
+            epoch = self._scripts["CLEAR"](keys=self._keys, args=self._prelude_arguments())
         except self._errors as error:
             raise self._backend_error(error) from None
         self._saw_epoch(epoch.decode())
@@ -695,7 +716,8 @@ class RedisEventLog(Bounded, WaitingReads):
         """Return the counters: the shared log's, as Redis keeps them, and this process's own.
 
         Shared: ``appended`` (ids handed out), ``resident``, ``resident_bytes`` (encoded),
-        ``evicted_by_count``, ``evicted_by_ttl``, ``evicted_by_bytes``, ``cleared``. This process:
+        ``evicted_by_count``, ``evicted_by_ttl``, ``evicted_by_bytes``, ``cleared`` (by `clear`, or
+        removed from the stream by another client). This process:
         ``truncated``, ``redacted``, ``waiting_readers``, ``queued`` (waiting to be sent),
         ``dropped`` (the queue was full) and ``failures`` (batches or events Redis or the checks
         refused). When Redis cannot be reached, the shared counters are the last ones seen. Never raises.
@@ -753,6 +775,17 @@ class RedisEventLog(Bounded, WaitingReads):
         self._client.connection_pool.reset()
         self._loop_scripts, self._keepers = {}, {}  # the parent's event loops do not run here
         self._direct_lock = threading.Lock()
+
+
+def _newest_stream_id(reply: Any) -> tuple[int, int]:
+    """Return the newest stream id in an ``XREAD`` reply of one stream (RESP2 or RESP3), as numbers."""
+    newest = (0, 0)
+    for found in reply.values() if isinstance(reply, dict) else (pair[1] for pair in reply or ()):
+        entries = found[0] if found and isinstance(found[0], list) else found  # RESP3 nests them once more
+        for entry in entries:
+            milliseconds, _, sequence = bytes(entry[0]).partition(b"-")
+            newest = max(newest, (int(milliseconds), int(sequence or 0)))
+    return newest
 
 
 def _events(reply: list[Any]) -> list[Event]:
