@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from otel_eventlog._reporting import FailureReporter
+from otel_eventlog.backends import _outbox
 from otel_eventlog.backends._outbox import Batch, Outbox
 
 WAIT = 10.0  # seconds: only ever reached when a test fails
@@ -147,22 +148,90 @@ def test_flush_waits_for_the_batch_being_sent_even_when_newer_items_are_dropped(
     box.close(WAIT)
 
 
-def test_after_a_flush_ran_out_of_time_in_an_outage_later_flushes_return_at_once() -> None:
-    """At exit the processors flush one after another: only the first waits out a failing store."""
+def test_a_flush_gives_up_at_the_first_failed_send_instead_of_waiting_out_its_time() -> None:
+    """At exit the processors flush one after another: none waits out its time on a failing store."""
     store = Store()
     store.failing = Unreachable("down")
     box = outbox(store)
     box.put([1])
-    store.wait_for_calls(2)
-    assert not box.flush(0.05)
     started = time.monotonic()
     assert not box.flush(WAIT)
-    assert time.monotonic() - started < WAIT / 2  # it did not wait out its time
+    assert not box.flush(WAIT)
+    assert time.monotonic() - started < WAIT / 2  # neither waited out its time
     store.failing = None
-    box.put([2])
-    sent(box)  # once a send goes through, flushes wait again
+    sent(box)
+    assert store.items == [1]
+    box.close(WAIT)
+
+
+def test_a_flush_during_an_outage_has_the_batch_sent_again_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that is back is written by the next flush, not after the thread's backoff runs out."""
+    for name in ("_FIRST_BACKOFF", "_MAX_BACKOFF"):  # no retry of its own during the test
+        monkeypatch.setattr(_outbox, name, WAIT * 10)
+    store = Store()
+    store.failing = Unreachable("down")
+    box = outbox(store)
+    box.put([1])
+    store.wait_for_calls(2)  # the check at start, and the batch: it failed, and waits to go again
+    store.failing = None
     assert box.flush(WAIT)
-    assert store.items == [1, 2]
+    assert store.items == [1]
+    box.close(WAIT)
+
+
+class Hang(TimeoutError):
+    """The store did not answer in time."""
+
+
+def test_after_a_send_timed_out_flushes_return_at_once_until_one_goes_through() -> None:
+    """Waiting on a store that does not answer would add a timeout per flush: they return at once."""
+    store = Store()
+    store.failing = Hang("no answer")
+    box = Outbox(
+        store.send,
+        name="test-outbox",
+        max_items=100,
+        batch_items=10,
+        retryable=(Unreachable, Hang),
+        hangs=(Hang,),
+        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
+    )
+    box.put([1])
+    assert not box.flush(WAIT)  # the first waits for the send, which times out
+    assert box.hung
+    started = time.monotonic()
+    assert not box.flush(WAIT)
+    assert time.monotonic() - started < WAIT / 2
+    store.failing = None
+    sent(box)
+    assert not box.hung
+    assert store.items == [1]
+    box.close(WAIT)
+
+
+def test_close_does_not_wait_for_a_send_the_store_does_not_answer() -> None:
+    """A send stuck in the store keeps neither `close` nor the interpreter waiting."""
+    store, release = Store(), threading.Event()
+
+    def send(batch: Batch[int]) -> None:
+        if batch.items:
+            release.wait(WAIT)
+        store.send(batch)
+
+    box = Outbox(
+        send,
+        name="test-outbox",
+        max_items=100,
+        batch_items=10,
+        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
+    )
+    box.put([1])
+    started = time.monotonic()
+    assert not box.close(0.05)
+    assert time.monotonic() - started < WAIT / 2
+    release.set()
+    assert box.flush(WAIT)
+    assert store.items == [1]
     box.close(WAIT)
 
 

@@ -30,6 +30,7 @@ from otel_eventlog import (
     RedisEventLog,
     create_event_log,
 )
+from otel_eventlog.backends import _outbox
 from otel_eventlog.backends.redis import url_option_problem
 from otel_eventlog.errors import BackendError
 from tests import redis_server
@@ -481,6 +482,61 @@ def test_a_killed_redis_loses_only_what_the_queue_could_not_hold(server: RedisSe
         assert [e.id for e in events] == list(range(1, len(events) + 1))  # a new log
     finally:
         log.close()
+
+
+def test_a_flush_right_after_redis_returns_sends_the_queue_at_once(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis back while the writer backs off: the next flush has the queue sent now, not after the backoff."""
+    for name in ("_FIRST_BACKOFF", "_MAX_BACKOFF"):  # the writer would not try again during the test
+        monkeypatch.setattr(_outbox, name, WAIT * 10)
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=2)
+    try:
+        log.append("first")
+        server.stop()
+        log.write_batch([Entry("queued", {"n": n}) for n in range(100)])
+        assert not log.flush(WAIT)  # gives up at the first failed send
+        server.start()
+        assert log.flush(WAIT)
+        assert [event.payload["n"] for event in log.query()] == list(range(100))
+    finally:
+        log.close()
+
+
+def test_unconfigure_against_a_redis_that_does_not_answer_waits_one_timeout_and_says_what_is_left(
+    server: RedisServer, warnings: Warnings
+) -> None:
+    """A paused Redis at shutdown: one timeout in all (not one per processor), and a count of what is left."""
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    from otel_eventlog import configure, unconfigure
+
+    provider = TracerProvider()
+    settings = {
+        "backend": "redis",
+        "redis": {"url": server.url, "stream": stream_name(), "timeout_seconds": 1},
+    }
+    log = configure(
+        {"observability": {"event_log": settings}}, tracer_provider=provider, logger_provider=LoggerProvider()
+    )
+    try:
+        log.append("reached")
+        server.pause()
+        with provider.get_tracer("test").start_as_current_span("turn") as span:
+            for n in range(10):
+                span.add_event("turn.started", {"n": n})
+        started = time.monotonic()
+        unconfigure()
+        took = time.monotonic() - started
+        assert took < 3.0, f"{took:.1f} s"  # one timeout of 1 s; each processor's flush waited 5 s before
+        assert any(
+            re.search(r"\d+ event\(s\) are not sent to Redis at .* \(it does not answer\)", message)
+            for message in warnings.messages
+        ), warnings.messages
+    finally:
+        server.resume()
+        unconfigure()
+        provider.shutdown()
 
 
 def test_an_unreachable_redis_at_start_is_a_warning_naming_it(warnings: Warnings) -> None:

@@ -7,12 +7,22 @@ dropped and counted: a live feed wants the newest events. When ``send`` fails in
 (the store is unreachable, or did not answer in time), the thread waits, backing off, and sends the
 *same* batch again, number and all, so that a store that did take it the first time can tell and not
 take it twice; meanwhile new items wait in the queue. Any other failure loses that batch alone, counted.
+
+`Outbox.flush` waits for what was queued before it, and gives up as soon as a send fails: it never
+waits out its whole time while the store is failing (at exit, the processors and the logging handler
+flush one after another, and each would wait again). While the store fails fast (it refuses the
+connection, or answers with an error), a flush asks the thread to try again at once, without its
+backoff, and waits for that one send: a store that is back is written at once. Once a send timed out
+(the store does not answer), a flush waits half a second for a send to go through, and only one
+flush waits so for each send: waiting on a store that does not answer would otherwise add a timeout
+per flush.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import math
 import random
 import threading
 import time
@@ -34,8 +44,11 @@ _FIRST_BACKOFF = 0.05
 _MAX_BACKOFF = 5.0
 # The jitter's own generator: the application's use of the `random` module's state is its own.
 _JITTER = random.Random()
-#: How long `close` waits for the thread to stop, at least.
+#: How long `close` waits for a thread between two sends to stop.
 _STOP_GRACE = 1.0
+#: How long a flush waits for a store whose last send timed out to answer one: a store that is back
+#: answers within milliseconds; one that is not would keep it for a whole timeout.
+_ANSWER_GRACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,7 @@ class Outbox(Generic[Item]):
             in bytes, say); beyond, the oldest are dropped. ``None``: no limit but `max_items`.
         batch_items: The most items in one batch.
         retryable: The exceptions of `send` after which the batch is sent again, after a backoff.
+        hangs: Those of `retryable` that mean the store did not answer in time.
         failures: Counts and logs (rate-limited) the batches `send` fails on for good.
         outage: Called on the outbox's thread with the error, when sending starts failing in a way
             that is retried, and with ``None`` when it succeeds again.
@@ -77,6 +91,7 @@ class Outbox(Generic[Item]):
         max_weight: int | None = None,
         batch_items: int,
         retryable: tuple[type[BaseException], ...] = (),
+        hangs: tuple[type[BaseException], ...] = (),
         failures: FailureReporter,
         outage: Callable[[BaseException | None], None] | None = None,
     ) -> None:
@@ -86,6 +101,7 @@ class Outbox(Generic[Item]):
         self._max_weight = max_weight
         self._batch_items = batch_items
         self._retryable = retryable
+        self._hangs = hangs
         self._failures = failures
         self._outage = outage
         self._reset()
@@ -106,13 +122,15 @@ class Outbox(Generic[Item]):
         self._pending: Batch[Item] | None = None  # a batch to send again, left by a thread that stopped
         self._in_flight = 0  # the items of the batch being sent, or left to send again
         self._failing = False  # whether the last send failed in a way that is retried
-        # Whether a flush ran out of time while sending failed, with no send gone through since:
-        # the next flushes return at once instead of each waiting out its time (at exit, the
-        # processors and the logging handler flush one after another).
-        self._stalled = False
+        self._hung = False  # whether the last send failed by not being answered in time
+        self._failed_sends = 0  # sends failed in a way that is retried, so far
+        self._sends = 0  # sends begun, so far
+        self._abandoned = -1  # the last send a flush stopped waiting for, the store not answering
+        self._retry_now = False  # a flush asks the thread to end its backoff
         self._batches = 0
         self._stopping = False
         self._idle = False  # whether the thread waits for items
+        self._busy = False  # whether the thread is in a send
         self._thread: threading.Thread | None = None
         #: How many items were dropped because the queue was full.
         self.dropped = 0
@@ -131,6 +149,16 @@ class Outbox(Generic[Item]):
     def queued(self) -> int:
         """How many items are not sent yet: those queued, and those of a batch being sent."""
         return len(self._queue) + self._in_flight
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last send failed in a way that is retried, and none went through since."""
+        return self._failing
+
+    @property
+    def hung(self) -> bool:
+        """Whether the last send failed by not being answered in time, and none went through since."""
+        return self._hung
 
     def put(self, items: list[Item], weights: list[int] | None = None) -> None:
         """Queue `items`, dropping the oldest queued ones (counted) if the queue would overflow.
@@ -166,8 +194,10 @@ class Outbox(Generic[Item]):
         """Wait until the items put so far are sent (or dropped, or failed), at most `timeout` seconds.
 
         Items put while it waits are not waited for: a steady writer cannot hold it up. Returns
-        whether they all were. Once a flush ran out of time while the store was failing, later ones
-        return at once, until a send goes through again.
+        whether they all were; False as soon as a send fails meanwhile. While the store fails, the
+        thread is asked to try again at once; after a send that timed out, a flush waits at most
+        `_ANSWER_GRACE` for one to go through, and returns at once if another flush already did so
+        for the same send.
         """
         with self._changed:
             target = self._accepted
@@ -175,12 +205,27 @@ class Outbox(Generic[Item]):
                 self._stopping = False
                 if self._thread is None:
                     self._start()
-            if self._stalled and self._failing:
-                return self._done_before(target)
-            seconds = None if timeout >= threading.TIMEOUT_MAX else max(0.0, timeout)  # inf: for ever
-            done = self._changed.wait_for(lambda: self._done_before(target), seconds)
-            self._stalled = not done and self._failing
-            return done
+            if self._done_before(target):
+                return True
+            if self._failing:
+                self._retry_now = True  # a store that is back is written now, not after the backoff
+                self._changed.notify_all()
+            forever = timeout >= threading.TIMEOUT_MAX  # inf, say
+            deadline = time.monotonic() + max(0.0, timeout) if not forever else math.inf
+            if self._hung:
+                if self._abandoned == self._sends:  # an earlier flush waited for this send already
+                    return False
+                grace = min(max(0.0, timeout), _ANSWER_GRACE)
+                self._changed.wait_for(lambda: self._done_before(target) or not self._hung, grace)
+                if self._hung:
+                    self._abandoned = self._sends
+                    return self._done_before(target)
+            failed = self._failed_sends
+            self._changed.wait_for(
+                lambda: self._done_before(target) or self._failed_sends != failed,
+                None if forever else max(0.0, deadline - time.monotonic()),
+            )
+            return self._done_before(target)
 
     def _done_before(self, target: int) -> bool:  # holds the lock
         """Whether every item numbered below `target` is out of the queue and not being sent."""
@@ -188,20 +233,18 @@ class Outbox(Generic[Item]):
         return not sending and (not self._queue or self._accepted - len(self._queue) >= target)
 
     def close(self, timeout: float) -> bool:
-        """Send what is queued, within `timeout` seconds, then stop the thread (within a second more).
+        """Send what is queued, within `timeout` seconds (less if a send fails), then stop the thread.
 
         Returns whether everything was sent. What was not stays, for a later `put` or `flush`,
         which start the thread again.
         """
-        deadline = time.monotonic() + max(0.0, timeout)
         sent = self.flush(timeout)
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
             thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            # A thread between two sends stops at once; only one stuck in a send outlasts the grace.
-            thread.join(max(_STOP_GRACE, deadline - time.monotonic()))
+        if thread is not None and not self._busy and thread is not threading.current_thread():
+            thread.join(_STOP_GRACE)  # between two sends, it stops at once; one in a send is not waited for
         return sent
 
     def _start(self) -> None:  # holds the lock
@@ -225,8 +268,9 @@ class Outbox(Generic[Item]):
         backoff = 0.0
         while True:
             with self._changed:
-                if backoff:  # wait before sending the same batch again; a stop ends the wait
-                    self._changed.wait_for(lambda: self._stopping, backoff)
+                if backoff:  # wait before sending the same batch again; a stop, or a flush, ends it
+                    self._changed.wait_for(lambda: self._stopping or self._retry_now, backoff)
+                    self._retry_now = False
                 if batch is None:
                     self._idle = True
                     self._changed.wait_for(lambda: bool(self._queue) or self._stopping)
@@ -246,30 +290,36 @@ class Outbox(Generic[Item]):
                     weights = self._weights
                     for _ in range(min(count, len(weights))):
                         self._weight -= weights.popleft()
-            backoff = self._deliver(batch, backoff)
+                self._sends += 1
+            was_failing = self._failing
+            self._busy = True
+            error = self._deliver(batch)
             with self._changed:
-                self._failing = bool(backoff)
-                if not backoff:
+                self._busy = False
+                self._failing = error is not None
+                self._hung = isinstance(error, self._hangs)
+                if error is None:
+                    backoff = 0.0
                     batch = None
                     self._sending = None
                     self._in_flight = 0
-                    self._stalled = False
-                    self._changed.notify_all()
+                else:
+                    self._failed_sends += 1
+                    # Doubling, with jitter, so that the workers of a fleet do not all come back at once.
+                    backoff = min(_MAX_BACKOFF, max(_FIRST_BACKOFF, backoff * 2)) * _JITTER.uniform(0.5, 1.0)
+                self._changed.notify_all()
+            if was_failing != (error is not None):  # told once the state says so: a flush then agrees
+                self._notify_outage(error)
 
-    def _deliver(self, batch: Batch[Item], backoff: float) -> float:
-        """Send one batch; return how long to wait before sending it again (0: it is done with)."""
+    def _deliver(self, batch: Batch[Item]) -> BaseException | None:
+        """Send one batch; return the error to send it again after, or None when it is done with."""
         try:
             self._send(batch)
         except self._retryable as error:
-            if not backoff:
-                self._notify_outage(error)
-            # Doubling, with jitter, so that the workers of a fleet do not all come back at once.
-            return min(_MAX_BACKOFF, max(_FIRST_BACKOFF, backoff * 2)) * _JITTER.uniform(0.5, 1.0)
+            return error
         except Exception:
             self._failures.report()
-        if backoff:
-            self._notify_outage(None)
-        return 0.0
+        return None
 
     def _notify_outage(self, error: BaseException | None) -> None:
         if self._outage is not None:

@@ -75,6 +75,8 @@ _SCAN_CHUNK = 512
 #: How long the watcher blocks in one ``XREAD``, in milliseconds; it looks for a new epoch in between.
 _WATCH_BLOCK_MS = 1000
 _MALFORMED = "otel_eventlog.malformed_event"
+#: The least time between two warnings that events are not sent, in seconds.
+_UNSENT_REPORT_SECONDS = 60.0
 #: What the watcher's last look saw: the epoch, and the newest stream id its XREAD returned.
 _Past = tuple[str, tuple[int, int]] | None
 # The errors of a server that will take the same write again soon: a long script running, a replica
@@ -192,6 +194,7 @@ class RedisEventLog(Bounded, WaitingReads):
         self._direct_number = 0
         # What the last look at the stream showed: its epoch, its last id and its counters.
         self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (0, 0, 0, 0, 0))
+        self._unsent_reported = -math.inf  # when a flush or close last said what is not sent
         self._malformed = FailureReporter(_logger, "writing a malformed event to Redis")
         self._outbox: Outbox[bytes] = Outbox(
             self._send,
@@ -200,6 +203,7 @@ class RedisEventLog(Bounded, WaitingReads):
             max_weight=max(self._max_bytes, _defaults.MAX_BYTES),  # encoded, as Redis counts them
             batch_items=batch_events,
             retryable=self._unreachable,
+            hangs=(module.TimeoutError, TimeoutError),
             failures=FailureReporter(_logger, f"writing events to Redis at {self._address}"),
             outage=self._outage,
         )
@@ -329,10 +333,31 @@ class RedisEventLog(Bounded, WaitingReads):
     def flush(self, timeout: float) -> bool:
         """Wait until what the capture side queued so far is in Redis, at most `timeout` seconds.
 
-        Returns whether it all is (or was dropped, counted). Called by the processors'
-        ``force_flush`` and ``shutdown``.
+        Returns whether it all is (or was dropped, counted): False as soon as a send fails, and at once
+        while Redis does not answer. Called by the processors' ``force_flush`` and ``shutdown``, and at
+        exit: what is not sent then is logged, with its count, at most once a minute.
         """
-        return self._outbox.flush(timeout)
+        if self._outbox.flush(timeout):
+            return True
+        self._report_unsent()
+        return False
+
+    def _report_unsent(self) -> None:
+        now = time.monotonic()
+        if now < self._unsent_reported + _UNSENT_REPORT_SECONDS:
+            return
+        self._unsent_reported = now
+        _logger.warning(
+            "otel_eventlog: %d event(s) are not sent to Redis at %s yet (%s); they are sent when it "
+            "takes them, and lost if the process exits first",
+            self._outbox.queued,
+            self._address,
+            "it does not answer"
+            if self._outbox.hung
+            else "writing to it fails"
+            if self._outbox.failing
+            else "it is slow to take them",
+        )
 
     def _store_now(self, encoded: list[bytes]) -> int:
         if not self._outbox.flush(self._timeout):  # what the capture side queued first goes first
@@ -697,7 +722,8 @@ class RedisEventLog(Bounded, WaitingReads):
         The log stays readable and writable: a later write starts the writer again.
         """
         super().close()
-        self._outbox.close(self._timeout)
+        if not self._outbox.close(self._timeout):
+            self._report_unsent()
         self._client.connection_pool.disconnect(inuse_connections=False)  # readers may be mid-call
 
     def clear(self) -> None:
