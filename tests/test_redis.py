@@ -951,6 +951,29 @@ def test_asynchronous_reads_share_their_loop_connection_and_close_it_with_the_lo
     assert clients_of(url, log.stream) == 0
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts this process's open files in /proc")
+def test_loops_closed_without_shutting_down_their_generators_do_not_pile_up_connections(
+    log: RedisEventLog,
+) -> None:
+    """``loop.close()`` without ``shutdown_asyncgens()``, twenty times: their clients are let go, not kept."""
+    import gc
+    import warnings as python_warnings
+
+    log.append("tick")
+    log.close()  # the sync side's connections go: only the loops' are counted below
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    with python_warnings.catch_warnings():  # their transports, collected, say that nobody closed them
+        python_warnings.simplefilter("ignore", ResourceWarning)
+        for _ in range(20):
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(log.read_async(since=0))
+            loop.close()
+        asyncio.run(log.read_async(since=0))  # a loop that reads lets the last careless one go
+        gc.collect()
+    assert len(os.listdir("/proc/self/fd")) - before <= 1  # not twenty sockets kept open
+
+
 def test_a_full_redis_holds_the_batch_until_it_has_room(server: RedisServer, warnings: Warnings) -> None:
     """An out-of-memory refusal passes: the batch waits, and is stored once Redis has room again."""
     log = RedisEventLog(server.url, stream=stream_name())

@@ -243,8 +243,9 @@ class Outbox(Generic[Item]):
             self._stopping = True
             self._changed.notify_all()
             thread = self._thread
-        if thread is not None and not self._busy and thread is not threading.current_thread():
-            thread.join(_STOP_GRACE)  # between two sends, it stops at once; one in a send is not waited for
+        if thread is not None and (sent or not self._busy) and thread is not threading.current_thread():
+            # Between two sends, it stops at once; one in a send that failed is not waited for.
+            thread.join(_STOP_GRACE)
         return sent
 
     def _start(self) -> None:  # holds the lock

@@ -509,11 +509,17 @@ class RedisEventLog(Bounded, WaitingReads):
 
         The client lives as long as the loop: an asynchronous generator of the loop's own, started
         here and left waiting, closes it when the loop shuts its generators down (``asyncio.run``
-        does, as it ends), so that no connection outlives its loop unclosed.
+        does, as it ends), so that no connection outlives its loop unclosed. The client of a loop
+        closed without that is let go when the next loop makes its own.
         """
         loop = asyncio.get_running_loop()
         script = self._loop_scripts.get(loop)
         if script is None:
+            for gone in [other for other in list(self._loop_scripts) if other.is_closed()]:
+                # Closed without shutting its generators down: its client can only be let go, and
+                # its connections close as they are collected.
+                self._loop_scripts.pop(gone, None)
+                self._keepers.pop(gone, None)
             redis = _redis()
             from redis.asyncio.retry import Retry  # noqa: PLC0415
             from redis.backoff import NoBackoff  # noqa: PLC0415
