@@ -570,7 +570,8 @@ class ActivityConfig:
         heartbeat_seconds: Seconds between two heartbeats on a quiet stream.
         max_streams: The most streams open at once; more get a ``503``.
         max_connections: The most connections the server serves at once; more get a ``503``.
-        io_timeout_seconds: How long the server waits on a connection that sends or reads nothing.
+        io_timeout_seconds: How long the server waits on a connection that sends or reads nothing,
+            and for a request to arrive whole.
         allow_unauthenticated: Serve an address beyond the loopback interface without a token.
 
     Raises:

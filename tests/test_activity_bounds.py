@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -124,6 +125,25 @@ def test_a_half_sent_request_is_dropped_after_the_io_timeout() -> None:
         assert client.recv(1024) == b""
         assert time.monotonic() - started < WAIT
         client.close()
+
+
+def test_a_request_sent_a_byte_at_a_time_must_still_arrive_within_the_io_timeout() -> None:
+    """A client keeping each silence under io_timeout cannot hold a connection for ever (slowloris)."""
+    with start_activity_server(InMemoryEventLog(), port=0, limits=ActivityLimits(io_timeout=0.5)) as server:
+        client = socket.create_connection((server.addr, server.port), timeout=WAIT)
+        client.sendall(b"GET /activity HTTP/1.1\r\nHost: localhost\r\n")
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < WAIT:  # a header byte every 0.1 s, for as long as it is let
+                client.sendall(b"X")
+                time.sleep(0.1)  # the client's pace: what the test is about
+        except OSError:  # the server closed the connection: the next byte finds it gone
+            pass
+        with contextlib.suppress(ConnectionResetError):  # closed with a byte of ours unread: as closed
+            assert client.recv(1024) == b""
+        assert time.monotonic() - started < WAIT / 2
+        client.close()
+        assert request(server, "/activity")[0] == 200  # the server serves on
 
 
 def test_connections_beyond_the_cap_get_a_503() -> None:

@@ -55,7 +55,8 @@ class ActivityLimits:
         max_streams: The most streams open at once; more are refused with a ``503``.
         max_connections: The most connections the stdlib server serves at once; more get a ``503``.
         io_timeout: Seconds the stdlib server waits on a connection that sends nothing (a half-sent
-            request) or reads nothing (a stalled stream) before it drops it.
+            request) or reads nothing (a stalled stream) before it drops it; a request must also
+            arrive whole within it.
     """
 
     default_limit: int = _defaults.DEFAULT_LIMIT

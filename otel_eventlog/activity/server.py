@@ -8,10 +8,12 @@ stream or a long-poll waits on the event log without holding any lock a writer n
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import select
 import socket
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -277,10 +279,44 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+class _HeadReader(io.RawIOBase):
+    """A connection's incoming bytes, every one of them due by a deadline: what a request's head is read from.
+
+    A socket's timeout bounds each wait alone: a client sending a byte just within it, again and again,
+    would hold its connection, and one of the server's `max_connections`, for ever.
+    """
+
+    def __init__(self, connection: socket.socket, timeout: float) -> None:
+        super().__init__()
+        self._connection = connection
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
+    def readable(self) -> bool:
+        """Say that this is a stream to read."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Read what has come into `buffer`, waiting at most until the deadline."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive whole within the I/O timeout")
+        self._connection.settimeout(min(left, self._timeout))
+        try:
+            return self._connection.recv_into(buffer)
+        finally:
+            self._connection.settimeout(self._timeout)
+
+
 class _Handler(BaseHTTPRequestHandler):
     app: ClassVar[ActivityApp]
     closing: ClassVar[threading.Event]
     server_version = "otel-eventlog"
+
+    def setup(self) -> None:
+        """Set the connection up; its request's head must arrive whole within the I/O timeout."""
+        super().setup()
+        self.rfile = io.BufferedReader(_HeadReader(self.connection, self.app.limits.io_timeout))
 
     def _handle(self) -> None:
         path, _, query = self.path.partition("?")
