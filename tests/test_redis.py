@@ -539,6 +539,23 @@ def test_unconfigure_against_a_redis_that_does_not_answer_waits_one_timeout_and_
         provider.shutdown()
 
 
+def test_stats_do_not_wait_on_a_redis_that_does_not_answer(server: RedisServer) -> None:
+    """Once a send went unanswered, stats() returns the last counters seen at once (metrics collect them)."""
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=WAIT / 4)
+    try:
+        log.append("reached")
+        server.pause()
+        log.write_batch([Entry("queued")])
+        assert not log.flush(WAIT)  # the send timed out
+        started = time.monotonic()
+        stats = log.stats()
+        assert time.monotonic() - started < WAIT / 8  # not a round trip that waits out the timeout
+        assert (stats["appended"], stats["queued"]) == (1, 1)
+    finally:
+        server.resume()
+        log.close()
+
+
 def test_an_unreachable_redis_at_start_is_a_warning_naming_it(warnings: Warnings) -> None:
     """The application runs on; a warning names host and port, never the password."""
     port = redis_server.free_port()

@@ -192,8 +192,8 @@ class RedisEventLog(Bounded, WaitingReads):
         self._writer = secrets.token_hex(8)
         self._direct_lock = threading.Lock()
         self._direct_number = 0
-        # What the last look at the stream showed: its epoch, its last id and its counters.
-        self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (0, 0, 0, 0, 0))
+        # What the last look at the stream showed: its epoch, its last id, and its first id and counters.
+        self._seen: tuple[str | None, int, tuple[int, ...]] = (None, 0, (1, 0, 0, 0, 0))
         self._unsent_reported = -math.inf  # when a flush or close last said what is not sent
         self._malformed = FailureReporter(_logger, "writing a malformed event to Redis")
         self._outbox: Outbox[bytes] = Outbox(
@@ -379,8 +379,9 @@ class RedisEventLog(Bounded, WaitingReads):
             keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{os.getpid()}:{writer}"],
             args=[*self._prelude_arguments(), number, b"\n".join(encoded)],  # one argument: cheaper to send
         )
-        self._saw_epoch(epoch.decode())
-        self._saw_tip(epoch.decode(), int(first) + len(encoded) - 1)
+        last = int(first) + len(encoded) - 1
+        self._saw_epoch(epoch.decode(), last)
+        self._saw_tip(epoch.decode(), last)
         return epoch.decode(), int(first)
 
     def _send(self, batch: Batch[bytes]) -> None:
@@ -752,10 +753,13 @@ class RedisEventLog(Bounded, WaitingReads):
         removed from the stream by another client). This process:
         ``truncated``, ``redacted``, ``waiting_readers``, ``queued`` (waiting to be sent),
         ``dropped`` (the queue was full) and ``failures`` (batches or events Redis or the checks
-        refused). When Redis cannot be reached, the shared counters are the last ones seen. Never raises.
+        refused). When Redis cannot be reached, the shared counters are the last ones seen; while the
+        writer's last send went unanswered, they are returned without asking Redis (a metrics
+        collection would otherwise wait out the timeout each time). Never raises.
         """
-        with contextlib.suppress(BackendError):
-            self.read(None, 0)
+        if not self._outbox.hung:
+            with contextlib.suppress(BackendError):
+                self.read(None, 0)
         _epoch, appended, (first, weight, expired, overweight, cleared) = self._seen
         resident = max(0, appended - first + 1) if self._seen[0] is not None else 0
         return {
