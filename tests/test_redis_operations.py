@@ -126,7 +126,7 @@ def test_an_entry_another_client_added_makes_writes_fail_naming_it(log: RedisEve
     """An ``XADD stream * ...`` of another service: writes fail with a message that says what to do."""
     log.append("ours")
     foreign = raw(url, "XADD", log.stream, "*", "service", "other").decode()
-    with pytest.raises(BackendError, match=r"another client added an entry to the stream \(" + foreign):
+    with pytest.raises(BackendError, match=rf"another client added an entry to {log.stream} \({foreign}"):
         log.append("refused")
     with pytest.raises(BackendError, match="give the event log a stream of its own"):
         log.extend([Entry("refused")])
@@ -167,6 +167,46 @@ def _calls(url: str, command: str) -> int:
     """How many times the server ran `command` since its statistics were reset."""
     stats = raw(url, "INFO", "commandstats")  # redis-py parses it: {"cmdstat_xread": {"calls": ...}}
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+# Keys that belong to another application
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        ("XADD", "{stream}", "*", "order", "42"),  # another application's stream
+        ("HSET", "{stream}", "field", "value"),
+        ("SET", "{stream}", "value"),
+        ("HSET", "{stream}:meta", "owner", "someone else"),  # a hash of theirs where the state would be
+    ],
+    ids=["stream", "hash", "string", "meta"],
+)
+def test_keys_another_application_holds_are_never_deleted(url: str, existing: tuple[str, ...]) -> None:
+    """A stream name already in use is refused with a clear error, and what the key held stays."""
+    stream = stream_name()
+    key = existing[1].format(stream=stream)
+    raw(url, existing[0], key, *existing[2:])
+    before = raw(url, "DUMP", key)
+    log = RedisEventLog(url, stream=stream)
+    try:
+        with pytest.raises(BackendError, match=rf"FOREIGN {key} .*give the event log a stream of its own$"):
+            log.read()
+        with pytest.raises(BackendError, match="FOREIGN"):
+            log.append("refused")
+        assert raw(url, "DUMP", key) == before
+    finally:
+        log.close()
+
+
+def test_a_damaged_state_is_an_error_that_says_how_to_begin_again(log: RedisEventLog, url: str) -> None:
+    """A state hash someone edited names the field and the way out, instead of a Lua error."""
+    log.append("a")
+    raw(url, "HDEL", f"{log.stream}:meta", "last")
+    with pytest.raises(BackendError, match=rf"{log.stream}:meta holds no number under last: delete"):
+        log.read()
+    raw(url, "DEL", log.stream, f"{log.stream}:meta")
+    assert log.append("b").id == 1
 
 
 # Redis restored from an older copy

@@ -53,9 +53,21 @@ local function save(s)
     'overweight', whole(s.overweight), 'cleared', whole(s.cleared))
 end
 
+-- Refuse to go on: the keys hold what another application wrote.
+local function foreign(what)
+  error({err = 'FOREIGN ' .. what .. ': give the event log a stream of its own'})
+end
+
 local function state()
   local m = redis.call('HMGET', meta, 'epoch', 'last', 'first', 'stamp', 'bytes', 'expired',
     'overweight', 'cleared')
+  local fields = {'epoch', 'last', 'first', 'stamp', 'bytes', 'expired', 'overweight', 'cleared'}
+  for i = 2, #fields do
+    if m[1] and not tonumber(m[i]) then
+      error({err = 'DAMAGED ' .. meta .. ' holds no number under ' .. fields[i] .. ': delete ' .. meta ..
+        ' and ' .. stream .. ' to begin a new log'})
+    end
+  end
   if m[1] and (m[2] == '0' or redis.call('EXISTS', stream) == 1) then
     local s = {epoch = m[1], last = tonumber(m[2]), first = tonumber(m[3]), stamp = m[4],
       bytes = tonumber(m[5]), expired = tonumber(m[6]), overweight = tonumber(m[7]),
@@ -66,7 +78,18 @@ local function state()
     end
     return s
   end
-  -- The log was lost, or never was: a new one begins, and whatever is left of the old one goes.
+  -- The log was lost, or never was: a new one begins, and whatever is left of the old one goes, if
+  -- it is what a log leaves: keys another application holds under these names are never deleted.
+  if redis.call('TYPE', meta).ok ~= 'none' and not m[1] then
+    foreign(meta .. ' is not the state of an event log')
+  end
+  local kind = redis.call('TYPE', stream).ok
+  if kind ~= 'none' then
+    local oldest = kind == 'stream' and redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    if kind ~= 'stream' or (oldest and oldest[2][1] ~= 'e') then
+      foreign(stream .. ' holds what an event log did not write')
+    end
+  end
   redis.call('DEL', stream, meta)
   local s = {epoch = ARGV[1], last = 0, first = 1, stamp = '0', bytes = 0, expired = 0,
     overweight = 0, cleared = 0}
@@ -189,9 +212,8 @@ while position <= #data do
     local info = redis.call('XINFO', 'STREAM', stream)
     for i = 1, #info, 2 do
       if info[i] == 'last-generated-id' and tonumber(string.match(info[i + 1], '^%d+')) >= id then
-        return redis.error_reply('FOREIGN another client added an entry to the stream (' ..
-          info[i + 1] .. ', after the last id of the log ' .. whole(s.last) ..
-          '): give the event log a stream of its own')
+        foreign('another client added an entry to ' .. stream .. ' (' .. info[i + 1] ..
+          ', after the last id of the log, ' .. whole(s.last) .. ')')
       end
     end
     return added

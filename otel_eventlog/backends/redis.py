@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import threading
 import time
@@ -75,6 +76,8 @@ _SCAN_CHUNK = 512
 #: How long the watcher blocks in one ``XREAD``, in milliseconds; it looks for a new epoch in between.
 _WATCH_BLOCK_MS = 1000
 _MALFORMED = "otel_eventlog.malformed_event"
+#: How Redis ends the message of an error raised in a script: ``script: <sha1>, on @user_script:12.``
+_SCRIPT_PLACE = re.compile(r" script: [0-9a-f]{40}, on @user_script:\d+\.$")
 #: The least time between two warnings that events are not sent, in seconds.
 _UNSENT_REPORT_SECONDS = 60.0
 #: What the watcher's last look saw: the epoch, and the newest stream id its XREAD returned.
@@ -651,7 +654,8 @@ class RedisEventLog(Bounded, WaitingReads):
         )
 
     def _backend_error(self, error: Exception) -> BackendError:
-        return BackendError(f"Redis at {self._address}: {error}")
+        # A script's error ends with where in the script it came from: nothing a reader can use.
+        return BackendError(f"Redis at {self._address}: {_SCRIPT_PLACE.sub('', str(error))}")
 
     # Waiting: one watcher per process, on XREAD BLOCK
 
