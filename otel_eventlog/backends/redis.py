@@ -587,16 +587,23 @@ class RedisEventLog(Bounded, WaitingReads):
         start = first if since is None else max(since + 1, first)
         if accept is None:
             events = _events(first_reply)
-            stop = last if limit is None else min(last, start + limit - 1)
-            cursor = max(stop, start - 1)
+            examined = len(events)
+            if limit == 0:
+                cursor = start - 1
+            elif examined == limit:  # past the last one returned: beyond start + limit, if another
+                cursor = events[-1].id  # client deleted entries from the middle of the stream
+            else:
+                cursor = max(last, start - 1)
         else:
-            events, cursor = yield from self._scan(
+            events, cursor, examined = yield from self._scan(
                 first_reply, start, last, epoch, limit=limit, accept=accept
             )
+        # Ids from `start` to the cursor that no entry holds: deleted by another client.
+        removed = cursor - start + 1 - examined
         return Page(
             events=tuple(events),
             cursor=cursor,
-            missed=0 if since is None else max(0, first - since - 1),
+            missed=0 if since is None else max(0, first - since - 1) + removed,
             oldest_id=first if first <= last else None,
             latest_id=last,
             epoch=epoch,
@@ -611,28 +618,30 @@ class RedisEventLog(Bounded, WaitingReads):
         *,
         limit: int | None,
         accept: Callable[[Event], bool],
-    ) -> Generator[_Request, list[Any], tuple[list[Event], int]]:
-        """Return the accepted events from `start` to `last`, at most `limit`, and the cursor after them."""
+    ) -> Generator[_Request, list[Any], tuple[list[Event], int, int]]:
+        """Return the events accepted from `start` to `last`, at most `limit`; the cursor; how many seen."""
         found: list[Event] = []
         examined = start - 1  # the newest id looked at
+        looked = 0
         if limit == 0:
-            return found, examined
+            return found, examined, looked
         while True:
             chunk = _events(reply)
             for event in chunk:
                 if event.id > last:  # came after the read began: the next read's
-                    return found, examined
+                    return found, examined, looked
                 examined = event.id
+                looked += 1
                 if accept(event):
                     found.append(event)
                     if len(found) == limit:
-                        return found, examined
+                        return found, examined, looked
             if len(chunk) < _SCAN_CHUNK or examined >= last:  # all of it, up to `last`, was looked at
-                return found, max(examined, last)
+                return found, max(examined, last), looked
             reply = yield (examined, _SCAN_CHUNK)
             now_epoch, _last, now_first, _counters = self._header(reply)
             if now_epoch != epoch or now_first > examined + 1:  # lost, or evicted past this reader
-                return found, examined
+                return found, examined, looked
 
     def _header(self, reply: list[Any]) -> tuple[str, int, int, tuple[int, ...]]:
         """Read the READ script's header: epoch, last id, first id, and the counters; note what it saw."""
