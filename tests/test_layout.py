@@ -27,6 +27,7 @@ LAYERS = {
     "_sizing": 0,
     "_json": 0,
     "_forks": 0,
+    "_quiet": 0,
     "redaction": 1,
     "_metrics": 1,
     "event": 1,

@@ -303,3 +303,52 @@ def test_a_waiting_reader_is_told_when_another_process_writes_to_a_restored_log(
             writer.close()
     finally:
         reader.close()
+
+
+# The application instruments redis-py
+
+
+def test_the_log_s_own_redis_calls_are_not_traced_by_the_redis_instrumentation(url: str) -> None:
+    """With opentelemetry-instrumentation-redis on, the log's calls make no spans: no loop through the log.
+
+    The application's own Redis calls are still traced.
+    """
+    import redis
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_eventlog import EventLogSpanProcessor
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    log = RedisEventLog(url, stream=stream_name())
+    provider.add_span_processor(EventLogSpanProcessor(log, span_lifecycle=True, live_interval=0))
+    instrumentor = RedisInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with provider.get_tracer("app").start_as_current_span("request"):
+            log.append("direct")
+            client = redis.Redis.from_url(url)
+            client.ping()  # the application's own call
+            client.close()
+        assert log.flush(WAIT)
+        assert log.read(since=None, wait=0.5).events  # a read, and a wait on the watcher
+        asyncio.run(log.read_async(since=None))
+        shown = sorted((event.kind, str(event.payload.get("name"))) for event in log.read(since=0).events)
+        assert shown == [
+            ("direct", "None"),
+            ("span.ended", "PING"),
+            ("span.ended", "request"),
+            ("span.started", "PING"),
+            ("span.started", "request"),
+        ], shown  # the application's spans, and nothing the log's own calls made
+        log.clear()
+        names = sorted(span.name for span in exported.get_finished_spans())
+        assert names == ["PING", "request"], names
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+        log.close()

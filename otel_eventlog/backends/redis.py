@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from otel_eventlog import _defaults, _forks, _json
 from otel_eventlog import redaction as _redaction
+from otel_eventlog._quiet import quiet
 from otel_eventlog._reporting import FailureReporter
 from otel_eventlog.backends import _redis_scripts
 from otel_eventlog.backends._common import (
@@ -378,10 +379,15 @@ class RedisEventLog(Bounded, WaitingReads):
 
     def _append(self, encoded: list[bytes], writer: str, number: int) -> tuple[str, int]:
         """Run the APPEND script for one batch of a writer; return the epoch and the first id."""
-        epoch, first = self._scripts["APPEND"](
-            keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{os.getpid()}:{writer}"],
-            args=[*self._prelude_arguments(), number, b"\n".join(encoded)],  # one argument: cheaper to send
-        )
+        with quiet():
+            epoch, first = self._scripts["APPEND"](
+                keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{os.getpid()}:{writer}"],
+                args=[
+                    *self._prelude_arguments(),
+                    number,
+                    b"\n".join(encoded),
+                ],  # one argument: cheaper to send
+            )
         last = int(first) + len(encoded) - 1
         self._saw_epoch(epoch.decode(), last)
         self._saw_tip(epoch.decode(), last)
@@ -395,7 +401,8 @@ class RedisEventLog(Bounded, WaitingReads):
         counted once.
         """
         if not batch.number:  # reach Redis, and learn the epoch; its errors as they come
-            self._header(self._scripts["READ"](keys=self._keys, args=self._read_arguments((-1, 0))))
+            with quiet():
+                self._header(self._scripts["READ"](keys=self._keys, args=self._read_arguments((-1, 0))))
             return
         try:  # never empty: a batch has an event at least
             self._append(batch.items, "queue", batch.number)
@@ -498,7 +505,8 @@ class RedisEventLog(Bounded, WaitingReads):
                 request = next(paging)
                 while True:
                     try:
-                        reply = await script(keys=self._keys, args=self._read_arguments(request))
+                        with quiet():
+                            reply = await script(keys=self._keys, args=self._read_arguments(request))
                     except self._errors as error:
                         raise self._backend_error(error) from None
                     request = paging.send(reply)
@@ -561,7 +569,8 @@ class RedisEventLog(Bounded, WaitingReads):
 
     def _call_read(self, request: _Request) -> list[Any]:
         try:
-            reply: list[Any] = self._scripts["READ"](keys=self._keys, args=self._read_arguments(request))
+            with quiet():
+                reply: list[Any] = self._scripts["READ"](keys=self._keys, args=self._read_arguments(request))
         except self._errors as error:
             raise self._backend_error(error) from None
         return reply
@@ -721,7 +730,8 @@ class RedisEventLog(Bounded, WaitingReads):
         this look's. A look blocks after both that id and the log's last id: an entry another client
         added past the log's last id is returned once, not again and again.
         """
-        raw_epoch, raw_last = self._client.hmget(self._keys[1], ["epoch", "last"])
+        with quiet():
+            raw_epoch, raw_last = self._client.hmget(self._keys[1], ["epoch", "last"])
         # A missing state is a lost log: "" is an epoch no page has, so waiting readers read again,
         # and the read begins the new log.
         epoch, last = (raw_epoch.decode() if isinstance(raw_epoch, bytes) else "", int(raw_last or 0))
@@ -731,7 +741,10 @@ class RedisEventLog(Bounded, WaitingReads):
             return None
         self._saw_tip(epoch, last)
         after = (last, 0) if past is None or past[0] != epoch else max((last, 0), past[1])
-        reply = self._client.xread({self._stream: f"{after[0]}-{after[1]}"}, count=1, block=self._block_ms)
+        with quiet():
+            reply = self._client.xread(
+                {self._stream: f"{after[0]}-{after[1]}"}, count=1, block=self._block_ms
+            )
         return epoch, max(after, _newest_stream_id(reply))
 
     # The rest of the contract
@@ -753,7 +766,8 @@ class RedisEventLog(Bounded, WaitingReads):
             BackendError: If Redis cannot be reached.
         """
         try:
-            epoch = self._scripts["CLEAR"](keys=self._keys, args=self._prelude_arguments())
+            with quiet():
+                epoch = self._scripts["CLEAR"](keys=self._keys, args=self._prelude_arguments())
         except self._errors as error:
             raise self._backend_error(error) from None
         self._saw_epoch(epoch.decode())
