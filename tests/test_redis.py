@@ -556,6 +556,40 @@ def test_stats_do_not_wait_on_a_redis_that_does_not_answer(server: RedisServer) 
         log.close()
 
 
+def test_the_watcher_outlives_any_number_of_failed_looks(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long outage is thousands of failed looks: after it, a waiting reader is still woken."""
+    import types
+
+    from otel_eventlog.backends import redis as backend
+
+    pauses: list[float] = []
+    clock = types.SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=pauses.append)
+    monkeypatch.setattr(backend, "time", clock)  # the watcher's pauses between looks cost nothing
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=1)
+    try:
+        before = log.append("before")
+        before_epoch = log.read().epoch
+        result: list[Any] = []
+        reading = threading.Thread(target=lambda: result.append(log.read(since=before.id, wait=WAIT)))
+        reading.start()
+        until_a_reader_waits(log)
+        server.stop()
+        deadline = time.monotonic() + WAIT
+        while len(pauses) < 2000 and time.monotonic() < deadline:  # looks failing as fast as they can
+            time.sleep(0.01)
+        assert len(pauses) >= 2000
+        started = time.monotonic()
+        server.start()  # empty: the log begins again, and the watcher says so
+        reading.join(WAIT)
+        assert result[0].epoch != before_epoch
+        assert time.monotonic() - started < WAIT / 2  # woken by the watcher, not by the end of its wait
+        assert max(pauses) <= 1.0
+    finally:
+        log.close()
+
+
 def test_an_unreachable_redis_at_start_is_a_warning_naming_it(warnings: Warnings) -> None:
     """The application runs on; a warning names host and port, never the password."""
     port = redis_server.free_port()

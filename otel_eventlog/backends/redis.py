@@ -698,7 +698,7 @@ class RedisEventLog(Bounded, WaitingReads):
     def _ensure_watcher(self) -> None:
         """Start the watcher, if it is not running; called whenever a reader starts waiting."""
         with self._watch_lock:
-            if self._watcher is None:
+            if self._watcher is None or not self._watcher.is_alive():
                 self._watcher = threading.Thread(
                     target=self._watch, name="otel-eventlog-redis-watcher", daemon=True
                 )
@@ -706,18 +706,20 @@ class RedisEventLog(Bounded, WaitingReads):
 
     def _watch(self) -> None:
         """Wake the waiting readers whenever the stream changes; end when nobody waits."""
-        failures = 0
+        failures = 0  # in a row, up to the count whose pause reaches the longest
         past: _Past = None
-        while not self._waiters.closed and not self._waiters.nobody_waits(self._stop_watching):
-            try:
-                past = self._look(past)
-                failures = 0
-            except Exception:  # Redis is gone for now: the readers' own reads will say so
-                failures += 1
-                time.sleep(min(self._block_ms / 1000, 0.05 * 2**failures))
-        with self._watch_lock:
-            if self._watcher is threading.current_thread():
-                self._watcher = None
+        try:
+            while not self._waiters.closed and not self._waiters.nobody_waits(self._stop_watching):
+                try:
+                    past = self._look(past)
+                    failures = 0
+                except Exception:  # Redis is gone for now: the readers' own reads will say so
+                    failures = min(failures + 1, 16)
+                    time.sleep(min(self._block_ms / 1000, 0.05 * 2**failures))
+        finally:  # however it ends, the next reader that waits starts another
+            with self._watch_lock:
+                if self._watcher is threading.current_thread():
+                    self._watcher = None
 
     def _stop_watching(self) -> None:
         with self._watch_lock:
