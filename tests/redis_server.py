@@ -85,9 +85,9 @@ class RedisServer:
         self.process.send_signal(signal.SIGSTOP)
 
     def resume(self) -> None:
-        """Let a paused server go on (SIGCONT)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+        """Let a paused server go on (SIGCONT); nothing to do for one stopped."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         """Kill the server; what it held is gone, as after a crash without persistence."""

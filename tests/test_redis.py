@@ -590,6 +590,48 @@ def test_the_watcher_outlives_any_number_of_failed_looks(
         log.close()
 
 
+def test_appends_of_many_threads_against_a_paused_redis_each_fail_within_about_one_timeout(
+    server: RedisServer,
+) -> None:
+    """Eight threads append while Redis does not answer: none waits behind the others' timeouts."""
+    timeout = 1.0
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=timeout)
+    try:
+        log.append("reached")
+        server.pause()
+        took: list[float] = []
+
+        def append() -> None:
+            started = time.monotonic()
+            with pytest.raises(BackendError, match="Redis at"):
+                log.append("refused")
+            took.append(time.monotonic() - started)
+
+        threads = [threading.Thread(target=append) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert len(took) == 8
+        assert max(took) < 3 * timeout, took  # one after another, the eighth would wait eight
+    finally:
+        server.resume()
+        log.close()
+
+
+def test_an_append_behind_a_queue_redis_refuses_says_why(server: RedisServer) -> None:
+    """Redis down with captured events queued: the error names the writer's own failure."""
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=1)
+    try:
+        log.append("reached")
+        server.stop()
+        log.write_batch([Entry("queued")])
+        with pytest.raises(BackendError, match=r"not stored yet \(.*Connection refused.*\); try again later"):
+            log.append("direct")
+    finally:
+        log.close()
+
+
 def test_an_unreachable_redis_at_start_is_a_warning_naming_it(warnings: Warnings) -> None:
     """The application runs on; a warning names host and port, never the password."""
     port = redis_server.free_port()

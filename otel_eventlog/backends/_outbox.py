@@ -121,7 +121,8 @@ class Outbox(Generic[Item]):
         self._sending: int | None = None
         self._pending: Batch[Item] | None = None  # a batch to send again, left by a thread that stopped
         self._in_flight = 0  # the items of the batch being sent, or left to send again
-        self._failing = False  # whether the last send failed in a way that is retried
+        # What the last send failed with, in a way that is retried; None once one went through.
+        self._last_error: BaseException | None = None
         self._hung = False  # whether the last send failed by not being answered in time
         self._failed_sends = 0  # sends failed in a way that is retried, so far
         self._sends = 0  # sends begun, so far
@@ -151,9 +152,14 @@ class Outbox(Generic[Item]):
         return len(self._queue) + self._in_flight
 
     @property
+    def last_error(self) -> BaseException | None:
+        """The error the last send failed with, in a way that is retried; None once one went through."""
+        return self._last_error
+
+    @property
     def failing(self) -> bool:
         """Whether the last send failed in a way that is retried, and none went through since."""
-        return self._failing
+        return self._last_error is not None
 
     @property
     def hung(self) -> bool:
@@ -207,7 +213,7 @@ class Outbox(Generic[Item]):
                     self._start()
             if self._done_before(target):
                 return True
-            if self._failing:
+            if self._last_error is not None:
                 self._retry_now = True  # a store that is back is written now, not after the backoff
                 self._changed.notify_all()
             forever = timeout >= threading.TIMEOUT_MAX  # inf, say
@@ -292,12 +298,12 @@ class Outbox(Generic[Item]):
                     for _ in range(min(count, len(weights))):
                         self._weight -= weights.popleft()
                 self._sends += 1
-            was_failing = self._failing
+            was_failing = self._last_error is not None
             self._busy = True
             error = self._deliver(batch)
             with self._changed:
                 self._busy = False
-                self._failing = error is not None
+                self._last_error = error
                 self._hung = isinstance(error, self._hangs)
                 if error is None:
                     backoff = 0.0

@@ -364,17 +364,29 @@ class RedisEventLog(Bounded, WaitingReads):
         )
 
     def _store_now(self, encoded: list[bytes]) -> int:
+        """Store events now, after those the capture side queued; within about `timeout_seconds` each."""
+        deadline = time.monotonic() + self._timeout
         if not self._outbox.flush(self._timeout):  # what the capture side queued first goes first
+            error = self._outbox.last_error
             raise BackendError(
-                f"Redis at {self._address}: the events queued before this one are not stored yet, "
-                f"after {self._timeout} s; try again later"
+                f"Redis at {self._address}: the events queued before this one are not stored yet ("
+                + (_SCRIPT_PLACE.sub("", str(error)) if error is not None else "it is slow to take them")
+                + "); try again later"
             )
-        with self._direct_lock:  # one at a time, so that a writer's last batch number is enough
+        # One at a time, so that a writer's last batch number is enough; never queued behind others
+        # for longer than one timeout, whatever Redis does.
+        if not self._direct_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise BackendError(
+                f"Redis at {self._address}: it has not answered another append for {self._timeout} s; "
+                "try again later"
+            )
+        try:
             self._direct_number += 1
-            try:
-                _epoch, first = self._append(encoded, "direct", self._direct_number)
-            except self._errors as error:
-                raise self._backend_error(error) from None
+            _epoch, first = self._append(encoded, "direct", self._direct_number)
+        except self._errors as error:
+            raise self._backend_error(error) from None
+        finally:
+            self._direct_lock.release()
         return first
 
     def _append(self, encoded: list[bytes], writer: str, number: int) -> tuple[str, int]:
