@@ -235,6 +235,24 @@ def test_close_does_not_wait_for_a_send_the_store_does_not_answer() -> None:
     box.close(WAIT)
 
 
+def test_a_batch_weighs_at_most_batch_weight_and_one_heavy_item_goes_alone() -> None:
+    """Items are batched up to batch_weight, in order; an item heavier than that is a batch of its own."""
+    store = Store()
+    box = Outbox(
+        store.send,
+        name="test-outbox",
+        max_items=100,
+        max_weight=1000,
+        batch_items=10,
+        batch_weight=10,
+        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
+    )
+    box.put([0, 1, 2, 3, 4], [4, 4, 4, 20, 1])
+    assert box.flush(WAIT)
+    assert store.batches == [[0, 1], [2], [3], [4]]
+    box.close(WAIT)
+
+
 def test_a_batch_the_store_refuses_for_good_is_counted_and_the_rest_go_on() -> None:
     """A failure not worth retrying loses that batch alone, counted; the next batch is sent."""
     store = Store()

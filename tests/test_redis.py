@@ -632,6 +632,22 @@ def test_an_append_behind_a_queue_redis_refuses_says_why(server: RedisServer) ->
         log.close()
 
 
+def test_a_queue_larger_than_redis_takes_in_one_argument_is_sent_in_smaller_batches(
+    server: RedisServer,
+) -> None:
+    """With ``proto-max-bulk-len`` lowered to 1 MB, 2.4 MB of queued events still all arrive."""
+    assert server.command("CONFIG", "SET", "proto-max-bulk-len", "1048576") == "+OK"
+    log = RedisEventLog(server.url, stream=stream_name())
+    try:
+        log.append("reached")
+        log.write_batch([Entry("big", {"n": n, "v": "x" * 8000}) for n in range(300)])
+        assert log.flush(WAIT)
+        assert len(log.query()) == 301
+        assert log.stats()["failures"] == 0
+    finally:
+        log.close()
+
+
 def test_an_unreachable_redis_at_start_is_a_warning_naming_it(warnings: Warnings) -> None:
     """The application runs on; a warning names host and port, never the password."""
     port = redis_server.free_port()

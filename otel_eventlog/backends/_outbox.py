@@ -21,6 +21,7 @@ per flush.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import math
 import random
@@ -75,6 +76,8 @@ class Outbox(Generic[Item]):
         max_weight: The most the queued items may weigh together (as `put` is told each one weighs,
             in bytes, say); beyond, the oldest are dropped. ``None``: no limit but `max_items`.
         batch_items: The most items in one batch.
+        batch_weight: The most the items of one batch may weigh together (one item alone may weigh
+            more); ``None``: no limit but `batch_items`.
         retryable: The exceptions of `send` after which the batch is sent again, after a backoff.
         hangs: Those of `retryable` that mean the store did not answer in time.
         failures: Counts and logs (rate-limited) the batches `send` fails on for good.
@@ -90,6 +93,7 @@ class Outbox(Generic[Item]):
         max_items: int,
         max_weight: int | None = None,
         batch_items: int,
+        batch_weight: int | None = None,
         retryable: tuple[type[BaseException], ...] = (),
         hangs: tuple[type[BaseException], ...] = (),
         failures: FailureReporter,
@@ -100,6 +104,7 @@ class Outbox(Generic[Item]):
         self._max_items = max_items
         self._max_weight = max_weight
         self._batch_items = batch_items
+        self._batch_weight = batch_weight
         self._retryable = retryable
         self._hangs = hangs
         self._failures = failures
@@ -291,7 +296,7 @@ class Outbox(Generic[Item]):
                     queue = self._queue
                     self._sending = self._accepted - len(queue)
                     self._batches += 1
-                    count = min(len(queue), self._batch_items)
+                    count = self._batch_count()
                     batch = Batch(self._batches, [queue.popleft() for _ in range(count)])
                     self._in_flight = count
                     weights = self._weights
@@ -317,6 +322,18 @@ class Outbox(Generic[Item]):
                 self._changed.notify_all()
             if was_failing != (error is not None):  # told once the state says so: a flush then agrees
                 self._notify_outage(error)
+
+    def _batch_count(self) -> int:  # holds the lock
+        """How many of the oldest items the next batch takes: at most `batch_items`, and `batch_weight`."""
+        count = min(len(self._queue), self._batch_items)
+        if self._batch_weight is None or not self._weights:
+            return count
+        weight = 0
+        for taken, item_weight in enumerate(itertools.islice(self._weights, count)):
+            weight += item_weight
+            if weight > self._batch_weight and taken:  # one item alone goes, however heavy
+                return taken
+        return count
 
     def _deliver(self, batch: Batch[Item]) -> BaseException | None:
         """Send one batch; return the error to send it again after, or None when it is done with."""

@@ -79,6 +79,10 @@ _WATCH_BLOCK_MS = 1000
 _MALFORMED = "otel_eventlog.malformed_event"
 #: How Redis ends the message of an error raised in a script: ``script: <sha1>, on @user_script:12.``
 _SCRIPT_PLACE = re.compile(r" script: [0-9a-f]{40}, on @user_script:\d+\.$")
+#: The most one batch of the writer weighs, encoded. It is one argument of a script, which Redis takes
+#: up to ``proto-max-bulk-len``: 512 MiB by default, and never set below 1 MiB (1,048,576 bytes, room
+#: left here for the line breaks between events).
+_BATCH_BYTES = 1_000_000
 #: The least time between two warnings that events are not sent, in seconds.
 _UNSENT_REPORT_SECONDS = 60.0
 #: What the watcher's last look saw: the epoch, and the newest stream id its XREAD returned.
@@ -206,6 +210,7 @@ class RedisEventLog(Bounded, WaitingReads):
             max_items=queue_events,
             max_weight=max(self._max_bytes, _defaults.MAX_BYTES),  # encoded, as Redis counts them
             batch_items=batch_events,
+            batch_weight=_BATCH_BYTES,
             retryable=self._unreachable,
             hangs=(module.TimeoutError, TimeoutError),
             failures=FailureReporter(_logger, f"writing events to Redis at {self._address}"),
