@@ -705,6 +705,42 @@ def test_after_fork_the_child_writes_through_its_own_connection_and_writer(log: 
     assert [e.kind for e in log.query()] == ["parent", "child.queued", "child.direct"]
 
 
+def test_a_child_forked_while_a_value_was_being_cut_writes_on(log: RedisEventLog) -> None:
+    """The lock that counts cut values, held by another thread at the fork, is not held in the child."""
+    import select
+
+    cutting = threading.Event()
+
+    def cut_for_a_while() -> None:
+        with log._counting:  # as a thread counting a value it cut holds it
+            cutting.set()
+            time.sleep(0.2)  # the fork comes meanwhile
+
+    holder = threading.Thread(target=cut_for_a_while)
+    holder.start()
+    assert cutting.wait(WAIT)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover  # the child reports through the pipe
+        os.close(read)
+        try:
+            log.write_batch([Entry("child", {"v": "x" * (log.max_value_bytes + 10)})])  # cut, counted
+            ok = log.flush(WAIT)
+        except Exception:
+            ok = False
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    holder.join(WAIT)
+    answered = select.select([read], [], [], WAIT)[0]
+    outcome = os.read(read, 1) if answered else b"hung"
+    if not answered:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert outcome == b"1"
+
+
 def test_read_async_does_not_block_the_loop_while_it_waits(log: RedisEventLog) -> None:
     """Other coroutines run while read_async waits; it returns with the event a thread appends."""
 

@@ -846,12 +846,13 @@ class RedisEventLog(Bounded, WaitingReads):
         )
 
     def _locks_held_across_fork(self) -> tuple[threading.Lock, ...]:
-        return (self._watch_lock, self._tip_lock)
+        return (self._watch_lock, self._tip_lock, self._counting)  # not `_direct_lock`: held over a call
 
     def _after_fork_in_child(self) -> None:
         """Drop the parent's connections, readers and watcher; the shared log, and its epoch, stay."""
         self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
         self._watch_lock, self._tip_lock = threading.Lock(), threading.Lock()
+        self._counting = threading.Lock()
         self._watcher = None
         self._waiters.reset_after_fork()
         self._client.connection_pool.reset()
