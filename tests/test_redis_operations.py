@@ -305,6 +305,34 @@ def test_a_waiting_reader_is_told_when_another_process_writes_to_a_restored_log(
         reader.close()
 
 
+def test_a_restored_log_that_another_process_wrote_past_the_lost_ids_still_begins_a_new_epoch(
+    server: RedisServer,
+) -> None:
+    """A fresh process writes past the lost ids before the one that saw them calls: its ids are others'.
+
+    Its last id is no longer behind what the first process saw; the entry under that id is stamped
+    otherwise, and that tells.
+    """
+    stream = stream_name()
+    reader = RedisEventLog(server.url, stream=stream)
+    try:
+        reader.extend([Entry("kept") for _ in range(3)])
+        assert server.command("SAVE") == "+OK"
+        reader.extend([Entry("lost") for _ in range(3)])
+        before = reader.read()
+        assert before.latest_id == 6
+        _restart_from_snapshot(server)
+        writer = RedisEventLog(server.url, stream=stream)  # never saw ids 4 to 6
+        try:
+            writer.extend([Entry("new") for _ in range(5)])  # ids 4 to 8, in the old epoch
+        finally:
+            writer.close()
+        page = reader.read(since=before.cursor)
+        assert page.epoch != before.epoch  # not the new events 7 and 8 alone, as if 4 to 6 were seen
+    finally:
+        reader.close()
+
+
 # The application instruments redis-py
 
 

@@ -19,14 +19,17 @@ beside it (``<stream>:meta``) with the log's state:
 
 Every script takes ``KEYS = [stream, meta, ...]`` and begins its ``ARGV`` with: an epoch to use should
 a new log begin, the clock (seconds since the epoch; empty: the Redis server's own, one clock for every
-writer), ``ttl_seconds`` (``-1``: none), ``max_entries``, ``max_bytes``, and the epoch and last id the
-caller last saw (empty and ``0``: none). Each call evicts what those limits say is gone before it does
-its work; processes that share a stream should share its limits (the smallest wins).
+writer), ``ttl_seconds`` (``-1``: none), ``max_entries``, ``max_bytes``, and the epoch, last id and
+stamp the caller last saw (empty, ``0`` and empty: none). Each call evicts what those limits say is
+gone before it does its work; processes that share a stream should share its limits (the smallest
+wins).
 
-A log whose ``last`` is below what a caller saw in the same epoch went back in time: Redis restarted
-from an older snapshot, or a replica that lagged was promoted. Its next ids would repeat ones readers
-already hold, meaning other events, so the log takes a new epoch there (keeping its events and ids):
-readers start over instead of silently skipping what the repeated ids name.
+A log behind what a caller saw in the same epoch went back in time: Redis restarted from an older
+snapshot, or a replica that lagged was promoted. Its ``last`` is lower than the caller's, or, once a
+writer that never saw the lost ids has written past them, the entry with the caller's last id has
+another stamp. Its ids repeat ones readers already hold, meaning other events, so the log takes a
+new epoch there (keeping its events and ids): readers start over instead of silently skipping what
+the repeated ids name.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ if clock == '' then
 end
 local now, ttl = tonumber(clock), tonumber(ARGV[3])
 local max_entries, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
-local seen_epoch, seen_last = ARGV[6], tonumber(ARGV[7])
+local seen_epoch, seen_last, seen_stamp = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 
 local function whole(x) return string.format('%.0f', x) end
 local function sid(id) return whole(id) .. '-0' end
@@ -51,6 +54,31 @@ local function save(s)
   redis.call('HSET', meta, 'epoch', s.epoch, 'last', whole(s.last), 'first', whole(s.first),
     'stamp', s.stamp, 'bytes', whole(s.bytes), 'expired', whole(s.expired),
     'overweight', whole(s.overweight), 'cleared', whole(s.cleared))
+end
+
+local function id_of(entry) return tonumber(string.match(entry[1], '^%d+')) end
+
+-- The entries this call looked at, by id (false: none), so that none is fetched twice.
+local looked = {}
+local function note(id, entry) looked[id] = entry or false end
+
+-- A field of the entry with this id: 2 for its stamp, 3 for the bytes appended before it; nil when
+-- another client deleted the entry, or wrote it.
+local function field(id, index)
+  if looked[id] == nil then note(id, redis.call('XRANGE', stream, sid(id), sid(id))[1]) end
+  local entry = looked[id]
+  if entry and entry[2][index * 2 - 1] == (index == 2 and 't' or 'b') then
+    return tonumber(entry[2][index * 2])
+  end
+  return nil
+end
+
+-- Whether the log is behind what the caller saw of it: its last id lower, or the entry with the last
+-- id the caller saw stamped otherwise (written again, after a restore, by a writer that never saw it).
+local function back_in_time(s)
+  if s.last < seen_last then return true end
+  local stamp = seen_last >= s.first and seen_stamp and field(seen_last, 2)
+  return stamp and stamp ~= seen_stamp or false
 end
 
 -- Refuse to go on: the keys hold what another application wrote.
@@ -72,7 +100,7 @@ local function state()
     local s = {epoch = m[1], last = tonumber(m[2]), first = tonumber(m[3]), stamp = m[4],
       bytes = tonumber(m[5]), expired = tonumber(m[6]), overweight = tonumber(m[7]),
       cleared = tonumber(m[8])}
-    if s.epoch == seen_epoch and s.last < seen_last then  -- went back in time: a new epoch
+    if s.epoch == seen_epoch and back_in_time(s) then
       s.epoch = ARGV[1]
       redis.call('HSET', meta, 'epoch', s.epoch)
     end
@@ -95,23 +123,6 @@ local function state()
     overweight = 0, cleared = 0}
   save(s)
   return s
-end
-
-local function id_of(entry) return tonumber(string.match(entry[1], '^%d+')) end
-
--- The entries this call looked at, by id (false: none), so that none is fetched twice.
-local looked = {}
-local function note(id, entry) looked[id] = entry or false end
-
--- A field of the entry with this id: 2 for its stamp, 3 for the bytes appended before it; nil when
--- another client deleted the entry, or wrote it.
-local function field(id, index)
-  if looked[id] == nil then note(id, redis.call('XRANGE', stream, sid(id), sid(id))[1]) end
-  local entry = looked[id]
-  if entry and entry[2][index * 2 - 1] == (index == 2 and 't' or 'b') then
-    return tonumber(entry[2][index * 2])
-  end
-  return nil
 end
 
 -- The least id from lo to hi for which gone(id) is false, gone being true up to some id, then false.
@@ -186,23 +197,24 @@ local function resident_bytes(s)
 end
 """
 
-#: Append events. ``KEYS[3]``: the writer's key; ``ARGV[8]``: the batch's number for that writer;
-#: ``ARGV[9]``: the events' encodings, one per line (JSON text holds no raw newline). A batch sent
+#: Append events. ``KEYS[3]``: the writer's key; ``ARGV[9]``: the batch's number for that writer;
+#: ``ARGV[10]``: the events' encodings, one per line (JSON text holds no raw newline). A batch sent
 #: again after its answer was lost (a timeout) is recognised by its writer's key, which keeps the last
-#: batch's number for a day, and is not stored twice. Returns the epoch and the id of the first event.
+#: batch's number for a day, and is not stored twice. Returns the epoch, the id of the first event,
+#: and the events' stamp.
 APPEND = (
     _PRELUDE
     + """
 local done = redis.call('GET', KEYS[3])
 if done then
-  local number, done_first, done_epoch = string.match(done, '^(%d+) (%d+) (.+)$')
-  if number == ARGV[8] then return {done_epoch, tonumber(done_first)} end
+  local number, done_first, done_stamp, done_epoch = string.match(done, '^(%d+) (%d+) (%S+) (.+)$')
+  if number == ARGV[9] then return {done_epoch, tonumber(done_first), done_stamp} end
 end
 local s = state()
 local stamp = clock
 if tonumber(s.stamp) > now then stamp = s.stamp end
 local first_new, id, bytes = s.last + 1, s.last, s.bytes
-local data, position = ARGV[9], 1
+local data, position = ARGV[10], 1
 while position <= #data do
   local stop = string.find(data, '\\n', position, true) or (#data + 1)
   id = id + 1
@@ -224,21 +236,22 @@ end
 s.last, s.bytes, s.stamp = id, bytes, stamp
 redis.call('HSET', meta, 'last', whole(id), 'bytes', whole(bytes), 'stamp', stamp)
 sweep(s)
-redis.call('SET', KEYS[3], ARGV[8] .. ' ' .. whole(first_new) .. ' ' .. s.epoch, 'EX', 86400)
-return {s.epoch, first_new}
+redis.call('SET', KEYS[3], ARGV[9] .. ' ' .. whole(first_new) .. ' ' .. stamp .. ' ' .. s.epoch, 'EX', 86400)
+return {s.epoch, first_new, stamp}
 """
 )
 
-#: Read events. ``ARGV[8]``: the reader's cursor (``-1``: none); ``ARGV[9]``: the most events to return
-#: (``-1``: all). Returns the epoch, the last id, the first resident id, the resident bytes and the
-#: counters ``expired``, ``overweight`` and ``cleared``, then each event's stream id and encoding.
+#: Read events. ``ARGV[9]``: the reader's cursor (``-1``: none); ``ARGV[10]``: the most events to return
+#: (``-1``: all). Returns the epoch, the last id and its stamp, the first resident id, the resident
+#: bytes and the counters ``expired``, ``overweight`` and ``cleared``, then each event's stream id and
+#: encoding.
 READ = (
     _PRELUDE
     + """
 local s = state()
 sweep(s)
-local since, count = tonumber(ARGV[8]), tonumber(ARGV[9])
-local reply = {s.epoch, s.last, s.first, resident_bytes(s), s.expired, s.overweight, s.cleared}
+local since, count = tonumber(ARGV[9]), tonumber(ARGV[10])
+local reply = {s.epoch, s.last, s.stamp, s.first, resident_bytes(s), s.expired, s.overweight, s.cleared}
 local start = math.max(s.first, since + 1)
 if count ~= 0 and start <= s.last then
   local entries

@@ -223,7 +223,9 @@ class RedisEventLog(Bounded, WaitingReads):
         self._keepers: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
         self._watch_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
-        self._tip: tuple[str | None, int] = (None, 0)  # the newest epoch and last id seen
+        # The newest epoch seen, its last id, and that entry's stamp: what a log restored from an
+        # older copy is found behind.
+        self._tip: tuple[str | None, int, str] = (None, 0, "")
         self._tip_lock = threading.Lock()
         # Within the socket timeout, or every look would end in a timeout and a new connection.
         self._block_ms = max(1, min(_WATCH_BLOCK_MS, int(self._timeout * 500)))
@@ -397,7 +399,7 @@ class RedisEventLog(Bounded, WaitingReads):
     def _append(self, encoded: list[bytes], writer: str, number: int) -> tuple[str, int]:
         """Run the APPEND script for one batch of a writer; return the epoch and the first id."""
         with quiet():
-            epoch, first = self._scripts["APPEND"](
+            epoch, first, stamp = self._scripts["APPEND"](
                 keys=[*self._keys, f"{self._stream}:writer:{self._writer}:{os.getpid()}:{writer}"],
                 args=[
                     *self._prelude_arguments(),
@@ -407,7 +409,7 @@ class RedisEventLog(Bounded, WaitingReads):
             )
         last = int(first) + len(encoded) - 1
         self._saw_epoch(epoch.decode(), last)
-        self._saw_tip(epoch.decode(), last)
+        self._saw_tip(epoch.decode(), last, stamp.decode())
         return epoch.decode(), int(first)
 
     def _send(self, batch: Batch[bytes]) -> None:
@@ -455,8 +457,17 @@ class RedisEventLog(Bounded, WaitingReads):
         """
         ttl = -1 if math.isinf(self._ttl_seconds) else repr(float(self._ttl_seconds))
         clock = "" if self._clock is None else repr(float(self._clock()))
-        epoch, last = self._tip
-        return [secrets.token_hex(8), clock, ttl, self._max_entries, self._max_bytes, epoch or "", last]
+        epoch, last, stamp = self._tip
+        return [
+            secrets.token_hex(8),
+            clock,
+            ttl,
+            self._max_entries,
+            self._max_bytes,
+            epoch or "",
+            last,
+            stamp,
+        ]
 
     def _outage(self, error: BaseException | None) -> None:
         if error is not None:
@@ -672,10 +683,10 @@ class RedisEventLog(Bounded, WaitingReads):
     def _header(self, reply: list[Any]) -> tuple[str, int, int, tuple[int, ...]]:
         """Read the READ script's header: epoch, last id, first id, and the counters; note what it saw."""
         epoch = reply[0].decode()
-        last, first = int(reply[1]), int(reply[2])
-        counters = tuple(int(value) for value in reply[3:7])
+        last, first = int(reply[1]), int(reply[3])
+        counters = tuple(int(value) for value in reply[4:8])
         self._saw_epoch(epoch, last, (first, *counters))
-        self._saw_tip(epoch, last)
+        self._saw_tip(epoch, last, reply[2].decode())
         return epoch, last, first, counters
 
     def _saw_epoch(
@@ -695,20 +706,20 @@ class RedisEventLog(Bounded, WaitingReads):
     # Waiting: one watcher per process, on XREAD BLOCK
 
     def _has_news(self, page: Page) -> bool:
-        epoch, last = self._tip
+        epoch, last, _stamp = self._tip
         return epoch is not None and (epoch != page.epoch or last > page.cursor)
 
-    def _saw_tip(self, epoch: str, last: int) -> None:
+    def _saw_tip(self, epoch: str, last: int, stamp: str) -> None:
         """Note what a read or the watcher saw; a new epoch, or a later id, wakes the waiting readers.
 
         Whoever moves the tip wakes the readers: a read on another thread may see news before the
         watcher does, and the watcher, finding the tip already there, would then wake nobody.
         """
         with self._tip_lock:  # two threads noting tips of one epoch at once must not move it back
-            seen, seen_last = self._tip
+            seen, seen_last, _stamp = self._tip
             if epoch == seen and last <= seen_last:
                 return
-            self._tip = (epoch, last)
+            self._tip = (epoch, last, stamp)
         if self._waiters.count:  # read without the lock: a reader counts itself before it looks
             self._waiters.notify()
 
@@ -750,15 +761,15 @@ class RedisEventLog(Bounded, WaitingReads):
         added past the log's last id is returned once, not again and again.
         """
         with quiet():
-            raw_epoch, raw_last = self._client.hmget(self._keys[1], ["epoch", "last"])
+            raw_epoch, raw_last, raw_stamp = self._client.hmget(self._keys[1], ["epoch", "last", "stamp"])
         # A missing state is a lost log: "" is an epoch no page has, so waiting readers read again,
         # and the read begins the new log.
         epoch, last = (raw_epoch.decode() if isinstance(raw_epoch, bytes) else "", int(raw_last or 0))
-        seen_epoch, seen_last = self._tip
+        seen_epoch, seen_last, _stamp = self._tip
         if epoch == seen_epoch and last < seen_last:  # back in time: the READ script begins a new epoch
             self._call_read((-1, 0))
             return None
-        self._saw_tip(epoch, last)
+        self._saw_tip(epoch, last, raw_stamp.decode() if isinstance(raw_stamp, bytes) else "")
         after = (last, 0) if past is None or past[0] != epoch else max((last, 0), past[1])
         with quiet():
             reply = self._client.xread(
@@ -874,7 +885,7 @@ def _newest_stream_id(reply: Any) -> tuple[int, int]:
 def _events(reply: list[Any]) -> list[Event]:
     """Decode the events that follow the READ script's header."""
     events = []
-    for index in range(7, len(reply), 2):
+    for index in range(8, len(reply), 2):
         raw_id, data = reply[index], reply[index + 1]
         event_id = int(raw_id.partition(b"-")[0])
         try:
