@@ -158,6 +158,20 @@ def test_eviction_by_weight_and_count_steps_over_deleted_entries(url: str) -> No
         log.close()
 
 
+def test_evicted_entries_leave_the_stream_even_when_its_nodes_have_no_size_limit(server: RedisServer) -> None:
+    """With ``stream-node-max-bytes`` and ``-entries`` at 0, trimming whole nodes would trim nothing."""
+    for setting in ("stream-node-max-bytes", "stream-node-max-entries"):
+        assert server.command("CONFIG", "SET", setting, "0") == "+OK"
+    log = RedisEventLog(server.url, stream=stream_name(), max_entries=100)
+    try:
+        for start in range(0, 5000, 500):
+            log.extend([Entry("e", {"n": n}) for n in range(start, start + 500)])
+        assert len(log) == 100
+        assert raw(server.url, "XLEN", log.stream) <= 2 * 100 + 1000
+    finally:
+        log.close()
+
+
 # Another client writes to the stream
 
 

@@ -188,6 +188,11 @@ local function sweep(s)
     redis.call('HSET', meta, 'first', whole(s.first), 'expired', whole(s.expired),
       'overweight', whole(s.overweight), 'cleared', whole(s.cleared))
     redis.call('XTRIM', stream, 'MINID', '~', sid(s.first))
+    -- Whole nodes only, and a node's size has no bound when stream-node-max-bytes and -entries are
+    -- both 0: then the evicted entries go one by one.
+    if redis.call('XLEN', stream) > 2 * (s.last - s.first + 1) + 1000 then
+      redis.call('XTRIM', stream, 'MINID', sid(s.first))
+    end
   end
 end
 
