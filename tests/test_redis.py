@@ -648,6 +648,32 @@ def test_a_queue_larger_than_redis_takes_in_one_argument_is_sent_in_smaller_batc
         log.close()
 
 
+def test_stats_of_an_idle_process_wait_on_a_silent_redis_once_and_catch_up_when_it_answers(
+    server: RedisServer,
+) -> None:
+    """Nothing written, Redis paused: the first stats() waits its timeout, later ones return at once."""
+    log = RedisEventLog(server.url, stream=stream_name(), timeout_seconds=WAIT / 4)
+    try:
+        log.append("reached")
+        server.pause()
+        log.stats()  # times out: Redis does not answer
+        started = time.monotonic()
+        for _ in range(3):
+            assert log.stats()["appended"] == 1
+        assert time.monotonic() - started < WAIT / 8  # none waited out the timeout again
+        server.resume()
+        other = RedisEventLog(server.url, stream=log.stream)
+        other.append("from another process")
+        other.close()
+        deadline = time.monotonic() + WAIT
+        while log.stats()["appended"] != 2:  # asked for in the background, as it answers again
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        server.resume()
+        log.close()
+
+
 def test_an_unreachable_redis_at_start_is_a_warning_naming_it(warnings: Warnings) -> None:
     """The application runs on; a warning names host and port, never the password."""
     port = redis_server.free_port()

@@ -191,6 +191,7 @@ class RedisEventLog(Bounded, WaitingReads):
         )
         # BackendError: a server error that passes (busy, loading, a replica during failover).
         self._unreachable = (module.ConnectionError, module.TimeoutError, OSError, BackendError)
+        self._hangs = (module.TimeoutError, TimeoutError)  # Redis did not answer in time
         self._errors = (module.RedisError, OSError)
         self._truncated = 0
         self._counting = threading.Lock()  # `_truncated` grows on the application's threads too
@@ -212,7 +213,7 @@ class RedisEventLog(Bounded, WaitingReads):
             batch_items=batch_events,
             batch_weight=_BATCH_BYTES,
             retryable=self._unreachable,
-            hangs=(module.TimeoutError, TimeoutError),
+            hangs=self._hangs,
             failures=FailureReporter(_logger, f"writing events to Redis at {self._address}"),
             outage=self._outage,
         )
@@ -221,7 +222,9 @@ class RedisEventLog(Bounded, WaitingReads):
         # The asyncio clients, one per event loop, and what closes each with its loop.
         self._loop_scripts: dict[asyncio.AbstractEventLoop, Any] = {}
         self._keepers: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
-        self._watch_lock = threading.Lock()
+        self._watch_lock = threading.Lock()  # also: `_refresher`
+        self._refresher: threading.Thread | None = None  # asks for the counters while Redis is silent
+        self._silent = False  # whether this process's last read timed out
         self._watcher: threading.Thread | None = None
         # The newest epoch seen, its last id, and that entry's stamp: what a log restored from an
         # older copy is found behind.
@@ -600,6 +603,8 @@ class RedisEventLog(Bounded, WaitingReads):
             with quiet():
                 reply: list[Any] = self._scripts["READ"](keys=self._keys, args=self._read_arguments(request))
         except self._errors as error:
+            if isinstance(error, self._hangs):
+                self._silent = True
             raise self._backend_error(error) from None
         return reply
 
@@ -686,6 +691,7 @@ class RedisEventLog(Bounded, WaitingReads):
         last, first = int(reply[1]), int(reply[3])
         counters = tuple(int(value) for value in reply[4:8])
         self._saw_epoch(epoch, last, (first, *counters))
+        self._silent = False
         self._saw_tip(epoch, last, reply[2].decode())
         return epoch, last, first, counters
 
@@ -810,11 +816,14 @@ class RedisEventLog(Bounded, WaitingReads):
         removed from the stream by another client). This process:
         ``truncated``, ``redacted``, ``waiting_readers``, ``queued`` (waiting to be sent),
         ``dropped`` (the queue was full) and ``failures`` (batches or events Redis or the checks
-        refused). When Redis cannot be reached, the shared counters are the last ones seen; while the
-        writer's last send went unanswered, they are returned without asking Redis (a metrics
-        collection would otherwise wait out the timeout each time). Never raises.
+        refused). When Redis cannot be reached, the shared counters are the last ones seen. While
+        Redis does not answer (a read or a send of this process timed out, and none went through
+        since), they are returned at once and asked for in the background: a metrics collection
+        never waits out the timeout. Never raises.
         """
-        if not self._outbox.hung:
+        if self._silent or self._outbox.hung:
+            self._refresh_in_background()
+        else:
             with contextlib.suppress(BackendError):
                 self.read(None, 0)
         _epoch, appended, (first, weight, expired, overweight, cleared) = self._seen
@@ -834,6 +843,20 @@ class RedisEventLog(Bounded, WaitingReads):
             "dropped": self._outbox.dropped,
             "failures": self.failures,
         }
+
+    def _refresh_in_background(self) -> None:
+        """Ask Redis for the counters on a thread of its own, if none is asking already."""
+        with self._watch_lock:
+            if self._refresher is not None and self._refresher.is_alive():
+                return
+            self._refresher = threading.Thread(
+                target=self._refresh, name="otel-eventlog-redis-stats", daemon=True
+            )
+            self._refresher.start()
+
+    def _refresh(self) -> None:
+        with contextlib.suppress(BackendError):
+            self.read(None, 0)
 
     @property
     def failures(self) -> int:
@@ -864,7 +887,7 @@ class RedisEventLog(Bounded, WaitingReads):
         self._writer = secrets.token_hex(8)  # a writer of its own: its batches are numbered anew
         self._watch_lock, self._tip_lock = threading.Lock(), threading.Lock()
         self._counting = threading.Lock()
-        self._watcher = None
+        self._watcher = self._refresher = None
         self._waiters.reset_after_fork()
         self._client.connection_pool.reset()
         self._loop_scripts, self._keepers = {}, {}  # the parent's event loops do not run here
