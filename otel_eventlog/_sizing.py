@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import operator
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
@@ -71,13 +71,18 @@ class Limits:
     Args:
         max_value_bytes: The most bytes (UTF-8) kept of one string or bytes value.
         max_event_bytes: The most bytes one event is charged; values past it are cut.
+        before_cut: Applied to a string that is about to be cut, whole, before it is: the
+            redaction's patterns, so that a secret across the cut is found whole.
     """
 
-    __slots__ = ("fast_bytes", "max_event_bytes", "max_value_bytes")
+    __slots__ = ("before_cut", "fast_bytes", "max_event_bytes", "max_value_bytes")
 
-    def __init__(self, max_value_bytes: int, max_event_bytes: int) -> None:
+    def __init__(
+        self, max_value_bytes: int, max_event_bytes: int, before_cut: Callable[[str], str] | None = None
+    ) -> None:
         self.max_value_bytes = max_value_bytes
         self.max_event_bytes = max_event_bytes
+        self.before_cut = before_cut
         # A string that costs at most a quarter of max_value_bytes has fewer characters than that, so
         # it fits max_value_bytes in UTF-8, whatever the script.
         self.fast_bytes = min(_FAST_BYTES, max_value_bytes // 4, max_event_bytes)
@@ -94,7 +99,7 @@ class Limits:
 
     def measure(self, payload: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
         """Like `fit`, for a payload `charge` did not take: measure each value and cut what is too long."""
-        fitting = _Fitting(self.max_value_bytes, self.max_event_bytes)
+        fitting = _Fitting(self.max_value_bytes, self.max_event_bytes, self.before_cut)
         try:
             fitted = fitting.mapping(payload, 0)
         except Exception:  # a key or value whose methods raise, say: keep the event, not the payload
@@ -122,11 +127,23 @@ class Limits:
 class _Fitting:
     """One payload being sized and cut: the bytes charged so far, the values cut, the containers seen."""
 
-    __slots__ = ("containers", "cut", "done", "max_event_bytes", "max_value_bytes", "path", "size")
+    __slots__ = (
+        "before_cut",
+        "containers",
+        "cut",
+        "done",
+        "max_event_bytes",
+        "max_value_bytes",
+        "path",
+        "size",
+    )
 
-    def __init__(self, max_value_bytes: int, max_event_bytes: int) -> None:
+    def __init__(
+        self, max_value_bytes: int, max_event_bytes: int, before_cut: Callable[[str], str] | None
+    ) -> None:
         self.max_value_bytes = max_value_bytes
         self.max_event_bytes = max_event_bytes
+        self.before_cut = before_cut
         self.size = EVENT_BYTES
         self.cut = 0
         self.containers = MAX_CONTAINERS
@@ -209,6 +226,9 @@ class _Fitting:
         room = self.room()
         if len(text) > room // 4:  # might be longer than `room` in UTF-8: measure
             encoded = text.encode("utf-8", "surrogatepass")
+            if len(encoded) > room and self.before_cut is not None:
+                text = self.before_cut(text)
+                encoded = text.encode("utf-8", "surrogatepass")
             if len(encoded) > room:
                 self.cut += 1
                 kept = encoded[:room].decode("utf-8", "ignore")  # whole characters only

@@ -42,12 +42,16 @@ REDACTED = "[redacted]"
 DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
     {
         "password",
+        "passwords",
         "passwd",
         "pwd",
         "secret",
+        "secrets",
         "token",
         "apikey",
+        "apikeys",
         "api key",
+        "api keys",
         "authorization",
         "auth",
         "cookie",
@@ -56,10 +60,15 @@ DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
         "credential",
         "credentials",
         "privatekey",
+        "privatekeys",
         "private key",
+        "private keys",
         "accesskey",
+        "accesskeys",
         "access key",
+        "access keys",
         "client secret",
+        "client secrets",
         "jwt",
         "bearer",
         "csrf",
@@ -163,6 +172,17 @@ class Redaction:
     def redacted(self) -> int:
         """How many values were redacted so far."""
         return self._redacted
+
+    def redact_text(self, text: str) -> str:
+        """Return `text` with what the patterns match replaced by `REDACTED`; `text` itself if nothing is.
+
+        For a value about to be cut: a secret across the cut would otherwise keep its first part,
+        which no pattern finds once the rest is gone.
+        """
+        if not (self._enabled and self._patterns):
+            return text
+        changed = self._text(text)
+        return text if changed is None else changed
 
     def apply(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Return `payload` as a dict with its sensitive values replaced; the dict itself if none is.
@@ -277,6 +297,9 @@ class Redaction:
             return self._mapping(fields, depth, walk) or fields  # shown by its fields, not its text
         if isinstance(value, Mapping):
             return self._mapping(value, depth, walk)
+        if isinstance(value, tuple) and isinstance(names := getattr(type(value), "_fields", None), tuple):
+            # A named tuple: searched by its names, as a dataclass is.
+            return self._mapping(dict(zip(names, value, strict=False)), depth, walk)
         if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
             items = list(value)
             found = [self._value(item, depth + 1, walk) for item in items]

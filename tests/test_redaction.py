@@ -48,6 +48,10 @@ SENSITIVE = [
     "aws.secret_access_key",
     "jwt",
     "csrf_token",
+    "passwords",
+    "secrets",
+    "api_keys",
+    "client_secrets",
 ]
 VISIBLE = [
     "gen_ai.usage.input_tokens",
@@ -241,3 +245,46 @@ def test_a_key_that_raises_when_compared_is_not_shown_and_breaks_no_read() -> No
         ("poisoned", {"payload": REDACTED}),
         ("tool.called", {"tool": "fetch"}),
     ]
+
+
+def test_a_named_tuple_is_searched_by_its_field_names() -> None:
+    """A NamedTuple in a payload is as a dataclass: its secret field is redacted, the rest shown."""
+    from typing import NamedTuple
+
+    class Creds(NamedTuple):
+        user: str
+        password: str
+
+    shown = Redaction().apply({"creds": Creds("bob", SECRET)})
+    assert shown == {"creds": {"user": "bob", "password": REDACTED}}
+
+
+PATTERN_SECRET = "sk-" + "A1b2C3d4E5" * 4
+
+
+@pytest.mark.parametrize("path", ["append", "span event", "logging"])
+def test_a_secret_a_pattern_finds_is_redacted_whole_even_across_the_cut_of_a_long_value(path: str) -> None:
+    """A value longer than max_value_bytes, a secret across where it is cut: no part of it is shown."""
+    log = InMemoryEventLog(max_value_bytes=1024, redaction=Redaction(patterns=[r"sk-[A-Za-z0-9]{40}"]))
+    text = "x" * 1000 + PATTERN_SECRET + "y" * 100
+    if path == "append":
+        log.append("prompt", {"text": text})
+    elif path == "span event":
+        provider = TracerProvider()
+        provider.add_span_processor(EventLogSpanProcessor(log, live_interval=0))
+        with provider.get_tracer("t").start_as_current_span("request") as span:
+            span.add_event("prompt", {"text": text})
+        provider.shutdown()
+    else:
+        logger = logging.getLogger("tests.redaction.cut")
+        logger.propagate = False
+        handler = EventLogHandler(log)
+        logger.addHandler(handler)
+        try:
+            logger.warning("prompt", extra={"event_name": "prompt", "text": text})
+        finally:
+            logger.removeHandler(handler)
+    (event,) = log.read(since=0).events
+    shown = event.payload["text"]
+    assert PATTERN_SECRET[:8] not in shown, shown[990:]
+    assert shown.startswith("x" * 1000 + REDACTED[:8])

@@ -351,9 +351,14 @@ class Bounded:
     DEFAULT_MAX_VALUE_BYTES: ClassVar[int] = _defaults.MAX_VALUE_BYTES
 
     def _set_bounds(
-        self, ttl_seconds: object, max_entries: object, max_bytes: object, max_value_bytes: object
+        self,
+        ttl_seconds: object,
+        max_entries: object,
+        max_bytes: object,
+        max_value_bytes: object,
+        redaction: Redaction,
     ) -> None:
-        """Check the bounds and keep them.
+        """Check the bounds and keep them; `redaction` is the log's, which values are cut after.
 
         Raises:
             ArgumentTypeError: If `ttl_seconds` is not a number, or another bound not an integer.
@@ -363,7 +368,10 @@ class Bounded:
         self._max_entries = int(bound("max_entries", max_entries, self.DEFAULT_MAX_ENTRIES, int))
         self._max_bytes = int(bound("max_bytes", max_bytes, self.DEFAULT_MAX_BYTES, int))
         value_bytes = int(bound("max_value_bytes", max_value_bytes, self.DEFAULT_MAX_VALUE_BYTES, int))
-        self._limits = Limits(value_bytes, self._max_bytes)
+        # A value about to be cut has the patterns applied first: a secret across the cut is found whole.
+        self._limits = Limits(
+            value_bytes, self._max_bytes, redaction.redact_text if redaction.rewrites_text else None
+        )
 
     @property
     def ttl_seconds(self) -> float:

@@ -115,7 +115,7 @@ class InMemoryEventLog(Bounded, WaitingReads):
         redaction: Redaction | None = None,
     ) -> None:
         self._redaction = _redaction.DEFAULT if redaction is None else check_redaction(redaction)
-        self._set_bounds(ttl_seconds, max_entries, max_bytes, max_value_bytes)
+        self._set_bounds(ttl_seconds, max_entries, max_bytes, max_value_bytes, self._redaction)
         self._now = check_clock(now)
         self._epoch = secrets.token_hex(8)
         self._lock = threading.Lock()

@@ -157,7 +157,7 @@ class RedisEventLog(Bounded, WaitingReads):
     ) -> None:
         module = _redis()
         self._redaction = _redaction.DEFAULT if redaction is None else check_redaction(redaction)
-        self._set_bounds(ttl_seconds, max_entries, max_bytes, max_value_bytes)
+        self._set_bounds(ttl_seconds, max_entries, max_bytes, max_value_bytes, self._redaction)
         self._uncut_bytes = min(
             self.max_value_bytes, self._max_bytes
         )  # an encoding this long has nothing to cut
