@@ -245,3 +245,44 @@ def test_a_stream_whose_client_hung_up_frees_its_place_at_once() -> None:
             while server.app.open_streams:
                 assert time.monotonic() < deadline, "the stream of a client that left stayed open"
                 time.sleep(0.01)  # nothing to wait on but the count
+
+
+def test_a_page_of_large_events_ends_within_the_body_bound_and_the_next_poll_goes_on() -> None:
+    """Events that escape to six bytes a character: each poll holds about MAX_BODY_BYTES, none is lost."""
+    from otel_eventlog.activity._http import MAX_BODY_BYTES
+
+    log = InMemoryEventLog()
+    for n in range(200):
+        log.append("big", {"n": n, "v": "\x01" * 16_000})  # some 96 KB each, encoded
+    seen: list[int] = []
+    with start_activity_server(log, port=0) as server:
+        cursor = 0
+        while True:
+            status, body = request(server, f"/activity?since={cursor}&limit=1000")
+            assert status == 200
+            assert len(body) <= MAX_BODY_BYTES + 1024
+            page = json.loads(body)
+            if not page["events"]:
+                break
+            seen.extend(event["payload"]["n"] for event in page["events"])
+            assert page["cursor"] == page["events"][-1]["id"]
+            cursor = page["cursor"]
+    assert seen == list(range(200))
+
+
+def test_a_stream_writes_a_large_page_in_pieces_of_the_body_bound() -> None:
+    """A page of a stream is written in pieces of at most MAX_BODY_BYTES, every message whole, in order."""
+    from otel_eventlog.activity._http import MAX_BODY_BYTES, sse_page
+
+    log = InMemoryEventLog()
+    for n in range(100):
+        log.append("big", {"n": n, "v": "\x01" * 16_000})
+    page = log.read(since=0)
+    pieces = list(sse_page(page))
+    assert len(pieces) > 1
+    assert all(len(piece) <= MAX_BODY_BYTES for piece in pieces)
+    messages = b"".join(pieces).split(b"\n\n")[:-1]
+    shown = [json.loads(message.split(b"data: ")[1])["payload"]["n"] for message in messages]
+    assert shown == list(range(100))
+    (alone,) = sse_page(log.read(since=0, limit=1))  # one event: one piece, whatever it weighs
+    assert alone.startswith(b"id: ")

@@ -304,11 +304,21 @@ class ActivityApp:
         return params
 
     def page_response(self, page: Page, query: PollQuery | None = None) -> Response:
-        """Return the JSON response for a page of ``/activity``, with ``reset`` if the reader starts over."""
-        body = page.to_dict()
+        """Return the JSON response for a page of ``/activity``, with ``reset`` if the reader starts over.
+
+        The events take at most `MAX_BODY_BYTES` of it, encoded (at least one is always there): a
+        page of large events ends early, its cursor after the last one in it, and the reader's next
+        poll gets the rest. Memory held for a reader that does not read is bounded so.
+        """
+        encoded = list(_within_body(page.events))
+        if len(encoded) < len(page.events):
+            page = replace(page, events=page.events[: len(encoded)], cursor=page.events[len(encoded) - 1].id)
+        rest = page.to_dict()
+        del rest["events"]
         if query is not None and query.reset is not None:
-            body["reset"] = query.reset
-        return Response(200, [("Content-Type", _JSON), _NO_STORE], dumps(body))
+            rest["reset"] = query.reset
+        body = b'{"events":[' + b",".join(encoded) + b"]," + dumps(rest)[1:]
+        return Response(200, [("Content-Type", _JSON), _NO_STORE], body)
 
 
 class _Unauthorized(BadRequest):
@@ -520,11 +530,38 @@ def stream_ended(error: BackendError) -> bytes:
     return b": unavailable: " + " ".join(str(error).split()).encode("utf-8", "replace") + b"\n\n"
 
 
-def sse_page(page: Page) -> bytes:
-    """Return the messages for one page of a stream: a ``gap`` first if events were missed."""
-    chunks = [sse_message("gap", {"missed": page.missed, "oldest_id": page.oldest_id})] if page.missed else []
-    chunks.extend(sse_event(event, page.epoch) for event in page.events)
-    return b"".join(chunks)
+#: The most one poll's response, or one write of a stream, holds of encoded events (one event alone may
+#: hold more): what a reader that does not read can make the server keep for it.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _within_body(events: Sequence[Event]) -> Iterator[bytes]:
+    """Yield the events' encodings, oldest first, as long as they come to `MAX_BODY_BYTES` (one at least)."""
+    size = 0
+    for event in events:
+        encoded = dumps(event.to_dict())
+        size += len(encoded) + 1
+        if size > MAX_BODY_BYTES and size > len(encoded) + 1:
+            return
+        yield encoded
+
+
+def sse_page(page: Page) -> Iterator[bytes]:
+    """Yield the messages for one page of a stream, a ``gap`` first if events were missed.
+
+    Joined into writes of at most `MAX_BODY_BYTES` (one large event alone may be more).
+    """
+    chunk = [sse_message("gap", {"missed": page.missed, "oldest_id": page.oldest_id})] if page.missed else []
+    size = sum(map(len, chunk))
+    for event in page.events:
+        message = sse_event(event, page.epoch)
+        if chunk and size + len(message) > MAX_BODY_BYTES:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+        chunk.append(message)
+        size += len(message)
+    if chunk:
+        yield b"".join(chunk)
 
 
 def _builtin_page() -> bytes:
@@ -578,7 +615,7 @@ def stream(
                     epoch = page.epoch
                     yield reset
                 elif page.events or page.missed:
-                    yield sse_page(page)
+                    yield from sse_page(page)
                 elif time.monotonic() - quiet_since >= limits.heartbeat:
                     yield SSE_HEARTBEAT
                 else:

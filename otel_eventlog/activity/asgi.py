@@ -185,8 +185,11 @@ async def _chunks(app: ActivityApp, query: StreamQuery) -> AsyncIterator[bytes]:
                 reset, cursor = new_epoch(page)
                 epoch = page.epoch
                 yield reset
+            elif page.events or page.missed:
+                for chunk in sse_page(page):
+                    yield chunk
             else:
-                yield sse_page(page) if page.events or page.missed else SSE_HEARTBEAT
+                yield SSE_HEARTBEAT
     except BackendError as error:  # the store is gone for now: end the stream; the client reconnects
         yield stream_ended(error)
 
