@@ -286,3 +286,32 @@ def test_a_stream_writes_a_large_page_in_pieces_of_the_body_bound() -> None:
     assert shown == list(range(100))
     (alone,) = sse_page(log.read(since=0, limit=1))  # one event: one piece, whatever it weighs
     assert alone.startswith(b"id: ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /activity HTTP/2.0\r\n\r\n", 505),
+        (b"GET /activity HTTP/1.1 x\r\n\r\n", 400),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /activity HTTP/1.1\r\n" + b"X: y\r\n" * 120 + b"\r\n", 431),
+    ],
+    ids=["version", "request-line", "syntax", "long-target", "many-headers"],
+)
+def test_a_request_the_standard_library_cannot_read_gets_a_json_error_with_a_status_line(
+    raw: bytes, status: int
+) -> None:
+    """What never reaches the app is answered as everything else is: a status line and a JSON error."""
+    with start_activity_server(InMemoryEventLog(), port=0) as server:
+        client = socket.create_connection((server.addr, server.port), timeout=WAIT)
+        client.sendall(raw)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):  # closed with some of the request unread
+            while chunk := client.recv(65536):
+                answer += chunk
+        client.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 %d " % status), answer[:200]
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["error"]

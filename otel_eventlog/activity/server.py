@@ -341,11 +341,23 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Answer a method no ``do_*`` handles (``TRACE``, ``PROPFIND``, ``get``) as the others: a ``405``."""
+        """Answer what the standard library refuses before a request reaches the app, in JSON.
+
+        A method no ``do_*`` handles (``TRACE``, ``PROPFIND``, ``get``) is answered as the others: a
+        ``405``. A request line or headers it cannot read (a ``400``, ``414``, ``431`` or ``505``)
+        get the JSON error every other response has, with a status line even when the request line
+        was unreadable (the standard library would then answer as to HTTP/0.9, with none).
+        """
         if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
             self._handle()
             return
-        super().send_error(code, message, explain)
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # never spoken here: every client gets a status line
+            self.request_version = "HTTP/1.0"
+        status = HTTPStatus(code)
+        error = status.phrase.lower().replace(" ", "_").replace("-", "_")
+        with contextlib.suppress(OSError):
+            self._send(error_response(code, error, message or status.phrase))
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
