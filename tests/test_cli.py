@@ -546,6 +546,101 @@ def test_tail_at_a_server_that_sends_garbage_fails_in_one_line() -> None:
             assert len(result.stderr.splitlines()) == 1
 
 
+def _event(number: int, **fields: object) -> bytes:
+    """One event of a stream of the log ``e1``, as an Activity server writes it."""
+    event = {"id": number, "timestamp": 1.0, "kind": "tick", "payload": {}, "trace_id": None, "span_id": None}
+    return b"id: e1-%d\ndata: %s\n\n" % (number, json.dumps({**event, **fields}).encode())
+
+
+def test_tail_at_a_hostile_server_fails_in_one_line_and_writes_no_control_character() -> None:
+    """Ids and counts that would carry escape sequences, or that no request could send back: one line."""
+    import http.server
+
+    hello = b'event: hello\ndata: {"epoch": "e1", "latest_id": 1}\n\n'
+    bodies = [
+        hello + _event(1, trace_id="\x1b[2J\x1b]0;owned\x07"),
+        hello + b'event: gap\ndata: {"missed": "lots\x1b[2J", "oldest_id": 1}\n\n',
+        hello + _event(1).replace(b"e1-1", "e1-\u4e2d1".encode()),
+        hello + _event(1).replace(b"e1-1", b"e1-1\r7"),
+    ]
+
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(bodies[int(self.path.split("/")[1])])
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    with serving(Hostile) as url:
+        for index in range(len(bodies)):
+            result = run("tail", f"{url}{index}/activity/stream")
+            assert result.returncode == 1, (index, result.stdout, result.stderr)
+            assert result.stderr.startswith("otel-eventlog: error: the server sent what is not an Activity")
+            assert len(result.stderr.splitlines()) == 1
+            assert "\x1b" not in result.stdout + result.stderr
+
+
+def test_tail_shows_each_event_once_when_a_server_ignores_last_event_id() -> None:
+    """A server that sends its log from the start on every reconnection: what was shown is not again."""
+    import http.server
+
+    hello = b'event: hello\ndata: {"epoch": "e1", "latest_id": 4}\n\n'
+    connections: list[str | None] = []
+
+    class Forgetful(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            connections.append(self.headers.get("Last-Event-ID"))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            count = 3 if len(connections) == 1 else 4  # the stream ends; the next one has one more
+            self.wfile.write(hello + b"".join(_event(number) for number in range(1, count + 1)))
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    with serving(Forgetful) as url:
+        result = run("tail", url, "--count", "4")
+    assert result.returncode == 0, result.stderr
+    shown = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("#") and " " in line]
+    assert [item for item in shown if item[1:].isdigit()] == ["#1", "#2", "#3", "#4"]
+    assert connections[1] == "e1-3"
+
+
+def test_tail_reads_a_bounded_part_of_an_error_and_of_a_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An endless error body or stream line is not read into memory for ever."""
+    import http.server
+
+    from otel_eventlog.cli import commands, tail
+
+    monkeypatch.setattr(tail, "_MAX_READ", 4096)
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404 if "error" in self.path else 200)
+            self.end_headers()
+            try:
+                self.wfile.write(b"" if "error" in self.path else b"data: ")
+                for _ in range(10_000):  # 80 MB, were it all read
+                    self.wfile.write(b"x" * 8192)
+            except OSError:  # tail read what it needed and went
+                pass
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    with serving(Endless) as url:
+        assert commands.main(["tail", f"{url}error/activity/stream"]) == 1
+        assert "the server answered 404" in capsys.readouterr().err
+        assert commands.main(["tail", f"{url}line/activity/stream"]) == 1
+        assert "not an Activity stream" in capsys.readouterr().err
+
+
 def test_check_config_of_an_endless_file_fails_naming_it() -> None:
     """A device that never ends is not read for ever: the file is named as too large."""
     result = run("check-config", "/dev/zero")

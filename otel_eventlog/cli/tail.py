@@ -13,6 +13,7 @@ import contextlib
 import functools
 import http.client
 import json
+import re
 import shutil
 import socket
 import threading
@@ -222,6 +223,15 @@ class _Unavailable(TailError):
 
 # The answers of a server, or of a proxy in front of it, that is there but cannot answer now.
 _PASSING = frozenset({502, 503, 504})
+#: The longest line of a stream, and the largest page, tail takes from a server: one event, written
+#: out, is far less; an endless line is a server that is not an Activity server.
+_MAX_READ = 256 * 1024 * 1024
+#: What tail reads of an error's body, for its message.
+_MAX_ERROR_BODY = 64 * 1024
+#: What a trace or span id must look like to be shown: hex, as OpenTelemetry writes them.
+_HEX_ID = re.compile(r"[0-9a-f]{1,32}")
+#: What an event's id on a stream must look like: the log's epoch (visible ASCII), a dash, a number.
+_STREAM_ID = re.compile(r"([!-~]{1,128})-([0-9]{1,30})")
 
 
 class _Stream:
@@ -280,7 +290,10 @@ class _Stream:
                 raise _Unavailable(_refusal(response, self._token_given))
             if response.status != 200:
                 raise TailError(_refusal(response, self._token_given))
-            page = json.loads(response.read())
+            body = response.read(_MAX_READ + 1)
+            if len(body) > _MAX_READ:
+                raise TailError(f"the server sent a page of more than {_MAX_READ} bytes")
+            page = json.loads(body)
             if not isinstance(page, dict) or not isinstance(page.get("events"), list):
                 raise TailError("the server sent what is not an Activity page")
             return page
@@ -494,8 +507,16 @@ _EVENT_FIELDS = frozenset(("id", "timestamp", "kind", "payload", "trace_id", "sp
 
 
 def event_of(data: dict[str, Any]) -> Event:
-    """Return the `Event` an Activity server sent, leaving aside fields this version does not know."""
-    return Event(**{name: value for name, value in data.items() if name in _EVENT_FIELDS})
+    """Return the `Event` an Activity server sent, leaving aside fields this version does not know.
+
+    Raises:
+        ValueError: If its trace or span id is not hex, as a server writes them (it would be shown).
+    """
+    event = Event(**{name: value for name, value in data.items() if name in _EVENT_FIELDS})
+    for value in (event.trace_id, event.span_id):
+        if value is not None and not (isinstance(value, str) and _HEX_ID.fullmatch(value)):
+            raise ValueError("an id that is not hex")
+    return event
 
 
 class _Follower:
@@ -508,6 +529,7 @@ class _Follower:
         # so that the server can tell when it is another log's and start this reader over.
         self.last_id = None if since is None else str(since)
         self.epoch: str | None = None
+        self._newest: tuple[str, int] | None = None  # the epoch and id of the newest event shown
 
     def follow(self, response: http.client.HTTPResponse, news: Callable[[], None]) -> bool:
         """Show the stream's events; return True once the view has shown enough, False when it ends.
@@ -537,18 +559,37 @@ class _Follower:
                 self._notice(kind, data)
             elif event_id is not None:
                 news()
+                if self._shown_before(event_id):  # a server that ignored Last-Event-ID sends it again
+                    continue
                 done = self.view.show(event_of(data))
                 self.last_id = event_id
                 if done:
                     return True
         return False
 
+    def _shown_before(self, event_id: str) -> bool:
+        """Tell whether the event with this id (``<epoch>-<id>``) was shown already, in the same log.
+
+        Raises:
+            ValueError: If the id is not one an Activity server writes (it is sent back on reconnecting).
+        """
+        this = _STREAM_ID.fullmatch(event_id)
+        if this is None:
+            raise ValueError("an event id that is not <epoch>-<number>")
+        epoch, number = this[1], int(this[2])
+        if self._newest is not None and self._newest[0] == epoch and number <= self._newest[1]:
+            return True
+        self._newest = (epoch, number)
+        return False
+
     def _notice(self, kind: str, data: Any) -> None:
         """Say what a ``reset`` or ``gap`` message means, and tell the view."""
         if kind == "gap":
-            print(f"# {data['missed']} event(s) missed: evicted before they could be read", file=self.out)
+            missed = int(data["missed"])  # a number: nothing else of the server's is printed here
+            print(f"# {missed} event(s) missed: evicted before they could be read", file=self.out)
             self.view.missed()
             return
+        self._newest = None  # the log is followed from its start again: its ids are shown anew
         if data.get("reason") == "epoch":
             print("# the server's event log was restarted: following it from its start", file=self.out)
         else:
@@ -577,7 +618,7 @@ def _shown(text: str) -> str:
 
 
 def _refusal(response: http.client.HTTPResponse, token_given: bool) -> str:
-    body = response.read()
+    body = response.read(_MAX_ERROR_BODY)
     try:
         message = json.loads(body)["message"]
     except (ValueError, KeyError, TypeError):  # not an Activity server's answer: its page is no message
@@ -597,9 +638,11 @@ def _messages(response: http.client.HTTPResponse) -> Iterator[tuple[str, Any, st
     """
     kind, data, event_id, comment = "message", "", None, False
     while True:
-        line = response.readline()  # through the chunked framing, if the server uses it
+        line = response.readline(_MAX_READ)  # through the chunked framing, if the server uses it
         if not line:
             return  # the server ended the stream
+        if len(line) >= _MAX_READ or len(data) >= _MAX_READ:
+            raise ValueError(f"a message of more than {_MAX_READ} bytes")
         text = line.decode("utf-8").rstrip("\r\n")
         if text:
             name, _, value = text.partition(":")
