@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -520,13 +522,12 @@ def test_tail_refuses_a_malformed_url_in_one_line() -> None:
         )
 
 
-def test_tail_at_a_server_that_sends_garbage_fails_in_one_line() -> None:
-    """Whatever a server sends after its 200, tail ends with one line, never a traceback."""
+@contextlib.contextmanager
+def serving_streams(bodies: list[bytes]) -> Iterator[str]:
+    """Serve ``bodies[N]`` as the stream under ``/N/``, then end it; yield the server's URL."""
     import http.server
 
-    bodies = [b"data: {not json\n\n", b"event: hello\ndata: {}\n\n", b'id: 1\ndata: {"x": 1}\n\n']
-
-    class Garbage(http.server.BaseHTTPRequestHandler):
+    class Streams(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -536,7 +537,14 @@ def test_tail_at_a_server_that_sends_garbage_fails_in_one_line() -> None:
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""
 
-    with serving(Garbage) as url:
+    with serving(Streams) as url:
+        yield url
+
+
+def test_tail_at_a_server_that_sends_garbage_fails_in_one_line() -> None:
+    """Whatever a server sends after its 200, tail ends with one line, never a traceback."""
+    bodies = [b"data: {not json\n\n", b"event: hello\ndata: {}\n\n", b'id: 1\ndata: {"x": 1}\n\n']
+    with serving_streams(bodies) as url:
         for index in range(len(bodies)):
             result = run("tail", f"{url}{index}/activity/stream")
             assert result.returncode == 1
@@ -554,8 +562,6 @@ def _event(number: int, **fields: object) -> bytes:
 
 def test_tail_at_a_hostile_server_fails_in_one_line_and_writes_no_control_character() -> None:
     """Ids and counts that would carry escape sequences, or that no request could send back: one line."""
-    import http.server
-
     hello = b'event: hello\ndata: {"epoch": "e1", "latest_id": 1}\n\n'
     bodies = [
         hello + _event(1, trace_id="\x1b[2J\x1b]0;owned\x07"),
@@ -563,18 +569,7 @@ def test_tail_at_a_hostile_server_fails_in_one_line_and_writes_no_control_charac
         hello + _event(1).replace(b"e1-1", "e1-\u4e2d1".encode()),
         hello + _event(1).replace(b"e1-1", b"e1-1\r7"),
     ]
-
-    class Hostile(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            self.wfile.write(bodies[int(self.path.split("/")[1])])
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    with serving(Hostile) as url:
+    with serving_streams(bodies) as url:
         for index in range(len(bodies)):
             result = run("tail", f"{url}{index}/activity/stream")
             assert result.returncode == 1, (index, result.stdout, result.stderr)

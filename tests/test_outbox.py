@@ -62,13 +62,21 @@ def sent(box: Outbox[int]) -> None:
 
 
 def outbox(
-    store: Store, outage: Callable[[BaseException | None], None] | None = None, **kwargs: int
+    store: Store,
+    outage: Callable[[BaseException | None], None] | None = None,
+    *,
+    send: Callable[[Batch[int]], None] | None = None,
+    retryable: tuple[type[BaseException], ...] = (Unreachable,),
+    hangs: tuple[type[BaseException], ...] = (),
+    **kwargs: int,
 ) -> Outbox[int]:
+    """An outbox sending to `store` (or through `send`), 100 items and batches of 10 unless told."""
     options = {"max_items": 100, "batch_items": 10, **kwargs}
     return Outbox(
-        store.send,
+        store.send if send is None else send,
         name="test-outbox",
-        retryable=(Unreachable,),
+        retryable=retryable,
+        hangs=hangs,
         failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
         outage=outage,
         **options,
@@ -130,14 +138,7 @@ def test_flush_waits_for_the_batch_being_sent_even_when_newer_items_are_dropped(
             release.wait(WAIT)
         store.send(batch)
 
-    box = Outbox(
-        send,
-        name="test-outbox",
-        max_items=2,
-        batch_items=5,
-        retryable=(Unreachable,),
-        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
-    )
+    box = outbox(store, send=send, max_items=2, batch_items=5)
     box.put([0, 1])
     assert sending.wait(WAIT)  # the first batch is out
     box.put([2, 3, 4, 5])  # overflows: 2 and 3 are dropped
@@ -187,15 +188,7 @@ def test_after_a_send_timed_out_flushes_return_at_once_until_one_goes_through() 
     """Waiting on a store that does not answer would add a timeout per flush: they return at once."""
     store = Store()
     store.failing = Hang("no answer")
-    box = Outbox(
-        store.send,
-        name="test-outbox",
-        max_items=100,
-        batch_items=10,
-        retryable=(Unreachable, Hang),
-        hangs=(Hang,),
-        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
-    )
+    box = outbox(store, retryable=(Unreachable, Hang), hangs=(Hang,))
     box.put([1])
     assert not box.flush(WAIT)  # the first waits for the send, which times out
     assert box.hung
@@ -218,13 +211,7 @@ def test_close_does_not_wait_for_a_send_the_store_does_not_answer() -> None:
             release.wait(WAIT)
         store.send(batch)
 
-    box = Outbox(
-        send,
-        name="test-outbox",
-        max_items=100,
-        batch_items=10,
-        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
-    )
+    box = outbox(store, send=send)
     box.put([1])
     started = time.monotonic()
     assert not box.close(0.05)
@@ -238,15 +225,7 @@ def test_close_does_not_wait_for_a_send_the_store_does_not_answer() -> None:
 def test_a_batch_weighs_at_most_batch_weight_and_one_heavy_item_goes_alone() -> None:
     """Items are batched up to batch_weight, in order; an item heavier than that is a batch of its own."""
     store = Store()
-    box = Outbox(
-        store.send,
-        name="test-outbox",
-        max_items=100,
-        max_weight=1000,
-        batch_items=10,
-        batch_weight=10,
-        failures=FailureReporter(logging.getLogger("tests.outbox"), "sending"),
-    )
+    box = outbox(store, max_weight=1000, batch_weight=10)
     box.put([0, 1, 2, 3, 4], [4, 4, 4, 20, 1])
     assert box.flush(WAIT)
     assert store.batches == [[0, 1], [2], [3], [4]]

@@ -40,31 +40,6 @@ from tests.redis_server import RedisServer, stream_name
 WAIT = 30.0  # seconds: only ever reached when a test fails
 
 
-@pytest.fixture
-def url() -> str:
-    """The shared throw-away server's URL."""
-    return redis_server.shared().url
-
-
-@pytest.fixture
-def server() -> Iterator[RedisServer]:
-    """A server of the test's own, which it may pause, kill or flush."""
-    own = RedisServer()
-    try:
-        yield own
-    finally:
-        own.resume()
-        own.stop()
-
-
-@pytest.fixture
-def log(url: str) -> Iterator[RedisEventLog]:
-    """A log on a stream of its own."""
-    made = RedisEventLog(url, stream=stream_name())
-    yield made
-    made.close()
-
-
 class Warnings(logging.Handler):
     """The library's warnings, as they come, and an event set at the first."""
 

@@ -11,41 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from otel_eventlog import Entry, RedisEventLog
 from otel_eventlog.errors import BackendError
-from tests import redis_server
 from tests.helpers import ManualClock, until_a_reader_waits
 from tests.redis_server import RedisServer, stream_name
 from tests.test_redis import WAIT, raw
-
-
-@pytest.fixture
-def url() -> str:
-    """The shared throw-away server's URL."""
-    return redis_server.shared().url
-
-
-@pytest.fixture
-def server() -> Iterator[RedisServer]:
-    """A server of the test's own, which the test may restart."""
-    own = RedisServer()
-    try:
-        yield own
-    finally:
-        own.stop()
-
-
-@pytest.fixture
-def log(url: str) -> Iterator[RedisEventLog]:
-    """A log on a stream of its own."""
-    made = RedisEventLog(url, stream=stream_name())
-    yield made
-    made.close()
 
 
 def ids(log: RedisEventLog, since: int | None = None) -> list[int]:
