@@ -259,6 +259,14 @@ def test_a_named_tuple_is_searched_by_its_field_names() -> None:
     assert shown == {"creds": {"user": "bob", "password": REDACTED}}
 
 
+def test_redact_text_applies_the_patterns_only_when_there_are_some_and_redaction_is_on() -> None:
+    """The patterns' pass over a value about to be cut: nothing without patterns, or with redaction off."""
+    text = f"key {'sk-' + 'a' * 40} end"
+    assert Redaction(patterns=[r"sk-[a-z]{40}"]).redact_text(text) == f"key {REDACTED} end"
+    assert Redaction().redact_text(text) is text
+    assert Redaction(patterns=[r"sk-[a-z]{40}"], enabled=False).redact_text(text) is text
+
+
 PATTERN_SECRET = "sk-" + "A1b2C3d4E5" * 4
 
 
