@@ -270,6 +270,18 @@ def test_redact_text_applies_the_patterns_only_when_there_are_some_and_redaction
 PATTERN_SECRET = "sk-" + "A1b2C3d4E5" * 4
 
 
+def test_a_secret_across_the_cut_of_a_long_bytes_value_is_redacted_whole() -> None:
+    """Bytes are read as text by the patterns: one across the cut is found before the cut, whole."""
+    log = InMemoryEventLog(max_value_bytes=1024, redaction=Redaction(patterns=[r"sk-[A-Za-z0-9]{40}"]))
+    log.append("upload", {"body": b"x" * 240 + PATTERN_SECRET.encode() + b"y" * 2000})
+    log.append("plain", {"body": b"x" * 2000})  # nothing found: cut as bytes are
+    secret, plain = (event.payload["body"] for event in log.read(since=0).events)
+    assert PATTERN_SECRET[:8] not in secret
+    assert secret.startswith("x" * 240 + REDACTED)
+    assert plain.startswith("b'xxx")
+    assert plain.endswith("bytes truncated]")
+
+
 @pytest.mark.parametrize("path", ["append", "span event", "logging"])
 def test_a_secret_a_pattern_finds_is_redacted_whole_even_across_the_cut_of_a_long_value(path: str) -> None:
     """A value longer than max_value_bytes, a secret across where it is cut: no part of it is shown."""
