@@ -128,7 +128,6 @@ class Outbox(Generic[Item]):
         self._in_flight = 0  # the items of the batch being sent, or left to send again
         # What the last send failed with, in a way that is retried; None once one went through.
         self._last_error: BaseException | None = None
-        self._hung = False  # whether the last send failed by not being answered in time
         self._failed_sends = 0  # sends failed in a way that is retried, so far
         self._sends = 0  # sends begun, so far
         self._abandoned = -1  # the last send a flush stopped waiting for, the store not answering
@@ -169,7 +168,7 @@ class Outbox(Generic[Item]):
     @property
     def hung(self) -> bool:
         """Whether the last send failed by not being answered in time, and none went through since."""
-        return self._hung
+        return isinstance(self._last_error, self._hangs)
 
     def put(self, items: list[Item], weights: list[int] | None = None) -> None:
         """Queue `items`, dropping the oldest queued ones (counted) if the queue would overflow.
@@ -223,12 +222,12 @@ class Outbox(Generic[Item]):
                 self._changed.notify_all()
             forever = timeout >= threading.TIMEOUT_MAX  # inf, say
             deadline = time.monotonic() + max(0.0, timeout) if not forever else math.inf
-            if self._hung:
+            if self.hung:
                 if self._abandoned == self._sends:  # an earlier flush waited for this send already
                     return False
                 grace = min(max(0.0, timeout), _ANSWER_GRACE)
-                self._changed.wait_for(lambda: self._done_before(target) or not self._hung, grace)
-                if self._hung:
+                self._changed.wait_for(lambda: self._done_before(target) or not self.hung, grace)
+                if self.hung:
                     self._abandoned = self._sends
                     return self._done_before(target)
             failed = self._failed_sends
@@ -309,7 +308,6 @@ class Outbox(Generic[Item]):
             with self._changed:
                 self._busy = False
                 self._last_error = error
-                self._hung = isinstance(error, self._hangs)
                 if error is None:
                     backoff = 0.0
                     batch = None
