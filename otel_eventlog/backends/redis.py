@@ -380,7 +380,7 @@ class RedisEventLog(Bounded, WaitingReads):
             error = self._outbox.last_error
             raise BackendError(
                 f"Redis at {self._address}: the events queued before this one are not stored yet ("
-                + (_SCRIPT_PLACE.sub("", str(error)) if error is not None else "it is slow to take them")
+                + (_message(error) if error is not None else "it is slow to take them")
                 + "); try again later"
             )
         # One at a time, so that a writer's last batch number is enough; never queued behind others
@@ -706,8 +706,7 @@ class RedisEventLog(Bounded, WaitingReads):
         )
 
     def _backend_error(self, error: Exception) -> BackendError:
-        # A script's error ends with where in the script it came from: nothing a reader can use.
-        return BackendError(f"Redis at {self._address}: {_SCRIPT_PLACE.sub('', str(error))}")
+        return BackendError(f"Redis at {self._address}: {_message(error)}")
 
     # Waiting: one watcher per process, on XREAD BLOCK
 
@@ -892,6 +891,11 @@ class RedisEventLog(Bounded, WaitingReads):
         self._client.connection_pool.reset()
         self._loop_scripts, self._keepers = {}, {}  # the parent's event loops do not run here
         self._direct_lock = threading.Lock()
+
+
+def _message(error: BaseException) -> str:
+    """Return an error's message for a `BackendError`; a script's without where in the script it arose."""
+    return _SCRIPT_PLACE.sub("", str(error))
 
 
 def _newest_stream_id(reply: Any) -> tuple[int, int]:
