@@ -744,7 +744,8 @@ class RedisEventLog(Bounded, WaitingReads):
         try:
             while not self._waiters.closed and not self._waiters.nobody_waits(self._stop_watching):
                 try:
-                    past = self._look(past)
+                    with quiet():
+                        past = self._look(past)
                     failures = 0
                 except Exception:  # Redis is gone for now: the readers' own reads will say so
                     failures = min(failures + 1, 16)
@@ -765,8 +766,7 @@ class RedisEventLog(Bounded, WaitingReads):
         this look's. A look blocks after both that id and the log's last id: an entry another client
         added past the log's last id is returned once, not again and again.
         """
-        with quiet():
-            raw_epoch, raw_last, raw_stamp = self._client.hmget(self._keys[1], ["epoch", "last", "stamp"])
+        raw_epoch, raw_last, raw_stamp = self._client.hmget(self._keys[1], ["epoch", "last", "stamp"])
         # A missing state is a lost log: "" is an epoch no page has, so waiting readers read again,
         # and the read begins the new log.
         epoch, last = (raw_epoch.decode() if isinstance(raw_epoch, bytes) else "", int(raw_last or 0))
@@ -776,10 +776,7 @@ class RedisEventLog(Bounded, WaitingReads):
             return None
         self._saw_tip(epoch, last, raw_stamp.decode() if isinstance(raw_stamp, bytes) else "")
         after = (last, 0) if past is None or past[0] != epoch else max((last, 0), past[1])
-        with quiet():
-            reply = self._client.xread(
-                {self._stream: f"{after[0]}-{after[1]}"}, count=1, block=self._block_ms
-            )
+        reply = self._client.xread({self._stream: f"{after[0]}-{after[1]}"}, count=1, block=self._block_ms)
         return epoch, max(after, _newest_stream_id(reply))
 
     # The rest of the contract
